@@ -1,0 +1,51 @@
+//! API token check for every non-public route.
+
+use crate::config::ApiToken;
+use crate::error::ApiError;
+use subtle::ConstantTimeEq;
+
+/// Checks an `Authorization` header value against the configured token in constant time.
+pub fn check_bearer(configured: &ApiToken, authorization: Option<&str>) -> Result<(), ApiError> {
+    if configured.is_empty() {
+        return Err(ApiError::new(
+            503,
+            "not_configured",
+            "no API token is set: set the api_token variable (locally SPIN_VARIABLE_API_TOKEN=<token>)",
+        ));
+    }
+    let presented = authorization
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .unwrap_or("");
+    // ct_eq on slices of different lengths is false without looking at the contents.
+    if bool::from(presented.as_bytes().ct_eq(configured.expose().as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::new(401, "unauthorized", "send Authorization: Bearer <api token>"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(configured: &str, header: Option<&str>, expected: Result<(), u16>) {
+        let result = check_bearer(&ApiToken::new(configured), header).map_err(|e| e.status);
+        assert_eq!(result, expected, "configured {configured:?}, header {header:?}");
+    }
+
+    #[test]
+    fn bearer() {
+        check("s3cret", Some("Bearer s3cret"), Ok(()));
+        check("s3cret", Some("bearer  s3cret "), Ok(()));
+        check("s3cret", Some("Bearer s3cre"), Err(401));
+        check("s3cret", Some("Bearer s3cret2"), Err(401));
+        check("s3cret", Some("Basic s3cret"), Err(401));
+        check("s3cret", Some("s3cret"), Err(401));
+        check("s3cret", None, Err(401));
+        check("", Some("Bearer "), Err(503));
+        check("", None, Err(503));
+    }
+}

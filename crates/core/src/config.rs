@@ -1,0 +1,150 @@
+//! Runtime configuration, read from Spin variables by the adapters and validated here.
+
+use crate::duration::{parse_duration_list_ms, parse_duration_ms, BadDuration};
+use thiserror::Error;
+
+/// The default retry schedule: delays after the first attempt (10 attempts over about 3 days),
+/// as the Standard Webhooks delivery guidance suggests.
+pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,14h,20h,24h";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Bearer token for every non-public route; empty means "not configured" (503).
+    pub api_token: ApiToken,
+    /// Hosts (or `host:port`) that may be delivered to although they are loopback or private.
+    pub allowed_private_targets: Vec<String>,
+    pub max_body_bytes: usize,
+    /// Delay before each retry, in order; its length + 1 is the default attempt budget.
+    pub retry_schedule_ms: Vec<u64>,
+    /// The longest a receiver's `Retry-After` may push an attempt out.
+    pub retry_after_max_ms: u64,
+    /// Connect and first-byte timeout for deliveries.
+    pub timeout_ms: u64,
+    /// How long finished jobs are kept.
+    pub retention_ms: u64,
+    /// Timers (due-index slots) one sweep handles at most.
+    pub sweep_batch: usize,
+    /// Deliveries one sweep runs at once.
+    pub sweep_concurrency: usize,
+}
+
+/// The API token; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    #[error("variable {name}: {source}")]
+    Duration { name: &'static str, source: BadDuration },
+    #[error("variable {name}: `{value}` is not a whole number in {min}..={max}")]
+    Number { name: &'static str, value: String, min: usize, max: usize },
+    #[error("variable retry_schedule: it needs at most {max} delays", max = MAX_SCHEDULE_LEN)]
+    ScheduleTooLong,
+}
+
+/// Longest retry schedule accepted: bounds the attempt log kept in each job record.
+pub const MAX_SCHEDULE_LEN: usize = 49;
+
+impl Config {
+    /// Builds the configuration from a variable lookup; a missing variable takes its default.
+    pub fn from_lookup(lookup: impl Fn(&'static str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = |name: &'static str, default: &str| lookup(name).unwrap_or_else(|| default.to_string());
+        let duration = |name: &'static str, default: &str| {
+            parse_duration_ms(&text(name, default)).map_err(|source| ConfigError::Duration { name, source })
+        };
+        let number = |name: &'static str, default: &str, min: usize, max: usize| {
+            let value = text(name, default);
+            match value.trim().parse::<usize>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(ConfigError::Number { name, value, min, max }),
+            }
+        };
+        let retry_schedule_ms = parse_duration_list_ms(&text("retry_schedule", DEFAULT_RETRY_SCHEDULE))
+            .map_err(|source| ConfigError::Duration { name: "retry_schedule", source })?;
+        if retry_schedule_ms.len() > MAX_SCHEDULE_LEN {
+            return Err(ConfigError::ScheduleTooLong);
+        }
+        Ok(Config {
+            api_token: ApiToken::new(text("api_token", "").trim()),
+            allowed_private_targets: text("allowed_private_targets", "")
+                .split(',')
+                .map(|host| host.trim().to_ascii_lowercase())
+                .filter(|host| !host.is_empty())
+                .collect(),
+            max_body_bytes: number("max_body_bytes", "1048576", 0, 64 * 1024 * 1024)?,
+            retry_schedule_ms,
+            retry_after_max_ms: duration("retry_after_max", "24h")?,
+            timeout_ms: duration("timeout", "15s")?.max(1),
+            retention_ms: duration("retention", "7d")?,
+            sweep_batch: number("sweep_batch", "200", 1, 10_000)?,
+            sweep_concurrency: number("sweep_concurrency", "32", 1, 1_000)?,
+        })
+    }
+
+    /// Attempts a job gets unless its submission says otherwise.
+    pub fn default_max_attempts(&self) -> u32 {
+        self.retry_schedule_ms.len() as u32 + 1
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_lookup(|_| None).expect("defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let config = Config::default();
+        assert_eq!(config.retry_schedule_ms.len(), 9);
+        assert_eq!(config.default_max_attempts(), 10);
+        assert_eq!(config.timeout_ms, 15_000);
+        assert_eq!(config.retention_ms, 7 * 86_400_000);
+        assert_eq!(config.max_body_bytes, 1 << 20);
+        assert!(config.api_token.is_empty());
+    }
+
+    #[test]
+    fn overrides_and_errors() {
+        let config = Config::from_lookup(|name| match name {
+            "allowed_private_targets" => Some(" 127.0.0.1 , LocalHost:8080,".into()),
+            "retry_schedule" => Some("1s,2s".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(config.allowed_private_targets, vec!["127.0.0.1", "localhost:8080"]);
+        assert_eq!(config.default_max_attempts(), 3);
+
+        let bad = Config::from_lookup(|name| (name == "sweep_batch").then(|| "0".into()));
+        assert!(matches!(bad, Err(ConfigError::Number { name: "sweep_batch", .. })));
+        let bad = Config::from_lookup(|name| (name == "timeout").then(|| "soon".into()));
+        assert!(matches!(bad, Err(ConfigError::Duration { name: "timeout", .. })));
+    }
+
+    #[test]
+    fn token_is_redacted() {
+        assert_eq!(format!("{:?}", ApiToken::new("secret")), "[REDACTED]");
+    }
+}

@@ -1,0 +1,29 @@
+//! The engine: accepting, attempting and sweeping jobs through the ports. Every decision it
+//! carries out comes from the pure functions in `job::transition` and `delivery`.
+
+mod accept;
+mod attempt;
+mod sweep;
+mod timers;
+
+pub use attempt::{outbound_request, USER_AGENT};
+pub use sweep::SweepReport;
+
+use crate::config::Config;
+use crate::ports::{Clock, Entropy, Kv, Transport};
+
+/// Hookah bound to one invocation's ports.
+pub struct Hookah<'a, K, T> {
+    pub config: &'a Config,
+    pub kv: &'a K,
+    pub transport: &'a T,
+    pub clock: &'a dyn Clock,
+    pub entropy: &'a dyn Entropy,
+}
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Reads a job record; `None` if absent or unreadable.
+    pub fn load_job(&self, id: &str) -> Result<Option<crate::job::JobRecord>, crate::ports::KvError> {
+        Ok(self.kv.get(&crate::keys::job(id))?.and_then(|bytes| crate::job::JobRecord::from_bytes(&bytes)))
+    }
+}

@@ -1,0 +1,210 @@
+//! The job state machine as pure functions: what a timer firing means, and what an attempt's
+//! result does to the record. Adapters carry the decisions out.
+
+use super::{lease_ms, Attempt, AttemptError, JobRecord, State};
+use crate::config::Config;
+use crate::delivery::{classify, schedule, AttemptResult, Class};
+use crate::keys::{bucket_of, timer_bucket};
+
+/// What to do about a timer slot in bucket `slot_bucket`, found by a sweep at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerAction {
+    /// A stale or duplicate slot: the record's timer is elsewhere.
+    Skip,
+    /// Attempt now: store `record` (in flight, with its new timer) and deliver.
+    Claim(JobRecord),
+    /// Not due: store `record` (new timer) and wait.
+    Reschedule(JobRecord),
+    /// Finished; keep it until its retention ends: a new slot in `bucket`, record unchanged.
+    KeepUntil { bucket: u64 },
+    /// Finished and past retention: delete the record and body.
+    Delete,
+}
+
+/// Decides what a timer means for `record`.
+pub fn on_timer(record: &JobRecord, slot_bucket: u64, now: u64, config: &Config) -> TimerAction {
+    if let Some(finished_at) = record.state.finished_at() {
+        let expires = finished_at.saturating_add(config.retention_ms);
+        return if expires <= now {
+            TimerAction::Delete
+        } else if slot_bucket == record.timer {
+            TimerAction::KeepUntil { bucket: timer_bucket(expires, now) }
+        } else {
+            TimerAction::Skip
+        };
+    }
+    if slot_bucket != record.timer {
+        return TimerAction::Skip;
+    }
+    match record.state {
+        State::Pending { next_at } if next_at > now => {
+            TimerAction::Reschedule(JobRecord { timer: timer_bucket(next_at, now), ..record.clone() })
+        }
+        State::InFlight { lease_until, .. } if lease_until > now => {
+            TimerAction::Reschedule(JobRecord { timer: timer_bucket(lease_until, now), ..record.clone() })
+        }
+        State::InFlight { lease_until, .. } => {
+            let mut abandoned = record.clone();
+            abandoned.attempts.push(Attempt {
+                at: lease_until,
+                duration_ms: 0,
+                status: None,
+                error: Some(AttemptError::Abandoned),
+                message: Some("the attempt's lease expired before it reported".into()),
+            });
+            TimerAction::Claim(claim(abandoned, now))
+        }
+        _ => TimerAction::Claim(claim(record.clone(), now)),
+    }
+}
+
+/// Takes the job for its next attempt: in flight until the lease ends, timer at the lease's end.
+pub fn claim(mut record: JobRecord, now: u64) -> JobRecord {
+    let lease_until = now + lease_ms(record.timeout_ms);
+    record.state = State::InFlight { claim: record.attempts.len() as u32 + 1, lease_until };
+    record.timer = timer_bucket(lease_until, now);
+    record
+}
+
+/// Where the job goes after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Delivered,
+    Gone,
+    Retry { at: u64 },
+    Dead,
+}
+
+/// Decides the next state after attempt number `attempts_made` ended with `result`.
+pub fn decide(record: &JobRecord, result: &AttemptResult, now: u64, config: &Config, random: u32) -> Decision {
+    match classify(result) {
+        Class::Delivered => Decision::Delivered,
+        Class::Gone => Decision::Gone,
+        Class::Retryable { retry_after } => {
+            let attempts_made = record.attempts.len() as u32 + 1;
+            match schedule::next_attempt_at(config, attempts_made, record.max_attempts, now, retry_after.as_deref(), random)
+            {
+                Some(at) => Decision::Retry { at },
+                None => Decision::Dead,
+            }
+        }
+    }
+}
+
+/// Applies an attempt and its decision to the record that claimed it. `retry_timer` is the bucket
+/// of the slot already written for a retry. `None` when the record is no longer this claim's.
+pub fn complete(
+    record: &JobRecord,
+    claim: u32,
+    attempt: Attempt,
+    decision: &Decision,
+    retry_timer: Option<u64>,
+) -> Option<JobRecord> {
+    if !matches!(record.state, State::InFlight { claim: c, .. } if c == claim) {
+        return None;
+    }
+    let mut next = record.clone();
+    let at = attempt.at + attempt.duration_ms;
+    next.attempts.push(attempt);
+    next.state = match *decision {
+        Decision::Delivered => State::Delivered { at },
+        Decision::Gone => State::Gone { at },
+        Decision::Dead => State::Dead { at },
+        Decision::Retry { at: next_at } => {
+            next.timer = retry_timer.unwrap_or_else(|| bucket_of(next_at));
+            State::Pending { next_at }
+        }
+    };
+    Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::TransportError;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn record(state: State, timer: u64) -> JobRecord {
+        JobRecord {
+            v: 1,
+            id: "job_x".into(),
+            method: "POST".into(),
+            url: "http://example.com/".into(),
+            headers: vec![],
+            body_len: 0,
+            created_at: NOW - 60_000,
+            max_attempts: 3,
+            timeout_ms: 15_000,
+            state,
+            timer,
+            attempts: vec![],
+        }
+    }
+
+    fn attempt(status: Option<u16>) -> Attempt {
+        Attempt { at: NOW, duration_ms: 10, status, error: None, message: None }
+    }
+
+    #[test]
+    fn timers() {
+        let config = Config::default();
+        let b = bucket_of(NOW) - 1;
+        let lease_bucket = timer_bucket(NOW + lease_ms(15_000), NOW);
+        // Due: claimed, with the timer moved to the end of the lease.
+        let action = on_timer(&record(State::Pending { next_at: NOW - 5 }, b), b, NOW, &config);
+        let TimerAction::Claim(claimed) = action else { panic!("{action:?}") };
+        assert_eq!(claimed.state, State::InFlight { claim: 1, lease_until: NOW + 60_000 });
+        assert_eq!(claimed.timer, lease_bucket);
+        // A slot that is not the record's timer is skipped.
+        assert_eq!(on_timer(&record(State::Pending { next_at: NOW - 5 }, b + 7), b, NOW, &config), TimerAction::Skip);
+        // Not yet due: rescheduled.
+        let action = on_timer(&record(State::Pending { next_at: NOW + 10_000 }, b), b, NOW, &config);
+        assert!(matches!(action, TimerAction::Reschedule(r) if r.timer == bucket_of(NOW + 10_000)));
+        // Lease expired: an abandoned attempt is logged and the job is claimed again.
+        let action = on_timer(&record(State::InFlight { claim: 1, lease_until: NOW - 1 }, b), b, NOW, &config);
+        let TimerAction::Claim(claimed) = action else { panic!("{action:?}") };
+        assert_eq!(claimed.attempts[0].error, Some(AttemptError::Abandoned));
+        assert!(matches!(claimed.state, State::InFlight { claim: 2, .. }));
+    }
+
+    #[test]
+    fn finished_timers() {
+        let config = Config::default();
+        let b = bucket_of(NOW) - 1;
+        let delivered = record(State::Delivered { at: NOW - 1_000 }, b);
+        let keep = on_timer(&delivered, b, NOW, &config);
+        assert_eq!(keep, TimerAction::KeepUntil { bucket: bucket_of(NOW - 1_000 + config.retention_ms) });
+        assert_eq!(on_timer(&delivered, b - 3, NOW, &config), TimerAction::Skip);
+        let old = record(State::Dead { at: NOW - config.retention_ms }, b - 3);
+        assert_eq!(on_timer(&old, b, NOW, &config), TimerAction::Delete);
+    }
+
+    #[test]
+    fn decisions() {
+        let config = Config::default();
+        let job = record(State::InFlight { claim: 1, lease_until: NOW + 1 }, 0);
+        let check = |result: AttemptResult, expected: Decision| {
+            assert_eq!(decide(&job, &result, NOW, &config, 200_000), expected, "{result:?}");
+        };
+        check(AttemptResult::Response { status: 204, retry_after: None }, Decision::Delivered);
+        check(AttemptResult::Response { status: 410, retry_after: None }, Decision::Gone);
+        check(AttemptResult::Response { status: 500, retry_after: None }, Decision::Retry { at: NOW + 5_000 });
+        check(AttemptResult::Response { status: 503, retry_after: Some("60".into()) }, Decision::Retry { at: NOW + 60_000 });
+        let timeout = AttemptResult::Failed { error: TransportError::Timeout, message: "t".into() };
+        check(timeout.clone(), Decision::Retry { at: NOW + 5_000 });
+        let mut last = job.clone();
+        last.attempts = vec![attempt(Some(500)), attempt(Some(500))];
+        assert_eq!(decide(&last, &timeout, NOW, &config, 0), Decision::Dead);
+    }
+
+    #[test]
+    fn completion_checks_the_claim() {
+        let job = record(State::InFlight { claim: 1, lease_until: NOW + 1 }, 0);
+        assert_eq!(complete(&job, 2, attempt(Some(200)), &Decision::Delivered, None), None);
+        let done = complete(&job, 1, attempt(Some(200)), &Decision::Delivered, None).unwrap();
+        assert_eq!(done.state, State::Delivered { at: NOW + 10 });
+        let retry = complete(&job, 1, attempt(Some(500)), &Decision::Retry { at: NOW + 5_000 }, Some(77)).unwrap();
+        assert_eq!((retry.state, retry.timer), (State::Pending { next_at: NOW + 5_000 }, 77));
+    }
+}

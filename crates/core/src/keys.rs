@@ -1,0 +1,96 @@
+//! The key layout. Spin's key-value store has no range scan and `get_keys` lists every key, so the
+//! sweeper finds due work through a *timer index* of computable keys:
+//!
+//! - `job:{id}`: the job record (JSON); `job:{id}:body`: its body bytes, written once.
+//! - `due:{bucket}:n`: an `increment` counter that hands out slot numbers in a time bucket.
+//! - `due:{bucket}:{n}`: slot `n` of the bucket: a job id whose record wants attention then.
+//! - `due:{bucket}:done`: how many of the bucket's slots a sweep has handled (a hint).
+//! - `sweep:cursor`: the oldest bucket not yet finished and deleted.
+//!
+//! A slot is a hint, the job record is the truth: a record names the bucket of its one
+//! authoritative timer, so stale or duplicate slots are recognised and skipped.
+
+/// Width of a timer bucket.
+pub const BUCKET_MS: u64 = 1_000;
+/// How long after its end a bucket may still receive slots from a slow writer; it is deleted
+/// only after that.
+pub const SETTLE_MS: u64 = 30_000;
+/// Where the very first sweep starts looking, in buckets before now.
+pub const LOOKBACK_BUCKETS: u64 = 3_600;
+/// Buckets one sweep walks at most, so a sweeper that was down for long catches up in steps.
+pub const MAX_BUCKETS_PER_SWEEP: u64 = 3_600;
+/// Spin hosts accept keys up to this length.
+pub const MAX_KEY_BYTES: usize = 256;
+
+pub const SWEEP_CURSOR: &str = "sweep:cursor";
+
+pub fn bucket_of(ms: u64) -> u64 {
+    ms / BUCKET_MS
+}
+
+/// The bucket for a timer due at `due_ms`, never one a sweep may already have finished.
+pub fn timer_bucket(due_ms: u64, now_ms: u64) -> u64 {
+    bucket_of(due_ms).max(bucket_of(now_ms) + 1)
+}
+
+pub fn job(id: &str) -> String {
+    format!("job:{id}")
+}
+
+pub fn body(id: &str) -> String {
+    format!("job:{id}:body")
+}
+
+pub fn slot_count(bucket: u64) -> String {
+    format!("due:{bucket}:n")
+}
+
+pub fn slot_done(bucket: u64) -> String {
+    format!("due:{bucket}:done")
+}
+
+pub fn slot(bucket: u64, n: u64) -> String {
+    format!("due:{bucket}:{n}")
+}
+
+/// Counters are 8-byte little-endian integers, the format `increment` keeps.
+pub fn encode_counter(value: u64) -> Vec<u8> {
+    (value as i64).to_le_bytes().to_vec()
+}
+
+pub fn decode_counter(bytes: Option<&[u8]>) -> u64 {
+    bytes.and_then(|b| <[u8; 8]>::try_from(b).ok()).map(|b| i64::from_le_bytes(b).max(0) as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::job_id;
+
+    #[test]
+    fn layout() {
+        let id = job_id(&[9; 16]);
+        for key in [job(&id), body(&id), slot_count(u64::MAX), slot_done(u64::MAX), slot(u64::MAX, u64::MAX)] {
+            assert!(key.len() <= MAX_KEY_BYTES, "{key}");
+        }
+        assert_eq!(slot(1_700_000_000, 3), "due:1700000000:3");
+        assert_eq!(slot_count(5), "due:5:n");
+    }
+
+    #[test]
+    fn buckets() {
+        assert_eq!(bucket_of(1_999), 1);
+        assert_eq!(timer_bucket(10_500, 2_000), 10);
+        // A due time in the past still lands in a bucket no sweep has finished.
+        assert_eq!(timer_bucket(1_000, 5_500), 6);
+        assert_eq!(timer_bucket(5_700, 5_500), 6);
+    }
+
+    #[test]
+    fn counters() {
+        assert_eq!(decode_counter(Some(&encode_counter(42))), 42);
+        assert_eq!(decode_counter(None), 0);
+        assert_eq!(decode_counter(Some(b"junk")), 0);
+        assert_eq!(decode_counter(Some(&(-3i64).to_le_bytes())), 0);
+    }
+}

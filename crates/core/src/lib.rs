@@ -1,0 +1,39 @@
+//! # Hookah core
+//!
+//! Everything Hookah decides, as pure functions of their inputs: no Spin, no clock, no randomness
+//! of its own. Adapters hand in the ports (`ports`): key-value, outbound HTTP, clock, entropy.
+//!
+//! # Layout
+//! - `api`: routing a request to the engine; the single place errors become JSON answers.
+//! - `engine`: accept, attempt and sweep, carried out through the ports.
+//! - `job`: the stored record, its state machine (`transition`) and API views.
+//! - `delivery`: attempt classification, retry schedule, jitter, `Retry-After`.
+//! - `request`: one-pass parsing of a submission: target, headers, controls, address policy.
+//! - `keys`: the key layout and the timer index that replaces a range scan.
+//! - `signing`: Standard Webhooks signatures (v1 HMAC, v1a ed25519) and a verifier for receivers.
+//! - `config`, `auth`, `ids`, `duration`, `error`: the small pieces.
+//! - `memory` (tests and the `testing` feature): in-memory ports that record what they did.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod delivery;
+pub mod duration;
+pub mod engine;
+pub mod error;
+pub mod ids;
+pub mod job;
+pub mod keys;
+pub mod ports;
+pub mod request;
+pub mod signing;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
+
+pub use api::{FollowUp, Reply};
+pub use config::Config;
+pub use engine::Hookah;
+pub use error::ApiError;
+pub use request::Incoming;

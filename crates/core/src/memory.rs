@@ -1,0 +1,157 @@
+//! In-memory ports with Spin's semantics, recording what they did, for tests.
+
+use crate::delivery::AttemptResult;
+use crate::ports::{Clock, Entropy, Kv, KvError, OutboundRequest, Sent, Transport};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+/// A key-value store that counts its operations (a commit is any write or batch write).
+#[derive(Default)]
+pub struct MemoryKv {
+    pub data: RefCell<BTreeMap<String, Vec<u8>>>,
+    pub reads: Cell<u64>,
+    pub commits: Cell<u64>,
+}
+
+impl MemoryKv {
+    fn commit(&self) {
+        self.commits.set(self.commits.get() + 1);
+    }
+    fn read(&self, n: usize) {
+        self.reads.set(self.reads.get() + n as u64);
+    }
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.data.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+    }
+}
+
+/// The captured value of an open compare-and-swap.
+pub struct MemoryCas {
+    key: String,
+    captured: Option<Vec<u8>>,
+}
+
+impl Kv for MemoryKv {
+    type Cas = MemoryCas;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.read(1);
+        Ok(self.data.borrow().get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.commit();
+        self.data.borrow_mut().insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.commit();
+        self.data.borrow_mut().remove(key);
+        Ok(())
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        self.read(keys.len());
+        let data = self.data.borrow();
+        Ok(keys.iter().map(|k| data.get(k).cloned()).collect())
+    }
+    fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
+        self.commit();
+        self.data.borrow_mut().extend(entries);
+        Ok(())
+    }
+    fn delete_many(&self, keys: &[String]) -> Result<(), KvError> {
+        self.commit();
+        let mut data = self.data.borrow_mut();
+        for key in keys {
+            data.remove(key);
+        }
+        Ok(())
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        self.commit();
+        let mut data = self.data.borrow_mut();
+        let current = match data.get(key) {
+            None => 0,
+            Some(bytes) => i64::from_le_bytes(
+                <[u8; 8]>::try_from(bytes.as_slice()).map_err(|_| KvError(format!("{key} is not a counter")))?,
+            ),
+        };
+        let next = current + delta;
+        data.insert(key.to_string(), next.to_le_bytes().to_vec());
+        Ok(next)
+    }
+    fn cas_open(&self, key: &str) -> Result<(MemoryCas, Option<Vec<u8>>), KvError> {
+        self.read(1);
+        let captured = self.data.borrow().get(key).cloned();
+        Ok((MemoryCas { key: key.to_string(), captured: captured.clone() }, captured))
+    }
+    fn cas_swap(&self, cas: MemoryCas, value: &[u8]) -> Result<bool, KvError> {
+        self.commit();
+        let mut data = self.data.borrow_mut();
+        // Like Spin: a swap on a key that was missing when opened is a plain upsert.
+        if cas.captured.is_some() && data.get(&cas.key) != cas.captured.as_ref() {
+            return Ok(false);
+        }
+        data.insert(cas.key, value.to_vec());
+        Ok(true)
+    }
+}
+
+/// A transport that answers from a script and records every request.
+pub struct ScriptedTransport {
+    pub answer: RefCell<Box<dyn FnMut(&OutboundRequest) -> AttemptResult>>,
+    pub sent: RefCell<Vec<OutboundRequest>>,
+}
+
+impl ScriptedTransport {
+    pub fn new(answer: impl FnMut(&OutboundRequest) -> AttemptResult + 'static) -> Self {
+        Self { answer: RefCell::new(Box::new(answer)), sent: RefCell::new(Vec::new()) }
+    }
+    pub fn status(status: u16) -> Self {
+        Self::new(move |_| AttemptResult::Response { status, retry_after: None })
+    }
+}
+
+impl Transport for ScriptedTransport {
+    async fn send(&self, request: OutboundRequest) -> Sent {
+        let result = (self.answer.borrow_mut())(&request);
+        self.sent.borrow_mut().push(request);
+        Sent { result, duration_ms: 3 }
+    }
+}
+
+/// A clock the test moves.
+pub struct ManualClock(pub Cell<u64>);
+
+impl ManualClock {
+    pub fn at(ms: u64) -> Self {
+        Self(Cell::new(ms))
+    }
+    pub fn advance(&self, ms: u64) {
+        self.0.set(self.0.get() + ms);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// Deterministic "randomness": a seeded linear congruential sequence.
+pub struct SeededEntropy(pub Cell<u64>);
+
+impl SeededEntropy {
+    pub fn new(seed: u64) -> Self {
+        Self(Cell::new(seed))
+    }
+}
+
+impl Entropy for SeededEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        for byte in buf {
+            let next = self.0.get().wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            self.0.set(next);
+            *byte = (next >> 33) as u8;
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Turning an incoming dispatch request into a validated submission, in one pass.
+
+pub mod address;
+pub mod control;
+pub mod headers;
+pub mod target;
+
+use crate::config::Config;
+use crate::error::ApiError;
+pub use control::Control;
+pub use target::{Scheme, Target};
+
+/// A dispatch request as the adapter received it.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Incoming {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A webhook call that passed every check and can be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub method: String,
+    pub target: Target,
+    /// End-to-end headers to send, names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub control: Control,
+}
+
+/// 413 for a body over the configured limit.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(413, "body_too_large", format!("the body is over the {limit}-byte limit"))
+}
+
+/// Validates a dispatch request: method, target, control headers, address policy, body size.
+pub fn parse_submission(incoming: Incoming, config: &Config) -> Result<Submission, ApiError> {
+    if incoming.body.len() > config.max_body_bytes {
+        return Err(too_large(config.max_body_bytes));
+    }
+    let method = incoming.method.to_ascii_uppercase();
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+        return Err(ApiError::bad_request("bad_method", format!("`{method}` is not an HTTP method")));
+    }
+    let is_form = incoming
+        .header("content-type")
+        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let resolved = target::resolve(&incoming.path_and_query, is_form.then_some(incoming.body.as_slice()))?;
+    address::check_target(&resolved.target, &config.allowed_private_targets)?;
+    let control = control::parse(&incoming.headers)?;
+    Ok(Submission {
+        method,
+        target: resolved.target,
+        headers: headers::forwarded(&incoming.headers),
+        body: resolved.rewritten_body.unwrap_or(incoming.body),
+        control,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incoming(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Incoming {
+        Incoming {
+            method: method.into(),
+            path_and_query: path.into(),
+            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn one_pass() {
+        let config = Config::default();
+        let submission = parse_submission(
+            incoming("post", "/example.com/cb?x=1", &[("Authorization", "Bearer t"), ("X-A", "1")], "{}"),
+            &config,
+        )
+        .unwrap();
+        assert_eq!(submission.method, "POST");
+        assert_eq!(submission.target.url(), "http://example.com/cb?x=1");
+        assert_eq!(submission.headers, vec![("x-a".to_string(), "1".to_string())]);
+        assert_eq!(submission.body, b"{}");
+    }
+
+    #[test]
+    fn refusals() {
+        let config = Config { max_body_bytes: 4, ..Config::default() };
+        let check = |req: Incoming, code: &str, status: u16| {
+            let err = parse_submission(req, &config).unwrap_err();
+            assert_eq!((err.code, err.status), (code, status));
+        };
+        check(incoming("POST", "/example.com/", &[], "12345"), "body_too_large", 413);
+        check(incoming("PO ST", "/example.com/", &[], ""), "bad_method", 400);
+        check(incoming("POST", "/127.0.0.1/", &[], ""), "forbidden_target", 400);
+        check(incoming("POST", "/example.com/", &[("Hookah-Delay", "soon")], ""), "bad_control_header", 400);
+        check(incoming("POST", "/", &[], ""), "no_destination", 400);
+    }
+
+    #[test]
+    fn form_url_is_removed_from_body() {
+        let req = incoming(
+            "POST",
+            "/",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "_url=https%3A%2F%2Fexample.com%2Fcb&k=v",
+        );
+        let submission = parse_submission(req, &Config::default()).unwrap();
+        assert_eq!(submission.target.url(), "https://example.com/cb");
+        assert_eq!(submission.body, b"k=v");
+    }
+}
