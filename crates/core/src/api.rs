@@ -58,13 +58,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     async fn route(&self, incoming: Incoming) -> Result<Reply, ApiError> {
-        let path = incoming.path_and_query.split('?').next().unwrap_or_default().to_string();
+        let path = incoming
+            .path_and_query
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         if path == "/_hookah/health" {
             only(&incoming, "GET")?;
             return Ok(Reply::json(200, &json!({ "status": "ok" })));
         }
         check_bearer(&self.config.api_token, incoming.header("authorization"))?;
-        let Some(api_path) = path.strip_prefix(API_PREFIX).filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        let Some(api_path) = path
+            .strip_prefix(API_PREFIX)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
         else {
             return self.dispatch(incoming);
         };
@@ -88,7 +95,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let submission = parse_submission(incoming, self.config)?;
         let record = self.accept(submission)?;
         let mut reply = Reply::json(202, &view::accepted(&record));
-        reply.headers.push(("location".into(), format!("{API_PREFIX}/v1/jobs/{}", record.id)));
+        reply.headers.push((
+            "location".into(),
+            format!("{API_PREFIX}/v1/jobs/{}", record.id),
+        ));
         if matches!(record.state, State::InFlight { .. }) {
             reply.follow_up = FollowUp::Attempt(record);
         }
@@ -100,7 +110,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !is_job_id(id) {
             return Err(missing());
         }
-        self.load_job(id).map_err(ApiError::storage)?.ok_or_else(missing)
+        self.load_job(id)
+            .map_err(ApiError::storage)?
+            .ok_or_else(missing)
     }
 
     /// Carries out what a reply left to do, after the answer has gone out.

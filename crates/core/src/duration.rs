@@ -59,7 +59,10 @@ mod tests {
 
     #[test]
     fn lists() {
-        assert_eq!(parse_duration_list_ms("5s, 5m,30m"), Ok(vec![5_000, 300_000, 1_800_000]));
+        assert_eq!(
+            parse_duration_list_ms("5s, 5m,30m"),
+            Ok(vec![5_000, 300_000, 1_800_000])
+        );
         assert_eq!(parse_duration_list_ms(""), Ok(vec![]));
         assert!(parse_duration_list_ms("5s,x").is_err());
     }

@@ -41,6 +41,9 @@ mod tests {
         assert!(is_job_id(&id), "{id}");
         assert!(!is_job_id("job_../../etc"));
         assert!(!is_job_id("msg_00000000000000000000000000"));
-        assert!(!id.contains('.'), "Standard Webhooks ids must not contain a dot");
+        assert!(
+            !id.contains('.'),
+            "Standard Webhooks ids must not contain a dot"
+        );
     }
 }

@@ -59,7 +59,10 @@ pub fn encode_counter(value: u64) -> Vec<u8> {
 }
 
 pub fn decode_counter(bytes: Option<&[u8]>) -> u64 {
-    bytes.and_then(|b| <[u8; 8]>::try_from(b).ok()).map(|b| i64::from_le_bytes(b).max(0) as u64).unwrap_or(0)
+    bytes
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(|b| i64::from_le_bytes(b).max(0) as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -70,7 +73,13 @@ mod tests {
     #[test]
     fn layout() {
         let id = job_id(&[9; 16]);
-        for key in [job(&id), body(&id), slot_count(u64::MAX), slot_done(u64::MAX), slot(u64::MAX, u64::MAX)] {
+        for key in [
+            job(&id),
+            body(&id),
+            slot_count(u64::MAX),
+            slot_done(u64::MAX),
+            slot(u64::MAX, u64::MAX),
+        ] {
             assert!(key.len() <= MAX_KEY_BYTES, "{key}");
         }
         assert_eq!(slot(1_700_000_000, 3), "due:1700000000:3");

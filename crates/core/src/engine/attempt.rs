@@ -17,7 +17,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Attempts a job this invocation holds the claim on; returns its new record, or `None` if
     /// the job vanished or another worker took it over meanwhile.
     pub async fn attempt(&self, record: JobRecord) -> Result<Option<JobRecord>, KvError> {
-        let State::InFlight { claim, .. } = record.state else { return Ok(None) };
+        let State::InFlight { claim, .. } = record.state else {
+            return Ok(None);
+        };
         let body = if record.body_len > 0 {
             match self.kv.get(&keys::body(&record.id))? {
                 Some(body) => body,
@@ -29,7 +31,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let started = self.clock.now_ms();
         let sent = self.transport.send(outbound_request(&record, body)).await;
         let attempt = attempt_entry(started, sent.duration_ms, &sent.result);
-        self.record_outcome(&record.id, claim, attempt, &sent.result).await
+        self.record_outcome(&record.id, claim, attempt, &sent.result)
+            .await
     }
 
     async fn record_outcome(
@@ -43,16 +46,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut retry_timer = None;
         for _ in 0..CAS_ATTEMPTS {
             let (cas, current) = self.kv.cas_open(&key)?;
-            let Some(current) = current.as_deref().and_then(JobRecord::from_bytes) else { return Ok(None) };
+            let Some(current) = current.as_deref().and_then(JobRecord::from_bytes) else {
+                return Ok(None);
+            };
             let now = self.clock.now_ms();
-            let decision = transition::decide(&current, result, now, self.config, self.entropy.next_u32());
+            let decision =
+                transition::decide(&current, result, now, self.config, self.entropy.next_u32());
             if let (Decision::Retry { at }, None) = (&decision, retry_timer) {
                 // The retry's timer slot goes in before the record points at it.
                 let bucket = keys::timer_bucket(*at, now);
-                self.kv.set_many(timers::allocate(self.kv, &[(bucket, id)])?)?;
+                self.kv
+                    .set_many(timers::allocate(self.kv, &[(bucket, id)])?)?;
                 retry_timer = Some(bucket);
             }
-            let Some(next) = transition::complete(&current, claim, attempt.clone(), &decision, retry_timer) else {
+            let Some(next) =
+                transition::complete(&current, claim, attempt.clone(), &decision, retry_timer)
+            else {
                 return Ok(None);
             };
             if self.kv.cas_swap(cas, &next.to_bytes())? {
@@ -70,14 +79,24 @@ pub fn outbound_request(record: &JobRecord, body: Vec<u8>) -> OutboundRequest {
         headers.push(("user-agent".into(), USER_AGENT.into()));
     }
     headers.push(("webhook-id".into(), record.id.clone()));
-    OutboundRequest { method: record.method.clone(), url: record.url.clone(), headers, body, timeout_ms: record.timeout_ms }
+    OutboundRequest {
+        method: record.method.clone(),
+        url: record.url.clone(),
+        headers,
+        body,
+        timeout_ms: record.timeout_ms,
+    }
 }
 
 fn attempt_entry(at: u64, duration_ms: u64, result: &AttemptResult) -> Attempt {
     match result {
-        AttemptResult::Response { status, .. } => {
-            Attempt { at, duration_ms, status: Some(*status), error: None, message: None }
-        }
+        AttemptResult::Response { status, .. } => Attempt {
+            at,
+            duration_ms,
+            status: Some(*status),
+            error: None,
+            message: None,
+        },
         AttemptResult::Failed { error, message } => Attempt {
             at,
             duration_ms,

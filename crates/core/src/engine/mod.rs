@@ -23,7 +23,13 @@ pub struct Hookah<'a, K, T> {
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Reads a job record; `None` if absent or unreadable.
-    pub fn load_job(&self, id: &str) -> Result<Option<crate::job::JobRecord>, crate::ports::KvError> {
-        Ok(self.kv.get(&crate::keys::job(id))?.and_then(|bytes| crate::job::JobRecord::from_bytes(&bytes)))
+    pub fn load_job(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::job::JobRecord>, crate::ports::KvError> {
+        Ok(self
+            .kv
+            .get(&crate::keys::job(id))?
+            .and_then(|bytes| crate::job::JobRecord::from_bytes(&bytes)))
     }
 }

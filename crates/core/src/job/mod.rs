@@ -36,12 +36,23 @@ pub struct JobRecord {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum State {
     /// Waiting for its next attempt.
-    Pending { next_at: u64 },
+    Pending {
+        next_at: u64,
+    },
     /// Claimed for attempt number `claim` (1-based) until `lease_until`.
-    InFlight { claim: u32, lease_until: u64 },
-    Delivered { at: u64 },
-    Gone { at: u64 },
-    Dead { at: u64 },
+    InFlight {
+        claim: u32,
+        lease_until: u64,
+    },
+    Delivered {
+        at: u64,
+    },
+    Gone {
+        at: u64,
+    },
+    Dead {
+        at: u64,
+    },
 }
 
 impl State {
@@ -82,7 +93,9 @@ impl JobRecord {
 
     /// `None` for bytes that are not a record of a version this code reads.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<JobRecord>(bytes).ok().filter(|record| record.v == RECORD_VERSION)
+        serde_json::from_slice::<JobRecord>(bytes)
+            .ok()
+            .filter(|record| record.v == RECORD_VERSION)
     }
 
     /// How long one attempt may hold the job.

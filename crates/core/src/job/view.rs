@@ -29,7 +29,8 @@ pub fn job(record: &JobRecord) -> Value {
         .attempts
         .iter()
         .map(|attempt| {
-            let mut entry = json!({ "at": rfc3339(attempt.at), "duration_ms": attempt.duration_ms });
+            let mut entry =
+                json!({ "at": rfc3339(attempt.at), "duration_ms": attempt.duration_ms });
             if let Some(status) = attempt.status {
                 entry["status"] = json!(status);
             }

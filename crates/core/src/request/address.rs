@@ -8,19 +8,31 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::target::Target;
 
 /// Names that always mean "this machine" or a metadata service.
-const BLOCKED_NAMES: &[&str] = &["localhost", "metadata", "metadata.google.internal", "instance-data"];
+const BLOCKED_NAMES: &[&str] = &[
+    "localhost",
+    "metadata",
+    "metadata.google.internal",
+    "instance-data",
+];
 
 /// Allows the target unless it is internal and not named in `allowlist` (`host` or `host:port`).
 pub fn check_target(target: &Target, allowlist: &[String]) -> Result<(), ApiError> {
     let host = target.host.trim_end_matches('.');
-    let Some(reason) = internal_reason(host) else { return Ok(()) };
+    let Some(reason) = internal_reason(host) else {
+        return Ok(());
+    };
     let authority = target.authority();
-    if allowlist.iter().any(|allowed| allowed == host || *allowed == authority) {
+    if allowlist
+        .iter()
+        .any(|allowed| allowed == host || *allowed == authority)
+    {
         return Ok(());
     }
     Err(ApiError::bad_request(
         "forbidden_target",
-        format!("`{host}` is {reason}; name it in the allowed_private_targets variable to allow it"),
+        format!(
+            "`{host}` is {reason}; name it in the allowed_private_targets variable to allow it"
+        ),
     ))
 }
 
@@ -85,13 +97,20 @@ fn parse_ipv4_loose(host: &str) -> Option<Ipv4Addr> {
     if *last >= 1u64 << last_bits {
         return None;
     }
-    let value = init.iter().enumerate().fold(*last, |acc, (i, &p)| acc | p << (24 - 8 * i as u32));
+    let value = init
+        .iter()
+        .enumerate()
+        .fold(*last, |acc, (i, &p)| acc | p << (24 - 8 * i as u32));
     Some(Ipv4Addr::from(value as u32))
 }
 
 fn parse_number(part: &str) -> Option<u64> {
     if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
-        return if hex.is_empty() { Some(0) } else { u64::from_str_radix(hex, 16).ok() };
+        return if hex.is_empty() {
+            Some(0)
+        } else {
+            u64::from_str_radix(hex, 16).ok()
+        };
     }
     if part.len() > 1 && part.starts_with('0') {
         return u64::from_str_radix(&part[1..], 8).ok();
@@ -108,19 +127,48 @@ mod tests {
     use crate::request::target::Scheme;
 
     fn check(host: &str, port: Option<u16>, allow: &[&str], allowed: bool) {
-        let target = Target { scheme: Scheme::Http, host: host.into(), port, path_and_query: "/".into() };
+        let target = Target {
+            scheme: Scheme::Http,
+            host: host.into(),
+            port,
+            path_and_query: "/".into(),
+        };
         let allowlist: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
         let result = check_target(&target, &allowlist);
-        assert_eq!(result.is_ok(), allowed, "host {host:?} port {port:?}: {result:?}");
+        assert_eq!(
+            result.is_ok(),
+            allowed,
+            "host {host:?} port {port:?}: {result:?}"
+        );
     }
 
     #[test]
     fn refused() {
         for host in [
-            "127.0.0.1", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "10.1.2.3", "172.16.0.1",
-            "172.31.255.255", "192.168.1.1", "100.64.0.1", "169.254.169.254", "0.0.0.0", "255.255.255.255",
-            "::1", "::", "fc00::1", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
-            "localhost", "api.localhost", "localhost.", "metadata.google.internal",
+            "127.0.0.1",
+            "127.1",
+            "2130706433",
+            "0x7f000001",
+            "0177.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "localhost",
+            "api.localhost",
+            "localhost.",
+            "metadata.google.internal",
         ] {
             check(host, None, &[], false);
         }
@@ -128,7 +176,14 @@ mod tests {
 
     #[test]
     fn allowed() {
-        for host in ["example.com", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2001:db8::1", "1.2.3"] {
+        for host in [
+            "example.com",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2001:db8::1",
+            "1.2.3",
+        ] {
             check(host, None, &[], true);
         }
         check("127.0.0.1", Some(8080), &["127.0.0.1"], true);

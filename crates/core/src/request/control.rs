@@ -20,7 +20,9 @@ pub fn parse(headers: &[(String, String)]) -> Result<Control, ApiError> {
     let mut control = Control::default();
     for (name, value) in headers {
         let name = name.to_ascii_lowercase();
-        let Some(option) = name.strip_prefix("hookah-") else { continue };
+        let Some(option) = name.strip_prefix("hookah-") else {
+            continue;
+        };
         match option {
             "max-attempts" => control.max_attempts = Some(number(&name, value, 1, MAX_ATTEMPTS as u64)? as u32),
             "timeout" => control.timeout_ms = Some(number(&name, value, 1, MAX_TIMEOUT_SECS)? * 1000),
@@ -52,7 +54,10 @@ mod tests {
     use super::*;
 
     fn check(headers: &[(&str, &str)], expected: Result<Control, ()>) {
-        let headers: Vec<(String, String)> = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
         assert_eq!(parse(&headers).map_err(|_| ()), expected, "{headers:?}");
     }
 
@@ -61,8 +66,16 @@ mod tests {
         check(&[], Ok(Control::default()));
         check(&[("X-Other", "1")], Ok(Control::default()));
         check(
-            &[("Hookah-Max-Attempts", "3"), ("hookah-timeout", "2"), ("HOOKAH-DELAY", "60")],
-            Ok(Control { max_attempts: Some(3), timeout_ms: Some(2_000), delay_ms: 60_000 }),
+            &[
+                ("Hookah-Max-Attempts", "3"),
+                ("hookah-timeout", "2"),
+                ("HOOKAH-DELAY", "60"),
+            ],
+            Ok(Control {
+                max_attempts: Some(3),
+                timeout_ms: Some(2_000),
+                delay_ms: 60_000,
+            }),
         );
         check(&[("Hookah-Max-Attempts", "0")], Err(()));
         check(&[("Hookah-Max-Attempts", "51")], Err(()));

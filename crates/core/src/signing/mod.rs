@@ -63,6 +63,8 @@ pub enum SigningError {
 }
 
 /// A key Hookah signs with, parsed from its `whsec_` or `whsk_` form.
+// Keys are few and short-lived; boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SigningKey {
     Hmac(HmacSecret),

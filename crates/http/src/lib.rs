@@ -1,0 +1,102 @@
+//! The HTTP component: accepts webhook calls and serves the API, answers, then makes the first
+//! attempt in the same invocation (Spin keeps running a handler after its response is complete).
+// The export macro generates the component ABI glue, which is unsafe code.
+#![allow(unsafe_code)]
+
+use futures::{SinkExt, StreamExt};
+use hookah_core::request::too_large;
+use hookah_core::{ApiError, Hookah, Incoming, Reply};
+use hookah_spin_ports::{load_config, SpinKv, SpinTransport, WallClock, WasiEntropy};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http_component;
+
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(error) => {
+            return respond(
+                response_out,
+                Reply::error(&ApiError::new(500, "bad_config", error.to_string())),
+            )
+            .await
+        }
+    };
+    let kv = match SpinKv::open_default() {
+        Ok(kv) => kv,
+        Err(error) => return respond(response_out, Reply::error(&ApiError::storage(error))).await,
+    };
+    let incoming = match read_request(request, config.max_body_bytes).await {
+        Ok(incoming) => incoming,
+        Err(error) => return respond(response_out, Reply::error(&error)).await,
+    };
+    let hookah = Hookah {
+        config: &config,
+        kv: &kv,
+        transport: &SpinTransport,
+        clock: &WallClock,
+        entropy: &WasiEntropy,
+    };
+    let mut reply = hookah.handle(incoming).await;
+    let follow_up = std::mem::replace(&mut reply.follow_up, hookah_core::FollowUp::Nothing);
+    respond(response_out, reply).await;
+    hookah.follow_up(follow_up).await;
+}
+
+/// Reads method, path, headers and a body of at most `limit` bytes (refused early by its
+/// `content-length` when it declares one).
+async fn read_request(request: IncomingRequest, limit: usize) -> Result<Incoming, ApiError> {
+    let method = request.method().to_string();
+    let path_and_query = request.path_with_query().unwrap_or_else(|| "/".into());
+    let mut headers = Vec::new();
+    for (name, value) in request.headers().entries() {
+        let value = String::from_utf8(value).map_err(|_| {
+            ApiError::bad_request("bad_header", format!("header {name} is not UTF-8"))
+        })?;
+        headers.push((name, value));
+    }
+    let declared = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let mut body = Vec::new();
+    let mut stream = request.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|_| ApiError::bad_request("bad_body", "the request body could not be read"))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Incoming {
+        method,
+        path_and_query,
+        headers,
+        body,
+    })
+}
+
+async fn respond(response_out: ResponseOutparam, reply: Reply) {
+    let mut headers: Vec<(String, Vec<u8>)> = reply
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name, value.into_bytes()))
+        .collect();
+    headers.push((
+        "content-length".into(),
+        reply.body.len().to_string().into_bytes(),
+    ));
+    let response =
+        OutgoingResponse::new(Fields::from_list(&headers).unwrap_or_else(|_| Fields::new()));
+    // The status comes from the core's fixed set, all valid.
+    let _ = response.set_status_code(reply.status);
+    let mut body = response.take_body();
+    response_out.set(response);
+    // A client that went away can't be told anything; the job is stored either way.
+    let _ = body.send(reply.body).await;
+    let _ = body.close().await;
+}

@@ -1,0 +1,37 @@
+//! The cron-triggered sweeper: each firing delivers due retries, takes over abandoned attempts
+//! and deletes expired jobs, through the same engine the HTTP sweep route uses.
+// The export macro generates the component ABI glue, which is unsafe code.
+#![allow(unsafe_code)]
+
+use hookah_core::Hookah;
+use hookah_spin_ports::{load_config, SpinKv, SpinTransport, WallClock, WasiEntropy};
+
+spin_sdk::wit_bindgen::generate!({
+    world: "spin-cron",
+    path: "../../wit/spin-cron.wit",
+    runtime_path: "::spin_sdk::wit_bindgen::rt",
+});
+
+struct Sweeper;
+
+impl Guest for Sweeper {
+    fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
+        let config = load_config().map_err(|e| Error::Other(e.to_string()))?;
+        let kv = SpinKv::open_default().map_err(|e| Error::Other(e.to_string()))?;
+        let hookah = Hookah {
+            config: &config,
+            kv: &kv,
+            transport: &SpinTransport,
+            clock: &WallClock,
+            entropy: &WasiEntropy,
+        };
+        let report =
+            spin_sdk::http::run(hookah.sweep()).map_err(|e| Error::Other(e.to_string()))?;
+        if report.slots > 0 || report.finished_buckets > 0 {
+            println!("sweep: {report:?}");
+        }
+        Ok(())
+    }
+}
+
+export!(Sweeper);
