@@ -33,3 +33,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .and_then(|bytes| crate::job::JobRecord::from_bytes(&bytes)))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+//! The engine against in-memory ports: durability, takeover, retention and sweep cost.
+
+use super::Hookah;
+use crate::api::FollowUp;
+use crate::delivery::AttemptResult;
+use crate::job::{AttemptError, JobRecord, State};
+use crate::keys;
+use crate::memory::{ManualClock, MemoryKv, ScriptedTransport, SeededEntropy};
+use crate::request::Incoming;
+use crate::Config;
+use futures::executor::block_on;
+use std::cell::Cell;
+use std::rc::Rc;
+
+const T0: u64 = 1_700_000_000_000;
+
+struct World {
+    config: Config,
+    kv: MemoryKv,
+    transport: ScriptedTransport,
+    clock: ManualClock,
+    entropy: SeededEntropy,
+}
+
+impl World {
+    fn new(transport: ScriptedTransport) -> Self {
+        let config = Config {
+            api_token: crate::config::ApiToken::new("t"),
+            ..Config::default()
+        };
+        World {
+            config,
+            kv: MemoryKv::default(),
+            transport,
+            clock: ManualClock::at(T0),
+            entropy: SeededEntropy::new(7),
+        }
+    }
+    fn hookah(&self) -> Hookah<'_, MemoryKv, ScriptedTransport> {
+        Hookah {
+            config: &self.config,
+            kv: &self.kv,
+            transport: &self.transport,
+            clock: &self.clock,
+            entropy: &self.entropy,
+        }
+    }
+    /// Submits a call; returns its id and the follow-up the invocation would carry out.
+    fn submit(&self, headers: &[(&str, &str)]) -> (String, FollowUp) {
+        let mut all = vec![("authorization".to_string(), "Bearer t".to_string())];
+        all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        let incoming = Incoming {
+            method: "POST".into(),
+            path_and_query: "/example.com/hook".into(),
+            headers: all,
+            body: b"{}".to_vec(),
+        };
+        let reply = block_on(self.hookah().handle(incoming));
+        assert_eq!(
+            reply.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        (body["id"].as_str().unwrap().to_string(), reply.follow_up)
+    }
+    fn job(&self, id: &str) -> Option<JobRecord> {
+        self.hookah().load_job(id).unwrap()
+    }
+    fn sweep(&self) -> super::SweepReport {
+        block_on(self.hookah().sweep()).unwrap()
+    }
+}
+
+#[test]
+fn accepted_job_is_stored_in_one_batch_and_delivered_after_the_answer() {
+    let world = World::new(ScriptedTransport::status(200));
+    let (id, follow_up) = world.submit(&[]);
+    // One counter increment and one batched write before the 202.
+    assert_eq!(world.kv.commits.get(), 2);
+    assert!(matches!(
+        world.job(&id).unwrap().state,
+        State::InFlight { claim: 1, .. }
+    ));
+    assert!(
+        world.transport.sent.borrow().is_empty(),
+        "nothing is sent before the answer"
+    );
+
+    block_on(world.hookah().follow_up(follow_up));
+    let job = world.job(&id).unwrap();
+    assert!(matches!(job.state, State::Delivered { .. }));
+    assert_eq!(
+        world.kv.commits.get(),
+        3,
+        "recording the outcome is one compare-and-swap"
+    );
+    let sent = world.transport.sent.borrow();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0]
+        .headers
+        .contains(&("webhook-id".to_string(), id.clone())));
+}
+
+#[test]
+fn failed_first_attempt_is_retried_by_a_sweep_when_due() {
+    let calls = Rc::new(Cell::new(0));
+    let counter = calls.clone();
+    let world = World::new(ScriptedTransport::new(move |_| {
+        counter.set(counter.get() + 1);
+        let status = if counter.get() == 1 { 500 } else { 200 };
+        AttemptResult::Response {
+            status,
+            retry_after: None,
+        }
+    }));
+    let (id, follow_up) = world.submit(&[]);
+    block_on(world.hookah().follow_up(follow_up));
+    let State::Pending { next_at } = world.job(&id).unwrap().state else {
+        panic!("not pending")
+    };
+    assert!(
+        (T0 + 4_000..=T0 + 6_000).contains(&next_at),
+        "first retry after 5 s ± 20 %"
+    );
+
+    assert_eq!(world.sweep().claimed, 0, "not due yet");
+    world.clock.advance(8_000);
+    let report = world.sweep();
+    assert_eq!((report.claimed, report.delivered), (1, 1), "{report:?}");
+    assert_eq!(calls.get(), 2);
+    assert_eq!(world.job(&id).unwrap().attempts.len(), 2);
+}
+
+#[test]
+fn a_job_whose_invocation_died_is_taken_over_after_its_lease() {
+    let world = World::new(ScriptedTransport::status(204));
+    let (id, _lost_follow_up) = world.submit(&[]);
+    world.clock.advance(30_000);
+    assert_eq!(world.sweep().claimed, 0, "the lease still holds");
+    world.clock.advance(35_000);
+    let report = world.sweep();
+    assert_eq!((report.claimed, report.delivered), (1, 1), "{report:?}");
+    let job = world.job(&id).unwrap();
+    assert_eq!(job.attempts[0].error, Some(AttemptError::Abandoned));
+    assert_eq!(job.attempts[1].status, Some(204));
+}
+
+#[test]
+fn overlapping_sweeps_never_repeat_an_attempt() {
+    let world = World::new(ScriptedTransport::status(500));
+    let ids: Vec<String> = (0..50)
+        .map(|_| world.submit(&[("hookah-max-attempts", "5")]))
+        .map(|(id, _)| id)
+        .collect();
+    world.clock.advance(120_000);
+    let first = world.sweep();
+    assert_eq!(first.claimed, 50, "{first:?}");
+    // A second sweep that read the buckets' progress before the first one recorded it sees
+    // every slot again: each must be recognised as already handled.
+    for key in world.kv.keys_with_prefix("due:") {
+        if key.ends_with(":done") {
+            world.kv.data.borrow_mut().remove(&key);
+        }
+    }
+    let second = world.sweep();
+    assert_eq!(second.claimed, 0, "{second:?}");
+    assert_eq!(world.transport.sent.borrow().len(), 50);
+    for id in &ids {
+        assert_eq!(
+            world.job(id).unwrap().attempts.len(),
+            2,
+            "abandoned + one real attempt"
+        );
+    }
+}
+
+#[test]
+fn delayed_jobs_wait_and_dead_jobs_stop() {
+    let world = World::new(ScriptedTransport::status(503));
+    let (id, follow_up) = world.submit(&[("hookah-delay", "60"), ("hookah-max-attempts", "2")]);
+    assert!(matches!(follow_up, FollowUp::Nothing));
+    world.clock.advance(59_000);
+    assert_eq!(world.sweep().claimed, 0);
+    world.clock.advance(2_000);
+    assert_eq!(world.sweep().claimed, 1);
+    world.clock.advance(10_000);
+    assert_eq!(world.sweep().claimed, 1);
+    assert!(matches!(world.job(&id).unwrap().state, State::Dead { .. }));
+    world.clock.advance(3_600_000);
+    world.sweep();
+    assert_eq!(world.transport.sent.borrow().len(), 2);
+}
+
+#[test]
+fn finished_jobs_are_deleted_after_retention_and_buckets_are_cleaned() {
+    let world = World::new(ScriptedTransport::status(200));
+    let (id, follow_up) = world.submit(&[]);
+    block_on(world.hookah().follow_up(follow_up));
+    world.clock.advance(120_000);
+    world.sweep(); // the lease timer fires: the job is kept until its retention ends
+    assert!(world.job(&id).is_some());
+    world.clock.advance(world.config.retention_ms);
+    // Walk forward in sweep-sized steps, as cron would.
+    for _ in 0..(world.config.retention_ms / (keys::MAX_BUCKETS_PER_SWEEP * keys::BUCKET_MS) + 2) {
+        world.sweep();
+    }
+    assert!(world.job(&id).is_none());
+    assert!(world.kv.keys_with_prefix(&keys::body("")).is_empty());
+    let left: Vec<String> = world.kv.keys_with_prefix("due:");
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn sweep_cost_follows_due_work_not_stored_jobs() {
+    let world = World::new(ScriptedTransport::status(200));
+    for _ in 0..2_000 {
+        let (_, follow_up) = world.submit(&[]);
+        block_on(world.hookah().follow_up(follow_up));
+    }
+    world.clock.advance(120_000);
+    // The lease timers fire, a batch per sweep: each job's timer moves to its retention's end.
+    let mut sweeps = 0;
+    while world.sweep().slots > 0 {
+        sweeps += 1;
+        assert!(sweeps <= 2_000 / world.config.sweep_batch + 1);
+    }
+    world.clock.advance(5_000);
+    let reads = world.kv.reads.get();
+    let report = world.sweep();
+    assert_eq!(report.slots, 0);
+    assert!(
+        world.kv.reads.get() - reads <= 2 * (keys::SETTLE_MS / keys::BUCKET_MS + 10) + 1,
+        "{report:?}"
+    );
+}
