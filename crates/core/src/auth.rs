@@ -23,11 +23,7 @@ pub fn check_bearer(configured: &ApiToken, authorization: Option<&str>) -> Resul
     if bool::from(presented.as_bytes().ct_eq(configured.expose().as_bytes())) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            401,
-            "unauthorized",
-            "send Authorization: Bearer <api token>",
-        ))
+        Err(ApiError::new(401, "unauthorized", "send Authorization: Bearer <api token>"))
     }
 }
 
@@ -37,10 +33,7 @@ mod tests {
 
     fn check(configured: &str, header: Option<&str>, expected: Result<(), u16>) {
         let result = check_bearer(&ApiToken::new(configured), header).map_err(|e| e.status);
-        assert_eq!(
-            result, expected,
-            "configured {configured:?}, header {header:?}"
-        );
+        assert_eq!(result, expected, "configured {configured:?}, header {header:?}");
     }
 
     #[test]

@@ -53,17 +53,9 @@ impl std::fmt::Debug for ApiToken {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
     #[error("variable {name}: {source}")]
-    Duration {
-        name: &'static str,
-        source: BadDuration,
-    },
+    Duration { name: &'static str, source: BadDuration },
     #[error("variable {name}: `{value}` is not a whole number in {min}..={max}")]
-    Number {
-        name: &'static str,
-        value: String,
-        min: usize,
-        max: usize,
-    },
+    Number { name: &'static str, value: String, min: usize, max: usize },
     #[error("variable retry_schedule: it needs at most {max} delays", max = MAX_SCHEDULE_LEN)]
     ScheduleTooLong,
 }
@@ -73,34 +65,20 @@ pub const MAX_SCHEDULE_LEN: usize = 49;
 
 impl Config {
     /// Builds the configuration from a variable lookup; a missing variable takes its default.
-    pub fn from_lookup(
-        lookup: impl Fn(&'static str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let text =
-            |name: &'static str, default: &str| lookup(name).unwrap_or_else(|| default.to_string());
+    pub fn from_lookup(lookup: impl Fn(&'static str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = |name: &'static str, default: &str| lookup(name).unwrap_or_else(|| default.to_string());
         let duration = |name: &'static str, default: &str| {
-            parse_duration_ms(&text(name, default))
-                .map_err(|source| ConfigError::Duration { name, source })
+            parse_duration_ms(&text(name, default)).map_err(|source| ConfigError::Duration { name, source })
         };
         let number = |name: &'static str, default: &str, min: usize, max: usize| {
             let value = text(name, default);
             match value.trim().parse::<usize>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(ConfigError::Number {
-                    name,
-                    value,
-                    min,
-                    max,
-                }),
+                _ => Err(ConfigError::Number { name, value, min, max }),
             }
         };
-        let retry_schedule_ms =
-            parse_duration_list_ms(&text("retry_schedule", DEFAULT_RETRY_SCHEDULE)).map_err(
-                |source| ConfigError::Duration {
-                    name: "retry_schedule",
-                    source,
-                },
-            )?;
+        let retry_schedule_ms = parse_duration_list_ms(&text("retry_schedule", DEFAULT_RETRY_SCHEDULE))
+            .map_err(|source| ConfigError::Duration { name: "retry_schedule", source })?;
         if retry_schedule_ms.len() > MAX_SCHEDULE_LEN {
             return Err(ConfigError::ScheduleTooLong);
         }
@@ -156,28 +134,13 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        assert_eq!(
-            config.allowed_private_targets,
-            vec!["127.0.0.1", "localhost:8080"]
-        );
+        assert_eq!(config.allowed_private_targets, vec!["127.0.0.1", "localhost:8080"]);
         assert_eq!(config.default_max_attempts(), 3);
 
         let bad = Config::from_lookup(|name| (name == "sweep_batch").then(|| "0".into()));
-        assert!(matches!(
-            bad,
-            Err(ConfigError::Number {
-                name: "sweep_batch",
-                ..
-            })
-        ));
+        assert!(matches!(bad, Err(ConfigError::Number { name: "sweep_batch", .. })));
         let bad = Config::from_lookup(|name| (name == "timeout").then(|| "soon".into()));
-        assert!(matches!(
-            bad,
-            Err(ConfigError::Duration {
-                name: "timeout",
-                ..
-            })
-        ));
+        assert!(matches!(bad, Err(ConfigError::Duration { name: "timeout", .. })));
     }
 
     #[test]

@@ -27,10 +27,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, BadDuration> {
 
 /// Parses a comma-separated list of durations (a retry schedule).
 pub fn parse_duration_list_ms(text: &str) -> Result<Vec<u64>, BadDuration> {
-    text.split(',')
-        .filter(|part| !part.trim().is_empty())
-        .map(parse_duration_ms)
-        .collect()
+    text.split(',').filter(|part| !part.trim().is_empty()).map(parse_duration_ms).collect()
 }
 
 #[cfg(test)]
@@ -59,10 +56,7 @@ mod tests {
 
     #[test]
     fn lists() {
-        assert_eq!(
-            parse_duration_list_ms("5s, 5m,30m"),
-            Ok(vec![5_000, 300_000, 1_800_000])
-        );
+        assert_eq!(parse_duration_list_ms("5s, 5m,30m"), Ok(vec![5_000, 300_000, 1_800_000]));
         assert_eq!(parse_duration_list_ms(""), Ok(vec![]));
         assert!(parse_duration_list_ms("5s,x").is_err());
     }

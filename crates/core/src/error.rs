@@ -12,11 +12,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self { status, code, message: message.into() }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(400, code, message)
@@ -25,26 +21,16 @@ impl ApiError {
         Self::new(404, "not_found", message)
     }
     pub fn method_not_allowed(allowed: &str) -> Self {
-        Self::new(
-            405,
-            "method_not_allowed",
-            format!("this route accepts {allowed}"),
-        )
+        Self::new(405, "method_not_allowed", format!("this route accepts {allowed}"))
     }
     /// The store failed: not the caller's fault, and nothing was promised.
     pub fn storage(detail: impl std::fmt::Display) -> Self {
-        Self::new(
-            503,
-            "storage_unavailable",
-            format!("the key-value store failed: {detail}"),
-        )
+        Self::new(503, "storage_unavailable", format!("the key-value store failed: {detail}"))
     }
 
     /// `{"error":{"code":"…","message":"…"}}`
     pub fn body(&self) -> Vec<u8> {
-        json!({ "error": { "code": self.code, "message": self.message } })
-            .to_string()
-            .into_bytes()
+        json!({ "error": { "code": self.code, "message": self.message } }).to_string().into_bytes()
     }
 }
 
@@ -64,9 +50,6 @@ mod tests {
     fn body_shape() {
         let body = ApiError::bad_request("bad_target", "no \"host\"").body();
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            value,
-            json!({"error": {"code": "bad_target", "message": "no \"host\""}})
-        );
+        assert_eq!(value, json!({"error": {"code": "bad_target", "message": "no \"host\""}}));
     }
 }

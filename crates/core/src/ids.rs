@@ -10,6 +10,11 @@ pub fn job_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
     prefixed("job_", random)
 }
 
+/// `key_` followed by 26 lowercase base32 characters.
+pub fn key_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
+    prefixed("key_", random)
+}
+
 fn prefixed(prefix: &str, random: &[u8; ID_RANDOM_BYTES]) -> String {
     let mut value = u128::from_be_bytes(*random);
     let mut out = [0u8; 26];
@@ -25,8 +30,15 @@ fn prefixed(prefix: &str, random: &[u8; ID_RANDOM_BYTES]) -> String {
 
 /// True for strings shaped like an id this module makes (cheap rejection before a store read).
 pub fn is_job_id(text: &str) -> bool {
-    text.strip_prefix("job_")
-        .is_some_and(|rest| rest.len() == 26 && rest.bytes().all(|b| ALPHABET.contains(&b)))
+    has_shape(text, "job_")
+}
+
+pub fn is_key_id(text: &str) -> bool {
+    has_shape(text, "key_")
+}
+
+fn has_shape(text: &str, prefix: &str) -> bool {
+    text.strip_prefix(prefix).is_some_and(|rest| rest.len() == 26 && rest.bytes().all(|b| ALPHABET.contains(&b)))
 }
 
 #[cfg(test)]
@@ -41,9 +53,6 @@ mod tests {
         assert!(is_job_id(&id), "{id}");
         assert!(!is_job_id("job_../../etc"));
         assert!(!is_job_id("msg_00000000000000000000000000"));
-        assert!(
-            !id.contains('.'),
-            "Standard Webhooks ids must not contain a dot"
-        );
+        assert!(!id.contains('.'), "Standard Webhooks ids must not contain a dot");
     }
 }

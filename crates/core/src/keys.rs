@@ -6,6 +6,8 @@
 //! - `due:{bucket}:{n}`: slot `n` of the bucket: a job id whose record wants attention then.
 //! - `due:{bucket}:done`: how many of the bucket's slots a sweep has handled (a hint).
 //! - `sweep:cursor`: the oldest bucket not yet finished and deleted.
+//! - `key:{id}`: a signing key; `keys:n` / `keys:{n}`: the list of key ids (slots, like timers);
+//!   `keys:default`: the id of the key that signs jobs that name none.
 //!
 //! A slot is a hint, the job record is the truth: a record names the bucket of its one
 //! authoritative timer, so stale or duplicate slots are recognised and skipped.
@@ -31,6 +33,17 @@ pub fn bucket_of(ms: u64) -> u64 {
 /// The bucket for a timer due at `due_ms`, never one a sweep may already have finished.
 pub fn timer_bucket(due_ms: u64, now_ms: u64) -> u64 {
     bucket_of(due_ms).max(bucket_of(now_ms) + 1)
+}
+
+pub const KEY_COUNT: &str = "keys:n";
+pub const DEFAULT_KEY: &str = "keys:default";
+
+pub fn signing_key(id: &str) -> String {
+    format!("key:{id}")
+}
+
+pub fn key_slot(n: u64) -> String {
+    format!("keys:{n}")
 }
 
 pub fn job(id: &str) -> String {
@@ -59,10 +72,7 @@ pub fn encode_counter(value: u64) -> Vec<u8> {
 }
 
 pub fn decode_counter(bytes: Option<&[u8]>) -> u64 {
-    bytes
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(|b| i64::from_le_bytes(b).max(0) as u64)
-        .unwrap_or(0)
+    bytes.and_then(|b| <[u8; 8]>::try_from(b).ok()).map(|b| i64::from_le_bytes(b).max(0) as u64).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -73,13 +83,7 @@ mod tests {
     #[test]
     fn layout() {
         let id = job_id(&[9; 16]);
-        for key in [
-            job(&id),
-            body(&id),
-            slot_count(u64::MAX),
-            slot_done(u64::MAX),
-            slot(u64::MAX, u64::MAX),
-        ] {
+        for key in [job(&id), body(&id), slot_count(u64::MAX), slot_done(u64::MAX), slot(u64::MAX, u64::MAX)] {
             assert!(key.len() <= MAX_KEY_BYTES, "{key}");
         }
         assert_eq!(slot(1_700_000_000, 3), "due:1700000000:3");

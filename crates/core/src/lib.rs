@@ -11,6 +11,7 @@
 //! - `request`: one-pass parsing of a submission: target, headers, controls, address policy.
 //! - `keys`: the key layout and the timer index that replaces a range scan.
 //! - `signing`: Standard Webhooks signatures (v1 HMAC, v1a ed25519) and a verifier for receivers.
+//! - `keyring`: stored signing keys, rotation with a grace period.
 //! - `config`, `auth`, `ids`, `duration`, `error`: the small pieces.
 //! - `memory` (tests and the `testing` feature): in-memory ports that record what they did.
 #![forbid(unsafe_code)]
@@ -19,11 +20,13 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod delivery;
+pub mod digest;
 pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod job;
+pub mod keyring;
 pub mod keys;
 pub mod ports;
 pub mod request;

@@ -21,12 +21,7 @@ impl MemoryKv {
         self.reads.set(self.reads.get() + n as u64);
     }
     pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
-        self.data
-            .borrow()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect()
+        self.data.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect()
     }
 }
 
@@ -45,9 +40,7 @@ impl Kv for MemoryKv {
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
         self.commit();
-        self.data
-            .borrow_mut()
-            .insert(key.to_string(), value.to_vec());
+        self.data.borrow_mut().insert(key.to_string(), value.to_vec());
         Ok(())
     }
     fn delete(&self, key: &str) -> Result<(), KvError> {
@@ -79,8 +72,7 @@ impl Kv for MemoryKv {
         let current = match data.get(key) {
             None => 0,
             Some(bytes) => i64::from_le_bytes(
-                <[u8; 8]>::try_from(bytes.as_slice())
-                    .map_err(|_| KvError(format!("{key} is not a counter")))?,
+                <[u8; 8]>::try_from(bytes.as_slice()).map_err(|_| KvError(format!("{key} is not a counter")))?,
             ),
         };
         let next = current + delta;
@@ -90,13 +82,7 @@ impl Kv for MemoryKv {
     fn cas_open(&self, key: &str) -> Result<(MemoryCas, Option<Vec<u8>>), KvError> {
         self.read(1);
         let captured = self.data.borrow().get(key).cloned();
-        Ok((
-            MemoryCas {
-                key: key.to_string(),
-                captured: captured.clone(),
-            },
-            captured,
-        ))
+        Ok((MemoryCas { key: key.to_string(), captured: captured.clone() }, captured))
     }
     fn cas_swap(&self, cas: MemoryCas, value: &[u8]) -> Result<bool, KvError> {
         self.commit();
@@ -118,16 +104,10 @@ pub struct ScriptedTransport {
 
 impl ScriptedTransport {
     pub fn new(answer: impl FnMut(&OutboundRequest) -> AttemptResult + 'static) -> Self {
-        Self {
-            answer: RefCell::new(Box::new(answer)),
-            sent: RefCell::new(Vec::new()),
-        }
+        Self { answer: RefCell::new(Box::new(answer)), sent: RefCell::new(Vec::new()) }
     }
     pub fn status(status: u16) -> Self {
-        Self::new(move |_| AttemptResult::Response {
-            status,
-            retry_after: None,
-        })
+        Self::new(move |_| AttemptResult::Response { status, retry_after: None })
     }
 }
 
@@ -135,10 +115,7 @@ impl Transport for ScriptedTransport {
     async fn send(&self, request: OutboundRequest) -> Sent {
         let result = (self.answer.borrow_mut())(&request);
         self.sent.borrow_mut().push(request);
-        Sent {
-            result,
-            duration_ms: 3,
-        }
+        Sent { result, duration_ms: 3 }
     }
 }
 
@@ -172,11 +149,7 @@ impl SeededEntropy {
 impl Entropy for SeededEntropy {
     fn fill(&self, buf: &mut [u8]) {
         for byte in buf {
-            let next = self
-                .0
-                .get()
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            let next = self.0.get().wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             self.0.set(next);
             *byte = (next >> 33) as u8;
         }

@@ -15,11 +15,7 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let config = match load_config() {
         Ok(config) => config,
         Err(error) => {
-            return respond(
-                response_out,
-                Reply::error(&ApiError::new(500, "bad_config", error.to_string())),
-            )
-            .await
+            return respond(response_out, Reply::error(&ApiError::new(500, "bad_config", error.to_string()))).await
         }
     };
     let kv = match SpinKv::open_default() {
@@ -30,13 +26,8 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         Ok(incoming) => incoming,
         Err(error) => return respond(response_out, Reply::error(&error)).await,
     };
-    let hookah = Hookah {
-        config: &config,
-        kv: &kv,
-        transport: &SpinTransport,
-        clock: &WallClock,
-        entropy: &WasiEntropy,
-    };
+    let hookah =
+        Hookah { config: &config, kv: &kv, transport: &SpinTransport, clock: &WallClock, entropy: &WasiEntropy };
     let mut reply = hookah.handle(incoming).await;
     let follow_up = std::mem::replace(&mut reply.follow_up, hookah_core::FollowUp::Nothing);
     respond(response_out, reply).await;
@@ -50,9 +41,8 @@ async fn read_request(request: IncomingRequest, limit: usize) -> Result<Incoming
     let path_and_query = request.path_with_query().unwrap_or_else(|| "/".into());
     let mut headers = Vec::new();
     for (name, value) in request.headers().entries() {
-        let value = String::from_utf8(value).map_err(|_| {
-            ApiError::bad_request("bad_header", format!("header {name} is not UTF-8"))
-        })?;
+        let value = String::from_utf8(value)
+            .map_err(|_| ApiError::bad_request("bad_header", format!("header {name} is not UTF-8")))?;
         headers.push((name, value));
     }
     let declared = headers
@@ -65,33 +55,20 @@ async fn read_request(request: IncomingRequest, limit: usize) -> Result<Incoming
     let mut body = Vec::new();
     let mut stream = request.into_body_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|_| ApiError::bad_request("bad_body", "the request body could not be read"))?;
+        let chunk = chunk.map_err(|_| ApiError::bad_request("bad_body", "the request body could not be read"))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Incoming {
-        method,
-        path_and_query,
-        headers,
-        body,
-    })
+    Ok(Incoming { method, path_and_query, headers, body })
 }
 
 async fn respond(response_out: ResponseOutparam, reply: Reply) {
-    let mut headers: Vec<(String, Vec<u8>)> = reply
-        .headers
-        .into_iter()
-        .map(|(name, value)| (name, value.into_bytes()))
-        .collect();
-    headers.push((
-        "content-length".into(),
-        reply.body.len().to_string().into_bytes(),
-    ));
-    let response =
-        OutgoingResponse::new(Fields::from_list(&headers).unwrap_or_else(|_| Fields::new()));
+    let mut headers: Vec<(String, Vec<u8>)> =
+        reply.headers.into_iter().map(|(name, value)| (name, value.into_bytes())).collect();
+    headers.push(("content-length".into(), reply.body.len().to_string().into_bytes()));
+    let response = OutgoingResponse::new(Fields::from_list(&headers).unwrap_or_else(|_| Fields::new()));
     // The status comes from the core's fixed set, all valid.
     let _ = response.set_status_code(reply.status);
     let mut body = response.take_body();

@@ -10,9 +10,7 @@ pub struct SpinKv {
 
 impl SpinKv {
     pub fn open_default() -> Result<Self, KvError> {
-        Ok(Self {
-            bucket: store::open("default").map_err(err)?,
-        })
+        Ok(Self { bucket: store::open("default").map_err(err)? })
     }
 }
 
@@ -37,10 +35,8 @@ impl Kv for SpinKv {
             return Ok(Vec::new());
         }
         // The batch interface answers with (key, value) pairs; match them up by key, not position.
-        let mut found: HashMap<String, Option<Vec<u8>>> = batch::get_many(&self.bucket, keys)
-            .map_err(err)?
-            .into_iter()
-            .collect();
+        let mut found: HashMap<String, Option<Vec<u8>>> =
+            batch::get_many(&self.bucket, keys).map_err(err)?.into_iter().collect();
         Ok(keys.iter().map(|key| found.remove(key).flatten()).collect())
     }
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {

@@ -17,64 +17,41 @@ impl Transport for SpinTransport {
     async fn send(&self, request: OutboundRequest) -> Sent {
         let started = Instant::now();
         let result = match send(request).await {
-            Ok(response) => AttemptResult::Response {
-                status: response.status(),
-                retry_after: header(&response, "retry-after"),
-            },
+            Ok(response) => {
+                AttemptResult::Response { status: response.status(), retry_after: header(&response, "retry-after") }
+            }
             Err((error, message)) => AttemptResult::Failed { error, message },
         };
-        Sent {
-            result,
-            duration_ms: started.elapsed().as_millis() as u64,
-        }
+        Sent { result, duration_ms: started.elapsed().as_millis() as u64 }
     }
 }
 
 type Failure = (TransportError, String);
 
 async fn send(request: OutboundRequest) -> Result<IncomingResponse, Failure> {
-    let (scheme, rest) = request
-        .url
-        .split_once("://")
-        .ok_or((TransportError::Other, "bad url".to_string()))?;
+    let (scheme, rest) = request.url.split_once("://").ok_or((TransportError::Other, "bad url".to_string()))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let headers = Fields::new();
     for (name, value) in &request.headers {
-        headers
-            .append(name, value.as_bytes())
-            .map_err(|e| protocol(format!("header {name}: {e:?}")))?;
+        headers.append(name, value.as_bytes()).map_err(|e| protocol(format!("header {name}: {e:?}")))?;
     }
-    if !request.body.is_empty()
-        || !matches!(
-            request.method.as_str(),
-            "GET" | "HEAD" | "DELETE" | "OPTIONS"
-        )
-    {
+    if !request.body.is_empty() || !matches!(request.method.as_str(), "GET" | "HEAD" | "DELETE" | "OPTIONS") {
         // Without a length the body would go out chunked, which many receivers refuse.
         let length = request.body.len().to_string();
-        headers
-            .set("content-length", &[length.into_bytes()])
-            .map_err(|e| protocol(format!("{e:?}")))?;
+        headers.set("content-length", &[length.into_bytes()]).map_err(|e| protocol(format!("{e:?}")))?;
     }
     let outgoing = OutgoingRequest::new(headers);
     let method = method(&request.method);
-    let scheme = if scheme == "https" {
-        Scheme::Https
-    } else {
-        Scheme::Http
-    };
+    let scheme = if scheme == "https" { Scheme::Https } else { Scheme::Http };
     let set_ok = outgoing.set_method(&method).is_ok()
         && outgoing.set_scheme(Some(&scheme)).is_ok()
         && outgoing.set_authority(Some(authority)).is_ok()
         && outgoing.set_path_with_query(Some(path)).is_ok();
     if !set_ok {
-        return Err(protocol(format!(
-            "cannot build a request for {}",
-            request.url
-        )));
+        return Err(protocol(format!("cannot build a request for {}", request.url)));
     }
     let timeout_ns = request.timeout_ms.saturating_mul(1_000_000);
     let options = RequestOptions::new();
@@ -87,13 +64,9 @@ async fn send(request: OutboundRequest) -> Result<IncomingResponse, Failure> {
     let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(failure)?;
     let write = async move {
         if !request.body.is_empty() {
-            body.send(request.body)
-                .await
-                .map_err(|e| protocol(format!("writing the body: {e:?}")))?;
+            body.send(request.body).await.map_err(|e| protocol(format!("writing the body: {e:?}")))?;
         }
-        body.close()
-            .await
-            .map_err(|e| protocol(format!("finishing the body: {e:?}")))
+        body.close().await.map_err(|e| protocol(format!("finishing the body: {e:?}")))
     };
     let response = response(pending);
     futures::pin_mut!(write, response);
@@ -113,8 +86,7 @@ async fn response(pending: FutureIncomingResponse) -> Result<IncomingResponse, F
         None => {
             // Dropping the old registration (if any) withdraws it; the new one wakes us.
             drop(registration.take());
-            let token =
-                spin_executor::push_waker_and_get_token(pending.subscribe(), cx.waker().clone());
+            let token = spin_executor::push_waker_and_get_token(pending.subscribe(), cx.waker().clone());
             registration = Some(token.into());
             Poll::Pending
         }
@@ -123,10 +95,7 @@ async fn response(pending: FutureIncomingResponse) -> Result<IncomingResponse, F
     match outcome {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(code)) => Err(failure(code)),
-        Err(()) => Err((
-            TransportError::Other,
-            "the response was already taken".into(),
-        )),
+        Err(()) => Err((TransportError::Other, "the response was already taken".into())),
     }
 }
 
@@ -147,9 +116,7 @@ fn method(name: &str) -> Method {
 
 fn header(response: &IncomingResponse, name: &str) -> Option<String> {
     let values = response.headers().get(name);
-    values
-        .first()
-        .and_then(|value| String::from_utf8(value.clone()).ok())
+    values.first().and_then(|value| String::from_utf8(value.clone()).ok())
 }
 
 fn protocol(message: String) -> Failure {
@@ -170,13 +137,13 @@ fn failure(code: ErrorCode) -> Failure {
         | ErrorCode::DestinationIpUnroutable
         | ErrorCode::DestinationIpProhibited => TransportError::Connect,
         ErrorCode::DnsError(_) | ErrorCode::DestinationNotFound => TransportError::Dns,
-        ErrorCode::TlsProtocolError
-        | ErrorCode::TlsCertificateError
-        | ErrorCode::TlsAlertReceived(_) => TransportError::Tls,
+        ErrorCode::TlsProtocolError | ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) => {
+            TransportError::Tls
+        }
         ErrorCode::HttpRequestDenied => TransportError::Denied,
-        ErrorCode::HttpProtocolError
-        | ErrorCode::HttpResponseIncomplete
-        | ErrorCode::HttpResponseBodySize(_) => TransportError::Protocol,
+        ErrorCode::HttpProtocolError | ErrorCode::HttpResponseIncomplete | ErrorCode::HttpResponseBodySize(_) => {
+            TransportError::Protocol
+        }
         _ => TransportError::Other,
     };
     (kind, format!("{code:?}"))

@@ -18,15 +18,9 @@ impl Guest for Sweeper {
     fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
         let config = load_config().map_err(|e| Error::Other(e.to_string()))?;
         let kv = SpinKv::open_default().map_err(|e| Error::Other(e.to_string()))?;
-        let hookah = Hookah {
-            config: &config,
-            kv: &kv,
-            transport: &SpinTransport,
-            clock: &WallClock,
-            entropy: &WasiEntropy,
-        };
-        let report =
-            spin_sdk::http::run(hookah.sweep()).map_err(|e| Error::Other(e.to_string()))?;
+        let hookah =
+            Hookah { config: &config, kv: &kv, transport: &SpinTransport, clock: &WallClock, entropy: &WasiEntropy };
+        let report = spin_sdk::http::run(hookah.sweep()).map_err(|e| Error::Other(e.to_string()))?;
         if report.slots > 0 || report.finished_buckets > 0 {
             println!("sweep: {report:?}");
         }

@@ -3,14 +3,8 @@
 /// How an attempt ended, as the transport saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptResult {
-    Response {
-        status: u16,
-        retry_after: Option<String>,
-    },
-    Failed {
-        error: TransportError,
-        message: String,
-    },
+    Response { status: u16, retry_after: Option<String> },
+    Failed { error: TransportError, message: String },
 }
 
 /// Transport failures, named so the attempt log can say which.
@@ -39,13 +33,9 @@ pub enum Class {
 
 pub fn classify(result: &AttemptResult) -> Class {
     match result {
-        AttemptResult::Response {
-            status: 200..=299, ..
-        } => Class::Delivered,
+        AttemptResult::Response { status: 200..=299, .. } => Class::Delivered,
         AttemptResult::Response { status: 410, .. } => Class::Gone,
-        AttemptResult::Response { retry_after, .. } => Class::Retryable {
-            retry_after: retry_after.clone(),
-        },
+        AttemptResult::Response { retry_after, .. } => Class::Retryable { retry_after: retry_after.clone() },
         AttemptResult::Failed { .. } => Class::Retryable { retry_after: None },
     }
 }
@@ -55,10 +45,7 @@ mod tests {
     use super::*;
 
     fn check(status: u16, expected: Class) {
-        let result = AttemptResult::Response {
-            status,
-            retry_after: None,
-        };
+        let result = AttemptResult::Response { status, retry_after: None };
         assert_eq!(classify(&result), expected, "status {status}");
     }
 
@@ -76,10 +63,7 @@ mod tests {
         check(429, retry.clone());
         check(500, retry.clone());
         check(503, retry.clone());
-        let failed = AttemptResult::Failed {
-            error: TransportError::Timeout,
-            message: "slow".into(),
-        };
+        let failed = AttemptResult::Failed { error: TransportError::Timeout, message: "slow".into() };
         assert_eq!(classify(&failed), retry);
     }
 }

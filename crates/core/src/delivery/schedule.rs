@@ -18,10 +18,7 @@ pub fn scheduled_delay_ms(schedule: &[u64], attempts_made: u32, random: u32) -> 
 pub fn parse_retry_after_ms(value: &str, now_ms: u64) -> Option<u64> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value
-            .parse::<u64>()
-            .ok()
-            .map(|secs| secs.saturating_mul(1000));
+        return value.parse::<u64>().ok().map(|secs| secs.saturating_mul(1000));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     let at_ms = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64;
@@ -45,9 +42,7 @@ pub fn next_attempt_at(
     // A job allowed more attempts than the schedule lists repeats its last delay.
     let index = attempts_made.min(config.retry_schedule_ms.len() as u32);
     let scheduled = scheduled_delay_ms(&config.retry_schedule_ms, index, random)?;
-    let requested = retry_after
-        .and_then(|value| parse_retry_after_ms(value, now_ms))
-        .unwrap_or(0);
+    let requested = retry_after.and_then(|value| parse_retry_after_ms(value, now_ms)).unwrap_or(0);
     let delay = scheduled.max(requested.min(config.retry_after_max_ms));
     Some(now_ms.saturating_add(delay))
 }
@@ -62,21 +57,11 @@ mod tests {
     fn default_schedule_without_jitter() {
         let config = Config::default();
         let middle = JITTER_PPM as u32; // random = JITTER_PPM lands exactly on the base delay
-        let delays: Vec<u64> = (1..=9)
-            .map(|n| scheduled_delay_ms(&config.retry_schedule_ms, n, middle).unwrap())
-            .collect();
-        assert_eq!(
-            delays,
-            [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400].map(|s| s * 1000)
-        );
-        assert_eq!(
-            scheduled_delay_ms(&config.retry_schedule_ms, 10, middle),
-            None
-        );
-        assert_eq!(
-            scheduled_delay_ms(&config.retry_schedule_ms, 0, middle),
-            None
-        );
+        let delays: Vec<u64> =
+            (1..=9).map(|n| scheduled_delay_ms(&config.retry_schedule_ms, n, middle).unwrap()).collect();
+        assert_eq!(delays, [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 86_400].map(|s| s * 1000));
+        assert_eq!(scheduled_delay_ms(&config.retry_schedule_ms, 10, middle), None);
+        assert_eq!(scheduled_delay_ms(&config.retry_schedule_ms, 0, middle), None);
     }
 
     #[test]
@@ -91,15 +76,9 @@ mod tests {
             high = high.max(delay);
         }
         assert!(low >= 8_000 && high <= 12_000, "{low}..{high}");
-        assert!(
-            low < 8_100 && high > 11_900,
-            "jitter should use its whole range: {low}..{high}"
-        );
+        assert!(low < 8_100 && high > 11_900, "jitter should use its whole range: {low}..{high}");
         assert_eq!(scheduled_delay_ms(&[10_000], 1, 0), Some(8_000));
-        assert_eq!(
-            scheduled_delay_ms(&[10_000], 1, 2 * JITTER_PPM as u32),
-            Some(12_000)
-        );
+        assert_eq!(scheduled_delay_ms(&[10_000], 1, 2 * JITTER_PPM as u32), Some(12_000));
     }
 
     #[test]
@@ -107,24 +86,15 @@ mod tests {
         assert_eq!(parse_retry_after_ms("120", NOW), Some(120_000));
         assert_eq!(parse_retry_after_ms(" 0 ", NOW), Some(0));
         // 2023-11-14T22:13:20Z is NOW; one hour later:
-        assert_eq!(
-            parse_retry_after_ms("Tue, 14 Nov 2023 23:13:20 GMT", NOW),
-            Some(3_600_000)
-        );
-        assert_eq!(
-            parse_retry_after_ms("Tue, 14 Nov 2023 21:13:20 GMT", NOW),
-            Some(0)
-        );
+        assert_eq!(parse_retry_after_ms("Tue, 14 Nov 2023 23:13:20 GMT", NOW), Some(3_600_000));
+        assert_eq!(parse_retry_after_ms("Tue, 14 Nov 2023 21:13:20 GMT", NOW), Some(0));
         assert_eq!(parse_retry_after_ms("soon", NOW), None);
         assert_eq!(parse_retry_after_ms("-5", NOW), None);
     }
 
     #[test]
     fn retry_after_is_bounded_both_ways() {
-        let config = Config {
-            retry_after_max_ms: 600_000,
-            ..Config::default()
-        };
+        let config = Config { retry_after_max_ms: 600_000, ..Config::default() };
         let middle = JITTER_PPM as u32;
         let check = |retry_after: Option<&str>, expected_delay: u64| {
             let at = next_attempt_at(&config, 1, 10, NOW, retry_after, middle).unwrap();

@@ -17,6 +17,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut random = [0u8; ID_RANDOM_BYTES];
         self.entropy.fill(&mut random);
         let control = submission.control;
+        if let Some(key) = &control.signing_key {
+            self.check_key_exists(key)?;
+        }
         let next_at = now + control.delay_ms;
         let mut record = JobRecord {
             v: RECORD_VERSION,
@@ -26,19 +29,18 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             headers: submission.headers,
             body_len: submission.body.len() as u64,
             created_at: now,
-            max_attempts: control
-                .max_attempts
-                .unwrap_or_else(|| self.config.default_max_attempts()),
+            max_attempts: control.max_attempts.unwrap_or_else(|| self.config.default_max_attempts()),
             timeout_ms: control.timeout_ms.unwrap_or(self.config.timeout_ms),
             state: State::Pending { next_at },
             timer: keys::timer_bucket(next_at, now),
             attempts: Vec::new(),
+            body_sha256: crate::digest::sha256_hex(&submission.body),
+            signing_key: control.signing_key,
         };
         if control.delay_ms == 0 {
             record = transition::claim(record, now);
         }
-        let mut entries =
-            timers::allocate(self.kv, &[(record.timer, &record.id)]).map_err(ApiError::storage)?;
+        let mut entries = timers::allocate(self.kv, &[(record.timer, &record.id)]).map_err(ApiError::storage)?;
         entries.push((keys::job(&record.id), record.to_bytes()));
         if !submission.body.is_empty() {
             entries.push((keys::body(&record.id), submission.body));

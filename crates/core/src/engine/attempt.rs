@@ -6,6 +6,7 @@ use crate::job::transition::{self, Decision};
 use crate::job::{Attempt, AttemptError, JobRecord, State};
 use crate::keys;
 use crate::ports::{Kv, KvError, OutboundRequest, Transport};
+use crate::signing::{signature_header, SigningKey, WebhookId, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 
 /// Sent when the caller set no `User-Agent`.
 pub const USER_AGENT: &str = concat!("Hookah/", env!("CARGO_PKG_VERSION"));
@@ -29,10 +30,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Vec::new()
         };
         let started = self.clock.now_ms();
-        let sent = self.transport.send(outbound_request(&record, body)).await;
+        let signing_keys = self.keys_for(&record, started)?;
+        let request = outbound_request(&record, body, &signing_keys, started / 1000);
+        let sent = self.transport.send(request).await;
         let attempt = attempt_entry(started, sent.duration_ms, &sent.result);
-        self.record_outcome(&record.id, claim, attempt, &sent.result)
-            .await
+        self.record_outcome(&record.id, claim, attempt, &sent.result).await
     }
 
     async fn record_outcome(
@@ -50,18 +52,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 return Ok(None);
             };
             let now = self.clock.now_ms();
-            let decision =
-                transition::decide(&current, result, now, self.config, self.entropy.next_u32());
+            let decision = transition::decide(&current, result, now, self.config, self.entropy.next_u32());
             if let (Decision::Retry { at }, None) = (&decision, retry_timer) {
                 // The retry's timer slot goes in before the record points at it.
                 let bucket = keys::timer_bucket(*at, now);
-                self.kv
-                    .set_many(timers::allocate(self.kv, &[(bucket, id)])?)?;
+                self.kv.set_many(timers::allocate(self.kv, &[(bucket, id)])?)?;
                 retry_timer = Some(bucket);
             }
-            let Some(next) =
-                transition::complete(&current, claim, attempt.clone(), &decision, retry_timer)
-            else {
+            let Some(next) = transition::complete(&current, claim, attempt.clone(), &decision, retry_timer) else {
                 return Ok(None);
             };
             if self.kv.cas_swap(cas, &next.to_bytes())? {
@@ -72,13 +70,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 }
 
-/// The request exactly as the receiver gets it.
-pub fn outbound_request(record: &JobRecord, body: Vec<u8>) -> OutboundRequest {
+/// The request exactly as the receiver gets it, signed with `keys` (Standard Webhooks) at
+/// `timestamp` (Unix seconds).
+pub fn outbound_request(record: &JobRecord, body: Vec<u8>, keys: &[SigningKey], timestamp: u64) -> OutboundRequest {
     let mut headers = record.headers.clone();
     if !headers.iter().any(|(name, _)| name == "user-agent") {
         headers.push(("user-agent".into(), USER_AGENT.into()));
     }
-    headers.push(("webhook-id".into(), record.id.clone()));
+    headers.push((HEADER_ID.into(), record.id.clone()));
+    headers.push((HEADER_TIMESTAMP.into(), timestamp.to_string()));
+    // Job ids are generated without dots, so they are always valid webhook ids.
+    if let (false, Ok(id)) = (keys.is_empty(), WebhookId::new(&record.id)) {
+        headers.push((HEADER_SIGNATURE.into(), signature_header(keys, &id, timestamp as i64, &body)));
+    }
     OutboundRequest {
         method: record.method.clone(),
         url: record.url.clone(),
@@ -90,13 +94,9 @@ pub fn outbound_request(record: &JobRecord, body: Vec<u8>) -> OutboundRequest {
 
 fn attempt_entry(at: u64, duration_ms: u64, result: &AttemptResult) -> Attempt {
     match result {
-        AttemptResult::Response { status, .. } => Attempt {
-            at,
-            duration_ms,
-            status: Some(*status),
-            error: None,
-            message: None,
-        },
+        AttemptResult::Response { status, .. } => {
+            Attempt { at, duration_ms, status: Some(*status), error: None, message: None }
+        }
         AttemptResult::Failed { error, message } => Attempt {
             at,
             duration_ms,

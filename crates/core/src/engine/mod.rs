@@ -3,11 +3,15 @@
 
 mod accept;
 mod attempt;
+mod keyring;
 mod sweep;
 mod timers;
+mod verify;
 
 pub use attempt::{outbound_request, USER_AGENT};
+pub use keyring::KeyRequest;
 pub use sweep::SweepReport;
+pub use verify::digest_of;
 
 use crate::config::Config;
 use crate::ports::{Clock, Entropy, Kv, Transport};
@@ -23,14 +27,8 @@ pub struct Hookah<'a, K, T> {
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Reads a job record; `None` if absent or unreadable.
-    pub fn load_job(
-        &self,
-        id: &str,
-    ) -> Result<Option<crate::job::JobRecord>, crate::ports::KvError> {
-        Ok(self
-            .kv
-            .get(&crate::keys::job(id))?
-            .and_then(|bytes| crate::job::JobRecord::from_bytes(&bytes)))
+    pub fn load_job(&self, id: &str) -> Result<Option<crate::job::JobRecord>, crate::ports::KvError> {
+        Ok(self.kv.get(&crate::keys::job(id))?.and_then(|bytes| crate::job::JobRecord::from_bytes(&bytes)))
     }
 }
 

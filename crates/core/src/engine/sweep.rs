@@ -48,10 +48,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         let buckets: Vec<u64> = (cursor..end).collect();
         report.buckets = buckets.len() as u64;
-        let progress_keys: Vec<String> = buckets
-            .iter()
-            .flat_map(|&b| [keys::slot_count(b), keys::slot_done(b)])
-            .collect();
+        let progress_keys: Vec<String> =
+            buckets.iter().flat_map(|&b| [keys::slot_count(b), keys::slot_done(b)]).collect();
         let progress = self.kv.get_many(&progress_keys)?;
 
         // Pick up to `sweep_batch` unhandled slots, oldest buckets first.
@@ -90,14 +88,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .await;
         for outcome in outcomes {
             match outcome? {
-                Some(JobRecord {
-                    state: State::Delivered { .. },
-                    ..
-                }) => report.delivered += 1,
-                Some(JobRecord {
-                    state: State::Pending { .. },
-                    ..
-                }) => report.retrying += 1,
+                Some(JobRecord { state: State::Delivered { .. }, .. }) => report.delivered += 1,
+                Some(JobRecord { state: State::Pending { .. }, .. }) => report.retrying += 1,
                 Some(_) => report.failed += 1,
                 None => report.lost_claims += 1,
             }
@@ -105,11 +97,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(report)
     }
 
-    fn read_slots(
-        &self,
-        slot_keys: &[String],
-        slot_buckets: &[u64],
-    ) -> Result<Vec<Found>, KvError> {
+    fn read_slots(&self, slot_keys: &[String], slot_buckets: &[u64]) -> Result<Vec<Found>, KvError> {
         let ids: Vec<(u64, String)> = self
             .kv
             .get_many(slot_keys)?
@@ -125,32 +113,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .filter_map(|((bucket, id), stored)| {
                 let stored = stored?;
                 let record = JobRecord::from_bytes(&stored)?;
-                Some(Found {
-                    bucket,
-                    id,
-                    stored,
-                    record,
-                })
+                Some(Found { bucket, id, stored, record })
             })
             .collect())
     }
 
     /// Carries out each slot's timer action; returns the records this sweep now holds claims on.
-    fn act_on_slots(
-        &self,
-        found: Vec<Found>,
-        now: u64,
-        report: &mut SweepReport,
-    ) -> Result<Vec<JobRecord>, KvError> {
+    fn act_on_slots(&self, found: Vec<Found>, now: u64, report: &mut SweepReport) -> Result<Vec<JobRecord>, KvError> {
         let mut updates = Vec::new();
         let mut new_timers: Vec<(u64, &str)> = Vec::new();
         let mut deletions = Vec::new();
         for slot in &found {
             match transition::on_timer(&slot.record, slot.bucket, now, self.config) {
                 TimerAction::Skip => {}
-                TimerAction::Delete => {
-                    deletions.extend([keys::job(&slot.id), keys::body(&slot.id)])
-                }
+                TimerAction::Delete => deletions.extend([keys::job(&slot.id), keys::body(&slot.id)]),
                 TimerAction::KeepUntil { bucket } => new_timers.push((bucket, &slot.id)),
                 TimerAction::Claim(next) | TimerAction::Reschedule(next) => {
                     new_timers.push((next.timer, &slot.id));
@@ -190,12 +166,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Deletes the oldest buckets that are fully handled and settled, and moves the cursor past
     /// them. Returns how many went.
-    fn finish_buckets(
-        &self,
-        buckets: &[u64],
-        counts: &[(u64, u64)],
-        now: u64,
-    ) -> Result<u64, KvError> {
+    fn finish_buckets(&self, buckets: &[u64], counts: &[(u64, u64)], now: u64) -> Result<u64, KvError> {
         let mut doomed = Vec::new();
         let mut finished = 0;
         for (&bucket, &(count, done)) in buckets.iter().zip(counts) {
@@ -215,10 +186,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !doomed.is_empty() {
             self.kv.delete_many(&doomed)?;
         }
-        self.kv.set(
-            keys::SWEEP_CURSOR,
-            &keys::encode_counter(buckets[0] + finished),
-        )?;
+        self.kv.set(keys::SWEEP_CURSOR, &keys::encode_counter(buckets[0] + finished))?;
         Ok(finished)
     }
 }

@@ -24,17 +24,8 @@ struct World {
 
 impl World {
     fn new(transport: ScriptedTransport) -> Self {
-        let config = Config {
-            api_token: crate::config::ApiToken::new("t"),
-            ..Config::default()
-        };
-        World {
-            config,
-            kv: MemoryKv::default(),
-            transport,
-            clock: ManualClock::at(T0),
-            entropy: SeededEntropy::new(7),
-        }
+        let config = Config { api_token: crate::config::ApiToken::new("t"), ..Config::default() };
+        World { config, kv: MemoryKv::default(), transport, clock: ManualClock::at(T0), entropy: SeededEntropy::new(7) }
     }
     fn hookah(&self) -> Hookah<'_, MemoryKv, ScriptedTransport> {
         Hookah {
@@ -56,12 +47,7 @@ impl World {
             body: b"{}".to_vec(),
         };
         let reply = block_on(self.hookah().handle(incoming));
-        assert_eq!(
-            reply.status,
-            202,
-            "{}",
-            String::from_utf8_lossy(&reply.body)
-        );
+        assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
         let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
         (body["id"].as_str().unwrap().to_string(), reply.follow_up)
     }
@@ -79,28 +65,16 @@ fn accepted_job_is_stored_in_one_batch_and_delivered_after_the_answer() {
     let (id, follow_up) = world.submit(&[]);
     // One counter increment and one batched write before the 202.
     assert_eq!(world.kv.commits.get(), 2);
-    assert!(matches!(
-        world.job(&id).unwrap().state,
-        State::InFlight { claim: 1, .. }
-    ));
-    assert!(
-        world.transport.sent.borrow().is_empty(),
-        "nothing is sent before the answer"
-    );
+    assert!(matches!(world.job(&id).unwrap().state, State::InFlight { claim: 1, .. }));
+    assert!(world.transport.sent.borrow().is_empty(), "nothing is sent before the answer");
 
     block_on(world.hookah().follow_up(follow_up));
     let job = world.job(&id).unwrap();
     assert!(matches!(job.state, State::Delivered { .. }));
-    assert_eq!(
-        world.kv.commits.get(),
-        3,
-        "recording the outcome is one compare-and-swap"
-    );
+    assert_eq!(world.kv.commits.get(), 3, "recording the outcome is one compare-and-swap");
     let sent = world.transport.sent.borrow();
     assert_eq!(sent.len(), 1);
-    assert!(sent[0]
-        .headers
-        .contains(&("webhook-id".to_string(), id.clone())));
+    assert!(sent[0].headers.contains(&("webhook-id".to_string(), id.clone())));
 }
 
 #[test]
@@ -110,20 +84,12 @@ fn failed_first_attempt_is_retried_by_a_sweep_when_due() {
     let world = World::new(ScriptedTransport::new(move |_| {
         counter.set(counter.get() + 1);
         let status = if counter.get() == 1 { 500 } else { 200 };
-        AttemptResult::Response {
-            status,
-            retry_after: None,
-        }
+        AttemptResult::Response { status, retry_after: None }
     }));
     let (id, follow_up) = world.submit(&[]);
     block_on(world.hookah().follow_up(follow_up));
-    let State::Pending { next_at } = world.job(&id).unwrap().state else {
-        panic!("not pending")
-    };
-    assert!(
-        (T0 + 4_000..=T0 + 6_000).contains(&next_at),
-        "first retry after 5 s ± 20 %"
-    );
+    let State::Pending { next_at } = world.job(&id).unwrap().state else { panic!("not pending") };
+    assert!((T0 + 4_000..=T0 + 6_000).contains(&next_at), "first retry after 5 s ± 20 %");
 
     assert_eq!(world.sweep().claimed, 0, "not due yet");
     world.clock.advance(8_000);
@@ -150,10 +116,7 @@ fn a_job_whose_invocation_died_is_taken_over_after_its_lease() {
 #[test]
 fn overlapping_sweeps_never_repeat_an_attempt() {
     let world = World::new(ScriptedTransport::status(500));
-    let ids: Vec<String> = (0..50)
-        .map(|_| world.submit(&[("hookah-max-attempts", "5")]))
-        .map(|(id, _)| id)
-        .collect();
+    let ids: Vec<String> = (0..50).map(|_| world.submit(&[("hookah-max-attempts", "5")])).map(|(id, _)| id).collect();
     world.clock.advance(120_000);
     let first = world.sweep();
     assert_eq!(first.claimed, 50, "{first:?}");
@@ -168,11 +131,7 @@ fn overlapping_sweeps_never_repeat_an_attempt() {
     assert_eq!(second.claimed, 0, "{second:?}");
     assert_eq!(world.transport.sent.borrow().len(), 50);
     for id in &ids {
-        assert_eq!(
-            world.job(id).unwrap().attempts.len(),
-            2,
-            "abandoned + one real attempt"
-        );
+        assert_eq!(world.job(id).unwrap().attempts.len(), 2, "abandoned + one real attempt");
     }
 }
 
@@ -230,8 +189,48 @@ fn sweep_cost_follows_due_work_not_stored_jobs() {
     let reads = world.kv.reads.get();
     let report = world.sweep();
     assert_eq!(report.slots, 0);
+    assert!(world.kv.reads.get() - reads <= 2 * (keys::SETTLE_MS / keys::BUCKET_MS + 10) + 1, "{report:?}");
+}
+
+#[test]
+fn deliveries_are_signed_with_the_default_key_and_both_keys_during_a_rotation() {
+    use crate::engine::KeyRequest;
+    use crate::signing::Verifier;
+    let world = World::new(ScriptedTransport::status(200));
+    let (_, follow_up) = world.submit(&[]);
+    block_on(world.hookah().follow_up(follow_up));
     assert!(
-        world.kv.reads.get() - reads <= 2 * (keys::SETTLE_MS / keys::BUCKET_MS + 10) + 1,
-        "{report:?}"
+        !world.transport.sent.borrow()[0].headers.iter().any(|(n, _)| n == "webhook-signature"),
+        "no key yet: unsigned"
     );
+
+    let created = world.hookah().create_key(KeyRequest::default()).unwrap();
+    assert_eq!(created["default"], true, "the first key becomes the default");
+    let old_secret = created["secret"].as_str().unwrap().to_string();
+    let id = created["id"].as_str().unwrap().to_string();
+    let rotated = world.hookah().rotate_key(&id, KeyRequest { grace_seconds: Some(60), ..KeyRequest::default() });
+    let new_secret = rotated.unwrap()["secret"].as_str().unwrap().to_string();
+
+    let (job, follow_up) = world.submit(&[]);
+    block_on(world.hookah().follow_up(follow_up));
+    let sent = world.transport.sent.borrow().last().unwrap().clone();
+    let header = |name: &str| sent.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let signatures = header("webhook-signature").unwrap();
+    assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+    let now = (world.clock.0.get() / 1000) as i64;
+    for secret in [&old_secret, &new_secret] {
+        let only_one = Verifier::new(&[secret.as_str()]).unwrap();
+        let verified = only_one.verify_at(Some(&job), header("webhook-timestamp"), Some(signatures), &sent.body, now);
+        assert_eq!(verified, Ok(()));
+    }
+    assert_eq!(world.hookah().verify_delivery(&job, &crate::digest::sha256_hex(&sent.body)), Ok(true));
+    assert_eq!(world.hookah().verify_delivery(&job, &crate::digest::sha256_hex(b"other")), Ok(false));
+    assert_eq!(world.hookah().verify_delivery("job_00000000000000000000000000", "00"), Ok(false));
+
+    world.clock.advance(61_000);
+    let (_, follow_up) = world.submit(&[]);
+    block_on(world.hookah().follow_up(follow_up));
+    let sent = world.transport.sent.borrow().last().unwrap().clone();
+    let signatures = sent.headers.iter().find(|(n, _)| n == "webhook-signature").unwrap().1.clone();
+    assert_eq!(signatures.split(' ').count(), 1, "after the grace period only the new key signs");
 }

@@ -6,10 +6,7 @@ use std::collections::BTreeMap;
 
 /// Allocates a slot for each `(bucket, job id)` and returns the slot entries to store (the caller
 /// stores them in the same `set_many` as the records they point at, when it can).
-pub(crate) fn allocate<K: Kv>(
-    kv: &K,
-    wanted: &[(u64, &str)],
-) -> Result<Vec<(String, Vec<u8>)>, KvError> {
+pub(crate) fn allocate<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result<Vec<(String, Vec<u8>)>, KvError> {
     let mut by_bucket: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
     for &(bucket, id) in wanted {
         by_bucket.entry(bucket).or_default().push(id);

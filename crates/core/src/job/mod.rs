@@ -30,6 +30,12 @@ pub struct JobRecord {
     /// Bucket of this job's one authoritative timer slot.
     pub timer: u64,
     pub attempts: Vec<Attempt>,
+    /// The key that signs this job's attempts; `None` means the default key at attempt time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
+    /// Hex SHA-256 of the body: what the verification endpoint compares against.
+    #[serde(default)]
+    pub body_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,9 +99,7 @@ impl JobRecord {
 
     /// `None` for bytes that are not a record of a version this code reads.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<JobRecord>(bytes)
-            .ok()
-            .filter(|record| record.v == RECORD_VERSION)
+        serde_json::from_slice::<JobRecord>(bytes).ok().filter(|record| record.v == RECORD_VERSION)
     }
 
     /// How long one attempt may hold the job.

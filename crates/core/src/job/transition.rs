@@ -28,9 +28,7 @@ pub fn on_timer(record: &JobRecord, slot_bucket: u64, now: u64, config: &Config)
         return if expires <= now {
             TimerAction::Delete
         } else if slot_bucket == record.timer {
-            TimerAction::KeepUntil {
-                bucket: timer_bucket(expires, now),
-            }
+            TimerAction::KeepUntil { bucket: timer_bucket(expires, now) }
         } else {
             TimerAction::Skip
         };
@@ -39,15 +37,11 @@ pub fn on_timer(record: &JobRecord, slot_bucket: u64, now: u64, config: &Config)
         return TimerAction::Skip;
     }
     match record.state {
-        State::Pending { next_at } if next_at > now => TimerAction::Reschedule(JobRecord {
-            timer: timer_bucket(next_at, now),
-            ..record.clone()
-        }),
+        State::Pending { next_at } if next_at > now => {
+            TimerAction::Reschedule(JobRecord { timer: timer_bucket(next_at, now), ..record.clone() })
+        }
         State::InFlight { lease_until, .. } if lease_until > now => {
-            TimerAction::Reschedule(JobRecord {
-                timer: timer_bucket(lease_until, now),
-                ..record.clone()
-            })
+            TimerAction::Reschedule(JobRecord { timer: timer_bucket(lease_until, now), ..record.clone() })
         }
         State::InFlight { lease_until, .. } => {
             let mut abandoned = record.clone();
@@ -67,10 +61,7 @@ pub fn on_timer(record: &JobRecord, slot_bucket: u64, now: u64, config: &Config)
 /// Takes the job for its next attempt: in flight until the lease ends, timer at the lease's end.
 pub fn claim(mut record: JobRecord, now: u64) -> JobRecord {
     let lease_until = now + lease_ms(record.timeout_ms);
-    record.state = State::InFlight {
-        claim: record.attempts.len() as u32 + 1,
-        lease_until,
-    };
+    record.state = State::InFlight { claim: record.attempts.len() as u32 + 1, lease_until };
     record.timer = timer_bucket(lease_until, now);
     record
 }
@@ -85,13 +76,7 @@ pub enum Decision {
 }
 
 /// Decides the next state after attempt number `attempts_made` ended with `result`.
-pub fn decide(
-    record: &JobRecord,
-    result: &AttemptResult,
-    now: u64,
-    config: &Config,
-    random: u32,
-) -> Decision {
+pub fn decide(record: &JobRecord, result: &AttemptResult, now: u64, config: &Config, random: u32) -> Decision {
     match classify(result) {
         Class::Delivered => Decision::Delivered,
         Class::Gone => Decision::Gone,
@@ -160,17 +145,13 @@ mod tests {
             state,
             timer,
             attempts: vec![],
+            signing_key: None,
+            body_sha256: String::new(),
         }
     }
 
     fn attempt(status: Option<u16>) -> Attempt {
-        Attempt {
-            at: NOW,
-            duration_ms: 10,
-            status,
-            error: None,
-            message: None,
-        }
+        Attempt { at: NOW, duration_ms: 10, status, error: None, message: None }
     }
 
     #[test]
@@ -179,62 +160,18 @@ mod tests {
         let b = bucket_of(NOW) - 1;
         let lease_bucket = timer_bucket(NOW + lease_ms(15_000), NOW);
         // Due: claimed, with the timer moved to the end of the lease.
-        let action = on_timer(
-            &record(State::Pending { next_at: NOW - 5 }, b),
-            b,
-            NOW,
-            &config,
-        );
-        let TimerAction::Claim(claimed) = action else {
-            panic!("{action:?}")
-        };
-        assert_eq!(
-            claimed.state,
-            State::InFlight {
-                claim: 1,
-                lease_until: NOW + 60_000
-            }
-        );
+        let action = on_timer(&record(State::Pending { next_at: NOW - 5 }, b), b, NOW, &config);
+        let TimerAction::Claim(claimed) = action else { panic!("{action:?}") };
+        assert_eq!(claimed.state, State::InFlight { claim: 1, lease_until: NOW + 60_000 });
         assert_eq!(claimed.timer, lease_bucket);
         // A slot that is not the record's timer is skipped.
-        assert_eq!(
-            on_timer(
-                &record(State::Pending { next_at: NOW - 5 }, b + 7),
-                b,
-                NOW,
-                &config
-            ),
-            TimerAction::Skip
-        );
+        assert_eq!(on_timer(&record(State::Pending { next_at: NOW - 5 }, b + 7), b, NOW, &config), TimerAction::Skip);
         // Not yet due: rescheduled.
-        let action = on_timer(
-            &record(
-                State::Pending {
-                    next_at: NOW + 10_000,
-                },
-                b,
-            ),
-            b,
-            NOW,
-            &config,
-        );
+        let action = on_timer(&record(State::Pending { next_at: NOW + 10_000 }, b), b, NOW, &config);
         assert!(matches!(action, TimerAction::Reschedule(r) if r.timer == bucket_of(NOW + 10_000)));
         // Lease expired: an abandoned attempt is logged and the job is claimed again.
-        let action = on_timer(
-            &record(
-                State::InFlight {
-                    claim: 1,
-                    lease_until: NOW - 1,
-                },
-                b,
-            ),
-            b,
-            NOW,
-            &config,
-        );
-        let TimerAction::Claim(claimed) = action else {
-            panic!("{action:?}")
-        };
+        let action = on_timer(&record(State::InFlight { claim: 1, lease_until: NOW - 1 }, b), b, NOW, &config);
+        let TimerAction::Claim(claimed) = action else { panic!("{action:?}") };
         assert_eq!(claimed.attempts[0].error, Some(AttemptError::Abandoned));
         assert!(matches!(claimed.state, State::InFlight { claim: 2, .. }));
     }
@@ -245,71 +182,27 @@ mod tests {
         let b = bucket_of(NOW) - 1;
         let delivered = record(State::Delivered { at: NOW - 1_000 }, b);
         let keep = on_timer(&delivered, b, NOW, &config);
-        assert_eq!(
-            keep,
-            TimerAction::KeepUntil {
-                bucket: bucket_of(NOW - 1_000 + config.retention_ms)
-            }
-        );
+        assert_eq!(keep, TimerAction::KeepUntil { bucket: bucket_of(NOW - 1_000 + config.retention_ms) });
         assert_eq!(on_timer(&delivered, b - 3, NOW, &config), TimerAction::Skip);
-        let old = record(
-            State::Dead {
-                at: NOW - config.retention_ms,
-            },
-            b - 3,
-        );
+        let old = record(State::Dead { at: NOW - config.retention_ms }, b - 3);
         assert_eq!(on_timer(&old, b, NOW, &config), TimerAction::Delete);
     }
 
     #[test]
     fn decisions() {
         let config = Config::default();
-        let job = record(
-            State::InFlight {
-                claim: 1,
-                lease_until: NOW + 1,
-            },
-            0,
-        );
+        let job = record(State::InFlight { claim: 1, lease_until: NOW + 1 }, 0);
         let check = |result: AttemptResult, expected: Decision| {
-            assert_eq!(
-                decide(&job, &result, NOW, &config, 200_000),
-                expected,
-                "{result:?}"
-            );
+            assert_eq!(decide(&job, &result, NOW, &config, 200_000), expected, "{result:?}");
         };
+        check(AttemptResult::Response { status: 204, retry_after: None }, Decision::Delivered);
+        check(AttemptResult::Response { status: 410, retry_after: None }, Decision::Gone);
+        check(AttemptResult::Response { status: 500, retry_after: None }, Decision::Retry { at: NOW + 5_000 });
         check(
-            AttemptResult::Response {
-                status: 204,
-                retry_after: None,
-            },
-            Decision::Delivered,
-        );
-        check(
-            AttemptResult::Response {
-                status: 410,
-                retry_after: None,
-            },
-            Decision::Gone,
-        );
-        check(
-            AttemptResult::Response {
-                status: 500,
-                retry_after: None,
-            },
-            Decision::Retry { at: NOW + 5_000 },
-        );
-        check(
-            AttemptResult::Response {
-                status: 503,
-                retry_after: Some("60".into()),
-            },
+            AttemptResult::Response { status: 503, retry_after: Some("60".into()) },
             Decision::Retry { at: NOW + 60_000 },
         );
-        let timeout = AttemptResult::Failed {
-            error: TransportError::Timeout,
-            message: "t".into(),
-        };
+        let timeout = AttemptResult::Failed { error: TransportError::Timeout, message: "t".into() };
         check(timeout.clone(), Decision::Retry { at: NOW + 5_000 });
         let mut last = job.clone();
         last.attempts = vec![attempt(Some(500)), attempt(Some(500))];
@@ -318,35 +211,11 @@ mod tests {
 
     #[test]
     fn completion_checks_the_claim() {
-        let job = record(
-            State::InFlight {
-                claim: 1,
-                lease_until: NOW + 1,
-            },
-            0,
-        );
-        assert_eq!(
-            complete(&job, 2, attempt(Some(200)), &Decision::Delivered, None),
-            None
-        );
+        let job = record(State::InFlight { claim: 1, lease_until: NOW + 1 }, 0);
+        assert_eq!(complete(&job, 2, attempt(Some(200)), &Decision::Delivered, None), None);
         let done = complete(&job, 1, attempt(Some(200)), &Decision::Delivered, None).unwrap();
         assert_eq!(done.state, State::Delivered { at: NOW + 10 });
-        let retry = complete(
-            &job,
-            1,
-            attempt(Some(500)),
-            &Decision::Retry { at: NOW + 5_000 },
-            Some(77),
-        )
-        .unwrap();
-        assert_eq!(
-            (retry.state, retry.timer),
-            (
-                State::Pending {
-                    next_at: NOW + 5_000
-                },
-                77
-            )
-        );
+        let retry = complete(&job, 1, attempt(Some(500)), &Decision::Retry { at: NOW + 5_000 }, Some(77)).unwrap();
+        assert_eq!((retry.state, retry.timer), (State::Pending { next_at: NOW + 5_000 }, 77));
     }
 }

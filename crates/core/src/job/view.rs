@@ -29,8 +29,7 @@ pub fn job(record: &JobRecord) -> Value {
         .attempts
         .iter()
         .map(|attempt| {
-            let mut entry =
-                json!({ "at": rfc3339(attempt.at), "duration_ms": attempt.duration_ms });
+            let mut entry = json!({ "at": rfc3339(attempt.at), "duration_ms": attempt.duration_ms });
             if let Some(status) = attempt.status {
                 entry["status"] = json!(status);
             }
@@ -75,13 +74,7 @@ pub fn rfc3339(ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
 }
 
 #[cfg(test)]

@@ -8,12 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::target::Target;
 
 /// Names that always mean "this machine" or a metadata service.
-const BLOCKED_NAMES: &[&str] = &[
-    "localhost",
-    "metadata",
-    "metadata.google.internal",
-    "instance-data",
-];
+const BLOCKED_NAMES: &[&str] = &["localhost", "metadata", "metadata.google.internal", "instance-data"];
 
 /// Allows the target unless it is internal and not named in `allowlist` (`host` or `host:port`).
 pub fn check_target(target: &Target, allowlist: &[String]) -> Result<(), ApiError> {
@@ -22,17 +17,12 @@ pub fn check_target(target: &Target, allowlist: &[String]) -> Result<(), ApiErro
         return Ok(());
     };
     let authority = target.authority();
-    if allowlist
-        .iter()
-        .any(|allowed| allowed == host || *allowed == authority)
-    {
+    if allowlist.iter().any(|allowed| allowed == host || *allowed == authority) {
         return Ok(());
     }
     Err(ApiError::bad_request(
         "forbidden_target",
-        format!(
-            "`{host}` is {reason}; name it in the allowed_private_targets variable to allow it"
-        ),
+        format!("`{host}` is {reason}; name it in the allowed_private_targets variable to allow it"),
     ))
 }
 
@@ -97,20 +87,13 @@ fn parse_ipv4_loose(host: &str) -> Option<Ipv4Addr> {
     if *last >= 1u64 << last_bits {
         return None;
     }
-    let value = init
-        .iter()
-        .enumerate()
-        .fold(*last, |acc, (i, &p)| acc | p << (24 - 8 * i as u32));
+    let value = init.iter().enumerate().fold(*last, |acc, (i, &p)| acc | p << (24 - 8 * i as u32));
     Some(Ipv4Addr::from(value as u32))
 }
 
 fn parse_number(part: &str) -> Option<u64> {
     if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
-        return if hex.is_empty() {
-            Some(0)
-        } else {
-            u64::from_str_radix(hex, 16).ok()
-        };
+        return if hex.is_empty() { Some(0) } else { u64::from_str_radix(hex, 16).ok() };
     }
     if part.len() > 1 && part.starts_with('0') {
         return u64::from_str_radix(&part[1..], 8).ok();
@@ -127,19 +110,10 @@ mod tests {
     use crate::request::target::Scheme;
 
     fn check(host: &str, port: Option<u16>, allow: &[&str], allowed: bool) {
-        let target = Target {
-            scheme: Scheme::Http,
-            host: host.into(),
-            port,
-            path_and_query: "/".into(),
-        };
+        let target = Target { scheme: Scheme::Http, host: host.into(), port, path_and_query: "/".into() };
         let allowlist: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
         let result = check_target(&target, &allowlist);
-        assert_eq!(
-            result.is_ok(),
-            allowed,
-            "host {host:?} port {port:?}: {result:?}"
-        );
+        assert_eq!(result.is_ok(), allowed, "host {host:?} port {port:?}: {result:?}");
     }
 
     #[test]
@@ -176,14 +150,7 @@ mod tests {
 
     #[test]
     fn allowed() {
-        for host in [
-            "example.com",
-            "8.8.8.8",
-            "172.32.0.1",
-            "100.128.0.1",
-            "2001:db8::1",
-            "1.2.3",
-        ] {
+        for host in ["example.com", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2001:db8::1", "1.2.3"] {
             check(host, None, &[], true);
         }
         check("127.0.0.1", Some(8080), &["127.0.0.1"], true);

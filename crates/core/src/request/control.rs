@@ -13,6 +13,8 @@ pub struct Control {
     pub max_attempts: Option<u32>,
     pub timeout_ms: Option<u64>,
     pub delay_ms: u64,
+    /// The signing key for this job instead of the default one.
+    pub signing_key: Option<String>,
 }
 
 /// Reads every `Hookah-*` header; unknown ones are refused so that typos are caught.
@@ -27,10 +29,17 @@ pub fn parse(headers: &[(String, String)]) -> Result<Control, ApiError> {
             "max-attempts" => control.max_attempts = Some(number(&name, value, 1, MAX_ATTEMPTS as u64)? as u32),
             "timeout" => control.timeout_ms = Some(number(&name, value, 1, MAX_TIMEOUT_SECS)? * 1000),
             "delay" => control.delay_ms = number(&name, value, 0, MAX_DELAY_SECS)? * 1000,
+            "signing-key" => {
+                let id = value.trim();
+                if !crate::ids::is_key_id(id) {
+                    return Err(ApiError::bad_request("bad_control_header", format!("`{id}` is not a key id")));
+                }
+                control.signing_key = Some(id.to_string());
+            }
             _ => {
                 return Err(ApiError::bad_request(
                     "bad_control_header",
-                    format!("unknown control header `{name}` (known: hookah-max-attempts, hookah-timeout, hookah-delay)"),
+                    format!("unknown control header `{name}` (known: hookah-max-attempts, hookah-timeout, hookah-delay, hookah-signing-key)"),
                 ))
             }
         }
@@ -54,10 +63,7 @@ mod tests {
     use super::*;
 
     fn check(headers: &[(&str, &str)], expected: Result<Control, ()>) {
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
+        let headers: Vec<(String, String)> = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
         assert_eq!(parse(&headers).map_err(|_| ()), expected, "{headers:?}");
     }
 
@@ -66,16 +72,8 @@ mod tests {
         check(&[], Ok(Control::default()));
         check(&[("X-Other", "1")], Ok(Control::default()));
         check(
-            &[
-                ("Hookah-Max-Attempts", "3"),
-                ("hookah-timeout", "2"),
-                ("HOOKAH-DELAY", "60"),
-            ],
-            Ok(Control {
-                max_attempts: Some(3),
-                timeout_ms: Some(2_000),
-                delay_ms: 60_000,
-            }),
+            &[("Hookah-Max-Attempts", "3"), ("hookah-timeout", "2"), ("HOOKAH-DELAY", "60")],
+            Ok(Control { max_attempts: Some(3), timeout_ms: Some(2_000), delay_ms: 60_000, signing_key: None }),
         );
         check(&[("Hookah-Max-Attempts", "0")], Err(()));
         check(&[("Hookah-Max-Attempts", "51")], Err(()));

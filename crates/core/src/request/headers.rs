@@ -32,9 +32,7 @@ pub fn forwarded(headers: &[(String, String)]) -> Vec<(String, String)> {
         .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
         .filter(|(name, _)| {
             !DROPPED.contains(&name.as_str())
-                && !DROPPED_PREFIXES
-                    .iter()
-                    .any(|prefix| name.starts_with(prefix))
+                && !DROPPED_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
                 && !named_by_connection.contains(name)
         })
         .collect()
@@ -45,10 +43,7 @@ mod tests {
     use super::*;
 
     fn check(input: &[(&str, &str)], expected: &[(&str, &str)]) {
-        let input: Vec<(String, String)> = input
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
+        let input: Vec<(String, String)> = input.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
         let got = forwarded(&input);
         let got: Vec<(&str, &str)> = got.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         assert_eq!(got, expected);
@@ -57,16 +52,8 @@ mod tests {
     #[test]
     fn filtering() {
         check(
-            &[
-                ("Content-Type", "application/json"),
-                ("X-Custom", "1"),
-                ("x-custom", "2"),
-            ],
-            &[
-                ("content-type", "application/json"),
-                ("x-custom", "1"),
-                ("x-custom", "2"),
-            ],
+            &[("Content-Type", "application/json"), ("X-Custom", "1"), ("x-custom", "2")],
+            &[("content-type", "application/json"), ("x-custom", "1"), ("x-custom", "2")],
         );
         check(
             &[

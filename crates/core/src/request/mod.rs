@@ -21,10 +21,7 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -41,11 +38,7 @@ pub struct Submission {
 
 /// 413 for a body over the configured limit.
 pub fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        413,
-        "body_too_large",
-        format!("the body is over the {limit}-byte limit"),
-    )
+    ApiError::new(413, "body_too_large", format!("the body is over the {limit}-byte limit"))
 }
 
 /// Validates a dispatch request: method, target, control headers, address policy, body size.
@@ -54,25 +47,13 @@ pub fn parse_submission(incoming: Incoming, config: &Config) -> Result<Submissio
         return Err(too_large(config.max_body_bytes));
     }
     let method = incoming.method.to_ascii_uppercase();
-    if method.is_empty()
-        || !method
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    {
-        return Err(ApiError::bad_request(
-            "bad_method",
-            format!("`{method}` is not an HTTP method"),
-        ));
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+        return Err(ApiError::bad_request("bad_method", format!("`{method}` is not an HTTP method")));
     }
-    let is_form = incoming.header("content-type").is_some_and(|ct| {
-        ct.trim()
-            .to_ascii_lowercase()
-            .starts_with("application/x-www-form-urlencoded")
-    });
-    let resolved = target::resolve(
-        &incoming.path_and_query,
-        is_form.then_some(incoming.body.as_slice()),
-    )?;
+    let is_form = incoming
+        .header("content-type")
+        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let resolved = target::resolve(&incoming.path_and_query, is_form.then_some(incoming.body.as_slice()))?;
     address::check_target(&resolved.target, &config.allowed_private_targets)?;
     let control = control::parse(&incoming.headers)?;
     Ok(Submission {
@@ -92,10 +73,7 @@ mod tests {
         Incoming {
             method: method.into(),
             path_and_query: path.into(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
+            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
             body: body.as_bytes().to_vec(),
         }
     }
@@ -104,54 +82,27 @@ mod tests {
     fn one_pass() {
         let config = Config::default();
         let submission = parse_submission(
-            incoming(
-                "post",
-                "/example.com/cb?x=1",
-                &[("Authorization", "Bearer t"), ("X-A", "1")],
-                "{}",
-            ),
+            incoming("post", "/example.com/cb?x=1", &[("Authorization", "Bearer t"), ("X-A", "1")], "{}"),
             &config,
         )
         .unwrap();
         assert_eq!(submission.method, "POST");
         assert_eq!(submission.target.url(), "http://example.com/cb?x=1");
-        assert_eq!(
-            submission.headers,
-            vec![("x-a".to_string(), "1".to_string())]
-        );
+        assert_eq!(submission.headers, vec![("x-a".to_string(), "1".to_string())]);
         assert_eq!(submission.body, b"{}");
     }
 
     #[test]
     fn refusals() {
-        let config = Config {
-            max_body_bytes: 4,
-            ..Config::default()
-        };
+        let config = Config { max_body_bytes: 4, ..Config::default() };
         let check = |req: Incoming, code: &str, status: u16| {
             let err = parse_submission(req, &config).unwrap_err();
             assert_eq!((err.code, err.status), (code, status));
         };
-        check(
-            incoming("POST", "/example.com/", &[], "12345"),
-            "body_too_large",
-            413,
-        );
-        check(
-            incoming("PO ST", "/example.com/", &[], ""),
-            "bad_method",
-            400,
-        );
-        check(
-            incoming("POST", "/127.0.0.1/", &[], ""),
-            "forbidden_target",
-            400,
-        );
-        check(
-            incoming("POST", "/example.com/", &[("Hookah-Delay", "soon")], ""),
-            "bad_control_header",
-            400,
-        );
+        check(incoming("POST", "/example.com/", &[], "12345"), "body_too_large", 413);
+        check(incoming("PO ST", "/example.com/", &[], ""), "bad_method", 400);
+        check(incoming("POST", "/127.0.0.1/", &[], ""), "forbidden_target", 400);
+        check(incoming("POST", "/example.com/", &[("Hookah-Delay", "soon")], ""), "bad_control_header", 400);
         check(incoming("POST", "/", &[], ""), "no_destination", 400);
     }
 

@@ -30,17 +30,9 @@ pub struct Target {
 
 impl Target {
     pub fn url(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         match self.port {
-            Some(port) => format!(
-                "{}://{host}:{port}{}",
-                self.scheme.as_str(),
-                self.path_and_query
-            ),
+            Some(port) => format!("{}://{host}:{port}{}", self.scheme.as_str(), self.path_and_query),
             None => format!("{}://{host}{}", self.scheme.as_str(), self.path_and_query),
         }
     }
@@ -74,19 +66,14 @@ pub fn resolve(path_and_query: &str, form_body: Option<&[u8]>) -> Result<Resolve
     if path == "/" || path == "/dispatch" || path == "/dispatch/" {
         return resolve_url_parameter(query, form_body);
     }
-    let rest = path
-        .strip_prefix('/')
-        .ok_or_else(|| bad_target("the path must start with /"))?;
+    let rest = path.strip_prefix('/').ok_or_else(|| bad_target("the path must start with /"))?;
     let (scheme, rest) = split_scheme(rest);
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let target = build(scheme.unwrap_or(Scheme::Http), authority, path, query)?;
-    Ok(Resolved {
-        target,
-        rewritten_body: None,
-    })
+    Ok(Resolved { target, rewritten_body: None })
 }
 
 /// `https://`, `https:/` (a proxy collapsed `//`), or nothing.
@@ -94,39 +81,26 @@ fn split_scheme(rest: &str) -> (Option<Scheme>, &str) {
     for (name, scheme) in [("https:", Scheme::Https), ("http:", Scheme::Http)] {
         if rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name) {
             let after = &rest[name.len()..];
-            let after = after
-                .strip_prefix("//")
-                .or_else(|| after.strip_prefix('/'))
-                .unwrap_or(after);
+            let after = after.strip_prefix("//").or_else(|| after.strip_prefix('/')).unwrap_or(after);
             return (Some(scheme), after);
         }
     }
     (None, rest)
 }
 
-fn resolve_url_parameter(
-    query: Option<&str>,
-    form_body: Option<&[u8]>,
-) -> Result<Resolved, ApiError> {
+fn resolve_url_parameter(query: Option<&str>, form_body: Option<&[u8]>) -> Result<Resolved, ApiError> {
     if let Some(query) = query {
         if let Some((url, remaining)) = take_param(query, "_url") {
             let target = parse_absolute(&url, remaining.as_deref())?;
-            return Ok(Resolved {
-                target,
-                rewritten_body: None,
-            });
+            return Ok(Resolved { target, rewritten_body: None });
         }
     }
     if let Some(body) = form_body {
-        let body =
-            std::str::from_utf8(body).map_err(|_| bad_target("the form body is not UTF-8"))?;
+        let body = std::str::from_utf8(body).map_err(|_| bad_target("the form body is not UTF-8"))?;
         if let Some((url, remaining)) = take_param(body, "_url") {
             let target = parse_absolute(&url, query)?;
             let rewritten = remaining.unwrap_or_default().into_bytes();
-            return Ok(Resolved {
-                target,
-                rewritten_body: Some(rewritten),
-            });
+            return Ok(Resolved { target, rewritten_body: Some(rewritten) });
         }
     }
     Err(ApiError::bad_request(
@@ -176,11 +150,7 @@ fn parse_absolute(url: &str, extra_query: Option<&str>) -> Result<Target, ApiErr
     let (scheme, rest) = match url.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (Scheme::Http, rest),
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (Scheme::Https, rest),
-        _ => {
-            return Err(bad_target(
-                "_url must be an absolute http:// or https:// URL",
-            ))
-        }
+        _ => return Err(bad_target("_url must be an absolute http:// or https:// URL")),
     };
     let rest = rest.split('#').next().unwrap_or_default();
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -193,20 +163,10 @@ fn parse_absolute(url: &str, extra_query: Option<&str>) -> Result<Target, ApiErr
         (Some(a), Some(b)) => Some(format!("{a}&{b}")),
         (a, b) => a.or(b).map(str::to_string),
     };
-    build(
-        scheme,
-        authority,
-        if path.is_empty() { "/" } else { path },
-        query.as_deref(),
-    )
+    build(scheme, authority, if path.is_empty() { "/" } else { path }, query.as_deref())
 }
 
-fn build(
-    scheme: Scheme,
-    authority: &str,
-    path: &str,
-    query: Option<&str>,
-) -> Result<Target, ApiError> {
+fn build(scheme: Scheme, authority: &str, path: &str, query: Option<&str>) -> Result<Target, ApiError> {
     let (host, port) = parse_authority(authority)?;
     let mut path_and_query = path.to_string();
     if let Some(query) = query {
@@ -214,16 +174,9 @@ fn build(
         path_and_query.push_str(query);
     }
     if path_and_query.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(bad_target(
-            "the target path or query holds spaces or control characters",
-        ));
+        return Err(bad_target("the target path or query holds spaces or control characters"));
     }
-    Ok(Target {
-        scheme,
-        host,
-        port,
-        path_and_query,
-    })
+    Ok(Target { scheme, host, port, path_and_query })
 }
 
 fn parse_authority(authority: &str) -> Result<(String, Option<u16>), ApiError> {
@@ -231,24 +184,16 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), ApiError> {
         return Err(bad_target("the target has no host"));
     }
     if authority.contains('@') {
-        return Err(bad_target(
-            "credentials in the target URL are not supported; send an Authorization header",
-        ));
+        return Err(bad_target("credentials in the target URL are not supported; send an Authorization header"));
     }
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| bad_target("unclosed [ in the target host"))?;
+        let (host, after) = rest.split_once(']').ok_or_else(|| bad_target("unclosed [ in the target host"))?;
         if host.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(bad_target(format!("`{host}` is not an IPv6 address")));
         }
         let port = match after {
             "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or_else(|| bad_target("junk after ] in the target host"))?,
-            ),
+            _ => Some(after.strip_prefix(':').ok_or_else(|| bad_target("junk after ] in the target host"))?),
         };
         (host, port)
     } else {
@@ -265,9 +210,7 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), ApiError> {
         },
     };
     let host = host.to_ascii_lowercase();
-    let valid_name = host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    let valid_name = host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         && !host.starts_with(['.', '-'])
         && host.len() <= 253;
     if !(valid_name || host.contains(':')) || host.is_empty() {
@@ -288,57 +231,21 @@ mod tests {
 
     #[test]
     fn path_forms() {
-        check(
-            "/example.com/user/callback?x=1",
-            None,
-            Ok("http://example.com/user/callback?x=1"),
-        );
+        check("/example.com/user/callback?x=1", None, Ok("http://example.com/user/callback?x=1"));
         check("/example.com", None, Ok("http://example.com/"));
-        check(
-            "/Example.COM:8080/a%20b",
-            None,
-            Ok("http://example.com:8080/a%20b"),
-        );
-        check(
-            "/https://example.com/hook",
-            None,
-            Ok("https://example.com/hook"),
-        );
-        check(
-            "/https:/example.com/hook",
-            None,
-            Ok("https://example.com/hook"),
-        );
-        check(
-            "/HTTP://example.com:81/",
-            None,
-            Ok("http://example.com:81/"),
-        );
+        check("/Example.COM:8080/a%20b", None, Ok("http://example.com:8080/a%20b"));
+        check("/https://example.com/hook", None, Ok("https://example.com/hook"));
+        check("/https:/example.com/hook", None, Ok("https://example.com/hook"));
+        check("/HTTP://example.com:81/", None, Ok("http://example.com:81/"));
         check("/[::1]:8080/x", None, Ok("http://[::1]:8080/x"));
-        check(
-            "/127.0.0.1:9/x?a=b&c",
-            None,
-            Ok("http://127.0.0.1:9/x?a=b&c"),
-        );
+        check("/127.0.0.1:9/x?a=b&c", None, Ok("http://127.0.0.1:9/x?a=b&c"));
     }
 
     #[test]
     fn url_parameter() {
-        check(
-            "/?_url=http%3A%2F%2Fexample.com%2Fcb%3Fa%3D1",
-            None,
-            Ok("http://example.com/cb?a=1"),
-        );
-        check(
-            "/dispatch?x=2&_url=https://example.com/cb",
-            None,
-            Ok("https://example.com/cb?x=2"),
-        );
-        check(
-            "/?_url=https://example.com",
-            None,
-            Ok("https://example.com/"),
-        );
+        check("/?_url=http%3A%2F%2Fexample.com%2Fcb%3Fa%3D1", None, Ok("http://example.com/cb?a=1"));
+        check("/dispatch?x=2&_url=https://example.com/cb", None, Ok("https://example.com/cb?x=2"));
+        check("/?_url=https://example.com", None, Ok("https://example.com/"));
         check("/?_url=ftp://example.com/", None, Err("bad_target"));
         check("/?_url=example.com/cb", None, Err("bad_target"));
         check("/", None, Err("no_destination"));

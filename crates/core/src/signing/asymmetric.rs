@@ -30,9 +30,7 @@ pub struct Ed25519PublicKey {
 /// Makes a key pair from the caller's 32 random bytes; the core has no random source of its
 /// own. The same seed always gives the same key.
 pub fn generate_ed25519_secret(seed: &[u8; 32]) -> Ed25519Secret {
-    Ed25519Secret {
-        key: SigningKey::from_bytes(seed),
-    }
+    Ed25519Secret { key: SigningKey::from_bytes(seed) }
 }
 
 impl Ed25519Secret {
@@ -54,18 +52,12 @@ impl Ed25519Secret {
     }
 
     pub fn public_key(&self) -> Ed25519PublicKey {
-        Ed25519PublicKey {
-            key: self.key.verifying_key(),
-        }
+        Ed25519PublicKey { key: self.key.verifying_key() }
     }
 
     /// The `whsk_` string, for showing once at creation and for storage.
     pub fn expose_secret(&self) -> String {
-        let bytes = [
-            self.key.as_bytes().as_slice(),
-            self.key.verifying_key().as_bytes(),
-        ]
-        .concat();
+        let bytes = [self.key.as_bytes().as_slice(), self.key.verifying_key().as_bytes()].concat();
         format!("{SECRET_PREFIX}{}", encode_base64(&bytes))
     }
 
@@ -79,10 +71,8 @@ impl Ed25519PublicKey {
     /// Parses `whpk_<base64>`, refusing byte strings that are not a point on the curve.
     pub fn parse(s: &str) -> Result<Self, SigningError> {
         let bytes = decode_base64(strip_key_prefix(s, PUBLIC_PREFIX)?)?;
-        let bytes: &[u8; PUBLIC_LEN] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| SigningError::Ed25519PublicKeyLength { len: bytes.len() })?;
+        let bytes: &[u8; PUBLIC_LEN] =
+            bytes.as_slice().try_into().map_err(|_| SigningError::Ed25519PublicKeyLength { len: bytes.len() })?;
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| SigningError::InvalidPublicKey)?;
         Ok(Self { key })
     }

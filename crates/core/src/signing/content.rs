@@ -58,21 +58,11 @@ impl<'a> Content<'a> {
     /// Callers have already ruled out `.` in `id` and `timestamp` (the signer through
     /// [`WebhookId`] and an integer, the verifier by checking the received headers).
     pub(crate) fn new(id: &'a str, timestamp: &'a str, body: &'a [u8]) -> Self {
-        Self {
-            id,
-            timestamp,
-            body,
-        }
+        Self { id, timestamp, body }
     }
 
     pub(crate) fn parts(&self) -> [&'a [u8]; 5] {
-        [
-            self.id.as_bytes(),
-            b".",
-            self.timestamp.as_bytes(),
-            b".",
-            self.body,
-        ]
+        [self.id.as_bytes(), b".", self.timestamp.as_bytes(), b".", self.body]
     }
 
     pub(crate) fn to_vec(self) -> Vec<u8> {

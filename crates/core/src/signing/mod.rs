@@ -82,9 +82,7 @@ impl SigningKey {
         } else if s.starts_with(asymmetric::SECRET_PREFIX) {
             Ed25519Secret::parse(s).map(Self::Ed25519)
         } else {
-            Err(SigningError::UnknownPrefix {
-                expected: "whsec_ or whsk_",
-            })
+            Err(SigningError::UnknownPrefix { expected: "whsec_ or whsk_" })
         }
     }
 
@@ -132,24 +130,14 @@ impl From<Ed25519Secret> for SigningKey {
 
 /// The `webhook-signature` value: one entry per key, space-separated, in the order given.
 /// During rotation pass both the new and the old key; receivers accept either.
-pub fn signature_header(
-    keys: &[SigningKey],
-    msg_id: &WebhookId,
-    timestamp: i64,
-    body: &[u8],
-) -> String {
-    keys.iter()
-        .map(|key| key.sign(msg_id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+pub fn signature_header(keys: &[SigningKey], msg_id: &WebhookId, timestamp: i64, body: &[u8]) -> String {
+    keys.iter().map(|key| key.sign(msg_id, timestamp, body)).collect::<Vec<_>>().join(" ")
 }
 
 /// Standard base64 with padding, strict about trailing bits, as the spec's secrets use.
 fn decode_base64(s: &str) -> Result<Vec<u8>, SigningError> {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .map_err(|_| SigningError::InvalidBase64)
+    base64::engine::general_purpose::STANDARD.decode(s).map_err(|_| SigningError::InvalidBase64)
 }
 
 fn encode_base64(bytes: &[u8]) -> String {
@@ -159,9 +147,7 @@ fn encode_base64(bytes: &[u8]) -> String {
 
 /// Splits `prefix` off a key, telling an absent key apart from an unknown format.
 fn strip_key_prefix<'a>(s: &'a str, prefix: &'static str) -> Result<&'a str, SigningError> {
-    let rest = s
-        .strip_prefix(prefix)
-        .ok_or(SigningError::UnknownPrefix { expected: prefix })?;
+    let rest = s.strip_prefix(prefix).ok_or(SigningError::UnknownPrefix { expected: prefix })?;
     if rest.is_empty() {
         return Err(SigningError::EmptyKey);
     }

@@ -56,8 +56,7 @@ impl HmacSecret {
     /// The raw 32-byte MAC; the verifier computes it once per key and compares it against
     /// every received `v1` entry.
     pub(crate) fn tag(&self, content: &Content<'_>) -> [u8; 32] {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
         for part in content.parts() {
             mac.update(part);
         }

@@ -3,8 +3,7 @@
 use subtle::ConstantTimeEq;
 
 use super::{
-    asymmetric, content::Content, decode_base64, symmetric, Ed25519PublicKey, HmacSecret,
-    SigningError, SigningKey,
+    asymmetric, content::Content, decode_base64, symmetric, Ed25519PublicKey, HmacSecret, SigningError, SigningKey,
 };
 
 /// How far the `webhook-timestamp` may be from the receiver's clock, either way. Bounds how
@@ -52,10 +51,7 @@ impl Verifier {
     /// Builds a verifier from `whsec_` and `whpk_` strings. A `whsk_` private key is refused:
     /// receivers should never hold it.
     pub fn new(keys: &[&str]) -> Result<Self, SigningError> {
-        let keys = keys
-            .iter()
-            .map(|key| parse_trusted(key))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = keys.iter().map(|key| parse_trusted(key)).collect::<Result<Vec<_>, _>>()?;
         Self::from_trusted(keys)
     }
 
@@ -117,25 +113,14 @@ impl Verifier {
                 TrustedKey::Ed25519(public) => public_keys.push(public),
             }
         }
-        let message = if public_keys.is_empty() {
-            Vec::new()
-        } else {
-            content.to_vec()
-        };
+        let message = if public_keys.is_empty() { Vec::new() } else { content.to_vec() };
 
-        signatures
-            .split(' ')
-            .filter_map(parse_entry)
-            .any(|entry| match entry {
-                (symmetric::VERSION, signature) => hmac_tags
-                    .iter()
-                    .any(|tag| bool::from(tag.ct_eq(signature.as_slice()))),
-                (asymmetric::VERSION, signature) => public_keys
-                    .iter()
-                    .any(|public| public.verify(&message, &signature)),
-                // Unknown versions are skipped so a sender can add a future scheme alongside v1.
-                _ => false,
-            })
+        signatures.split(' ').filter_map(parse_entry).any(|entry| match entry {
+            (symmetric::VERSION, signature) => hmac_tags.iter().any(|tag| bool::from(tag.ct_eq(signature.as_slice()))),
+            (asymmetric::VERSION, signature) => public_keys.iter().any(|public| public.verify(&message, &signature)),
+            // Unknown versions are skipped so a sender can add a future scheme alongside v1.
+            _ => false,
+        })
     }
 }
 
@@ -149,9 +134,7 @@ fn parse_trusted(key: &str) -> Result<TrustedKey, SigningError> {
     } else if key.starts_with(asymmetric::SECRET_PREFIX) {
         Err(SigningError::PrivateKeyInVerifier)
     } else {
-        Err(SigningError::UnknownPrefix {
-            expected: "whsec_ or whpk_",
-        })
+        Err(SigningError::UnknownPrefix { expected: "whsec_ or whpk_" })
     }
 }
 

@@ -2,8 +2,7 @@
 
 use super::{ed25519_key, hmac_key, whsec_of_len};
 use crate::signing::{
-    encode_base64, generate_ed25519_secret, generate_hmac_secret, SigningError, SigningKey,
-    Verifier, WebhookId,
+    encode_base64, generate_ed25519_secret, generate_hmac_secret, SigningError, SigningKey, Verifier, WebhookId,
 };
 
 use SigningError::*;
@@ -21,25 +20,16 @@ fn spliced_whsk() -> String {
     let other = other.strip_prefix("whpk_").unwrap();
     let other_bytes = {
         use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD
-            .decode(other)
-            .unwrap()
+        base64::engine::general_purpose::STANDARD.decode(other).unwrap()
     };
-    format!(
-        "whsk_{}",
-        encode_base64(&[&seed[..], &other_bytes].concat())
-    )
+    format!("whsk_{}", encode_base64(&[&seed[..], &other_bytes].concat()))
 }
 
 #[test]
 fn signing_keys() {
     fn check(input: &str, expected: Result<(), SigningError>) {
         let parsed = SigningKey::parse(input);
-        assert_eq!(
-            parsed.as_ref().map(|_| ()).map_err(Clone::clone),
-            expected,
-            "{input:?}"
-        );
+        assert_eq!(parsed.as_ref().map(|_| ()).map_err(Clone::clone), expected, "{input:?}");
         if let Ok(key) = parsed {
             assert_eq!(key.expose_secret(), input, "must round-trip");
         }
@@ -56,32 +46,11 @@ fn signing_keys() {
     check("whsec_not base64!", Err(InvalidBase64));
     check(whsec_of_len(24).trim_end_matches('='), Ok(())); // 24 bytes need no padding
     check(whsec_of_len(25).trim_end_matches('='), Err(InvalidBase64));
-    check(
-        &format!(" {}", whsec_of_len(24)),
-        Err(UnknownPrefix {
-            expected: "whsec_ or whsk_",
-        }),
-    );
-    check(
-        &whpk,
-        Err(UnknownPrefix {
-            expected: "whsec_ or whsk_",
-        }),
-    );
-    check(
-        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        Err(UnknownPrefix {
-            expected: "whsec_ or whsk_",
-        }),
-    );
-    check(
-        &format!("whsk_{}", encode_base64(&[2; 63])),
-        Err(Ed25519SecretLength { len: 63 }),
-    );
-    check(
-        &format!("whsk_{}", encode_base64(&[2; 32])),
-        Err(Ed25519SecretLength { len: 32 }),
-    );
+    check(&format!(" {}", whsec_of_len(24)), Err(UnknownPrefix { expected: "whsec_ or whsk_" }));
+    check(&whpk, Err(UnknownPrefix { expected: "whsec_ or whsk_" }));
+    check("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Err(UnknownPrefix { expected: "whsec_ or whsk_" }));
+    check(&format!("whsk_{}", encode_base64(&[2; 63])), Err(Ed25519SecretLength { len: 63 }));
+    check(&format!("whsk_{}", encode_base64(&[2; 32])), Err(Ed25519SecretLength { len: 32 }));
     check(&spliced_whsk(), Err(KeyPairMismatch));
 }
 
@@ -104,24 +73,10 @@ fn verifier_keys() {
     check(&[&whsec_of_len(16)], Err(HmacKeyLength { len: 16 }));
     check(&["whsec_====="], Err(InvalidBase64));
     check(&[&whsk], Err(PrivateKeyInVerifier));
-    check(
-        &["sk_live_123"],
-        Err(UnknownPrefix {
-            expected: "whsec_ or whpk_",
-        }),
-    );
-    check(
-        &[&format!("whpk_{}", encode_base64(&[2; 31]))],
-        Err(Ed25519PublicKeyLength { len: 31 }),
-    );
-    check(
-        &[&format!("whpk_{}", encode_base64(&[2; 64]))],
-        Err(Ed25519PublicKeyLength { len: 64 }),
-    );
-    check(
-        &[&format!("whpk_{}", encode_base64(&NOT_ON_CURVE))],
-        Err(InvalidPublicKey),
-    );
+    check(&["sk_live_123"], Err(UnknownPrefix { expected: "whsec_ or whpk_" }));
+    check(&[&format!("whpk_{}", encode_base64(&[2; 31]))], Err(Ed25519PublicKeyLength { len: 31 }));
+    check(&[&format!("whpk_{}", encode_base64(&[2; 64]))], Err(Ed25519PublicKeyLength { len: 64 }));
+    check(&[&format!("whpk_{}", encode_base64(&NOT_ON_CURVE))], Err(InvalidPublicKey));
 }
 
 /// y = 2 is not the y-coordinate of any point on edwards25519.
@@ -136,17 +91,11 @@ fn hmac_generation() {
     fn check(random_len: usize, expected: Result<(), SigningError>) {
         let random = vec![0xA5; random_len];
         let generated = generate_hmac_secret(&random);
-        assert_eq!(
-            generated.as_ref().map(|_| ()).map_err(Clone::clone),
-            expected
-        );
+        assert_eq!(generated.as_ref().map(|_| ()).map_err(Clone::clone), expected);
         if let Ok(secret) = generated {
             let exposed = secret.expose_secret();
             assert_eq!(exposed, format!("whsec_{}", encode_base64(&random)));
-            assert_eq!(
-                SigningKey::parse(&exposed).unwrap().expose_secret(),
-                exposed
-            );
+            assert_eq!(SigningKey::parse(&exposed).unwrap().expose_secret(), exposed);
         }
     }
     check(0, Err(HmacKeyLength { len: 0 }));
@@ -189,16 +138,11 @@ fn debug_is_redacted() {
     fn check(debug: String, exposed: &str) {
         use base64::Engine as _;
         let encoded = exposed.split_once('_').unwrap().1;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .unwrap();
+        let raw = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
         let raw_debug = format!("{:?}", &raw[..4]);
         assert!(debug.contains("[REDACTED]"), "{debug}");
         assert!(!debug.contains(encoded), "{debug} shows the base64 key");
-        assert!(
-            !debug.contains(raw_debug.trim_matches(['[', ']'])),
-            "{debug} shows key bytes"
-        );
+        assert!(!debug.contains(raw_debug.trim_matches(['[', ']'])), "{debug} shows key bytes");
     }
     let (hmac, ed25519) = (hmac_key(0x5A), ed25519_key(0x5B));
     let (hmac_secret, ed25519_secret) = (hmac.expose_secret(), ed25519.expose_secret());

@@ -6,10 +6,7 @@ use serde::Deserialize;
 
 use crate::signing::{generate_ed25519_secret, signature_header, SigningKey, Verifier, WebhookId};
 
-const VECTORS_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/standard-webhooks.json"
-);
+const VECTORS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/standard-webhooks.json");
 
 #[derive(Deserialize)]
 struct Vectors {
@@ -52,59 +49,27 @@ fn load() -> Vectors {
 fn check(secret: &str, verify_with: &str, id: &str, timestamp: i64, body: &str, expected: &str) {
     let key = SigningKey::parse(secret).unwrap();
     let id_checked = WebhookId::new(id).unwrap();
-    assert_eq!(
-        key.sign(&id_checked, timestamp, body.as_bytes()),
-        expected,
-        "{id}"
-    );
-    assert_eq!(
-        signature_header(
-            std::slice::from_ref(&key),
-            &id_checked,
-            timestamp,
-            body.as_bytes()
-        ),
-        expected
-    );
+    assert_eq!(key.sign(&id_checked, timestamp, body.as_bytes()), expected, "{id}");
+    assert_eq!(signature_header(std::slice::from_ref(&key), &id_checked, timestamp, body.as_bytes()), expected);
     assert_eq!(key.expose_secret(), secret, "secret must round-trip");
 
     let ts = timestamp.to_string();
     let verifier = Verifier::new(&[verify_with]).unwrap();
-    let verified = verifier.verify_at(
-        Some(id),
-        Some(&ts),
-        Some(expected),
-        body.as_bytes(),
-        timestamp,
-    );
+    let verified = verifier.verify_at(Some(id), Some(&ts), Some(expected), body.as_bytes(), timestamp);
     assert_eq!(verified, Ok(()), "{id} must verify with {verify_with}");
 }
 
 #[test]
 fn v1_vectors() {
     for v in load().v1 {
-        check(
-            &v.secret,
-            &v.secret,
-            &v.id,
-            v.timestamp,
-            &v.body,
-            &v.signature,
-        );
+        check(&v.secret, &v.secret, &v.id, v.timestamp, &v.body, &v.signature);
     }
 }
 
 #[test]
 fn v1a_vectors() {
     for v in load().v1a {
-        check(
-            &v.secret,
-            &v.public_key,
-            &v.id,
-            v.timestamp,
-            &v.body,
-            &v.signature,
-        );
+        check(&v.secret, &v.public_key, &v.id, v.timestamp, &v.body, &v.signature);
         let key = SigningKey::parse(&v.secret).unwrap();
         assert_eq!(key.public_key().as_deref(), Some(v.public_key.as_str()));
     }
@@ -116,9 +81,7 @@ fn v1a_vectors() {
 fn v1a_generation_matches_vector_layout() {
     use base64::Engine as _;
     for v in load().v1a {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(v.secret.strip_prefix("whsk_").unwrap())
-            .unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(v.secret.strip_prefix("whsk_").unwrap()).unwrap();
         let seed: [u8; 32] = bytes[..32].try_into().unwrap();
         let key = SigningKey::from(generate_ed25519_secret(&seed));
         assert_eq!(key.expose_secret(), v.secret);

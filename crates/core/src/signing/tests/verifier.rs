@@ -3,8 +3,7 @@
 
 use super::{ed25519_key, hmac_key, NOW};
 use crate::signing::{
-    encode_base64, signature_header, SigningKey, Verifier, VerifyError, WebhookId,
-    TIMESTAMP_TOLERANCE_SECS,
+    encode_base64, signature_header, SigningKey, Verifier, VerifyError, WebhookId, TIMESTAMP_TOLERANCE_SECS,
 };
 
 use VerifyError::*;
@@ -53,25 +52,14 @@ impl Req {
     }
 
     fn verify(&self, verifier: &Verifier) -> Result<(), VerifyError> {
-        verifier.verify_at(
-            self.id.as_deref(),
-            self.timestamp.as_deref(),
-            self.signature.as_deref(),
-            &self.body,
-            NOW,
-        )
+        verifier.verify_at(self.id.as_deref(), self.timestamp.as_deref(), self.signature.as_deref(), &self.body, NOW)
     }
 }
 
 /// Trusts HMAC key 1 and the public half of ed25519 key 2.
 fn check(req: Req, expected: Result<(), VerifyError>) {
     let verifier = Verifier::from_signing_keys(&[hmac_key(1), ed25519_key(2)]).unwrap();
-    assert_eq!(
-        req.verify(&verifier),
-        expected,
-        "signature: {:?}",
-        req.signature
-    );
+    assert_eq!(req.verify(&verifier), expected, "signature: {:?}", req.signature);
 }
 
 /// Drops `n` characters from the end of the signature value.
@@ -83,9 +71,7 @@ fn truncate(n: usize) -> impl FnOnce(&str) -> String {
 fn one_byte_short(sig: &str) -> String {
     use base64::Engine as _;
     let (version, encoded) = sig.split_once(',').unwrap();
-    let mut bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .unwrap();
+    let mut bytes = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
     bytes.pop();
     format!("{version},{}", encode_base64(&bytes))
 }
@@ -95,26 +81,11 @@ fn rejects() {
     let tol = TIMESTAMP_TOLERANCE_SECS;
     // Any of the three headers missing; an empty header is as good as missing.
     check(Req::hmac_at(NOW).with(|r| r.id = None), Err(MissingId));
-    check(
-        Req::hmac_at(NOW).with(|r| r.timestamp = None),
-        Err(MissingTimestamp),
-    );
-    check(
-        Req::hmac_at(NOW).with(|r| r.signature = None),
-        Err(MissingSignature),
-    );
-    check(
-        Req::hmac_at(NOW).with(|r| r.id = Some(String::new())),
-        Err(MissingId),
-    );
-    check(
-        Req::hmac_at(NOW).with(|r| r.timestamp = Some(String::new())),
-        Err(MissingTimestamp),
-    );
-    check(
-        Req::hmac_at(NOW).with(|r| r.signature = Some(String::new())),
-        Err(MissingSignature),
-    );
+    check(Req::hmac_at(NOW).with(|r| r.timestamp = None), Err(MissingTimestamp));
+    check(Req::hmac_at(NOW).with(|r| r.signature = None), Err(MissingSignature));
+    check(Req::hmac_at(NOW).with(|r| r.id = Some(String::new())), Err(MissingId));
+    check(Req::hmac_at(NOW).with(|r| r.timestamp = Some(String::new())), Err(MissingTimestamp));
+    check(Req::hmac_at(NOW).with(|r| r.signature = Some(String::new())), Err(MissingSignature));
 
     // Timestamp more than the tolerance either side of now, even when correctly signed.
     check(Req::hmac_at(NOW - tol - 1), Err(TimestampTooOld));
@@ -124,94 +95,33 @@ fn rejects() {
     check(Req::hmac_at(i64::MAX), Err(TimestampTooNew));
 
     // Timestamps that are not plain digits could smuggle a '.' into the signed content.
-    for bad in [
-        "soon",
-        "1700000000.5",
-        "-1700000000",
-        "+1700000000",
-        " 1700000000",
-        "1e9",
-    ] {
-        check(
-            Req::hmac_at(NOW).with(|r| r.timestamp = Some(bad.into())),
-            Err(InvalidTimestamp),
-        );
+    for bad in ["soon", "1700000000.5", "-1700000000", "+1700000000", " 1700000000", "1e9"] {
+        check(Req::hmac_at(NOW).with(|r| r.timestamp = Some(bad.into())), Err(InvalidTimestamp));
     }
-    check(
-        Req::hmac_at(NOW).with(|r| r.timestamp = Some("9".repeat(20))),
-        Err(InvalidTimestamp),
-    );
-    check(
-        Req::hmac_at(NOW).with(|r| r.id = Some("msg.1".into())),
-        Err(InvalidId),
-    );
+    check(Req::hmac_at(NOW).with(|r| r.timestamp = Some("9".repeat(20))), Err(InvalidTimestamp));
+    check(Req::hmac_at(NOW).with(|r| r.id = Some("msg.1".into())), Err(InvalidId));
 
     // A bare 'v1,' or a truncated or otherwise invalid signature.
-    check(
-        Req::hmac_at(NOW).sig(|_| "v1,".into()),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::hmac_at(NOW).sig(|_| "v1a,".into()),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::hmac_at(NOW).sig(|_| "v1".into()),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::hmac_at(NOW).sig(|_| " ".into()),
-        Err(NoMatchingSignature),
-    );
+    check(Req::hmac_at(NOW).sig(|_| "v1,".into()), Err(NoMatchingSignature));
+    check(Req::hmac_at(NOW).sig(|_| "v1a,".into()), Err(NoMatchingSignature));
+    check(Req::hmac_at(NOW).sig(|_| "v1".into()), Err(NoMatchingSignature));
+    check(Req::hmac_at(NOW).sig(|_| " ".into()), Err(NoMatchingSignature));
     check(Req::hmac_at(NOW).sig(truncate(1)), Err(NoMatchingSignature));
     check(Req::hmac_at(NOW).sig(truncate(4)), Err(NoMatchingSignature));
-    check(
-        Req::hmac_at(NOW).sig(one_byte_short),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::ed25519_at(NOW).sig(truncate(4)),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::ed25519_at(NOW).sig(one_byte_short),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::hmac_at(NOW).sig(|s| s.replacen("v1,", "v1a,", 1)),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::hmac_at(NOW).sig(|s| s.replacen("v1,", "v2,", 1)),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::hmac_at(NOW).sig(|s| s.replacen("v1,", "", 1)),
-        Err(NoMatchingSignature),
-    );
+    check(Req::hmac_at(NOW).sig(one_byte_short), Err(NoMatchingSignature));
+    check(Req::ed25519_at(NOW).sig(truncate(4)), Err(NoMatchingSignature));
+    check(Req::ed25519_at(NOW).sig(one_byte_short), Err(NoMatchingSignature));
+    check(Req::hmac_at(NOW).sig(|s| s.replacen("v1,", "v1a,", 1)), Err(NoMatchingSignature));
+    check(Req::hmac_at(NOW).sig(|s| s.replacen("v1,", "v2,", 1)), Err(NoMatchingSignature));
+    check(Req::hmac_at(NOW).sig(|s| s.replacen("v1,", "", 1)), Err(NoMatchingSignature));
 
     // Correct signatures over something else: body, id, timestamp, or an untrusted key.
-    check(
-        Req::hmac_at(NOW).with(|r| r.body.push(b' ')),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::ed25519_at(NOW).with(|r| r.body.push(b' ')),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::hmac_at(NOW).with(|r| r.id = Some("msg_other".into())),
-        Err(NoMatchingSignature),
-    );
-    check(
-        Req::hmac_at(NOW - 1).with(|r| r.timestamp = Some(NOW.to_string())),
-        Err(NoMatchingSignature),
-    );
+    check(Req::hmac_at(NOW).with(|r| r.body.push(b' ')), Err(NoMatchingSignature));
+    check(Req::ed25519_at(NOW).with(|r| r.body.push(b' ')), Err(NoMatchingSignature));
+    check(Req::hmac_at(NOW).with(|r| r.id = Some("msg_other".into())), Err(NoMatchingSignature));
+    check(Req::hmac_at(NOW - 1).with(|r| r.timestamp = Some(NOW.to_string())), Err(NoMatchingSignature));
     check(Req::signed(&[hmac_key(9)], NOW), Err(NoMatchingSignature));
-    check(
-        Req::signed(&[ed25519_key(9)], NOW),
-        Err(NoMatchingSignature),
-    );
+    check(Req::signed(&[ed25519_key(9)], NOW), Err(NoMatchingSignature));
 }
 
 #[test]
@@ -270,9 +180,7 @@ fn rotation_hmac_to_ed25519() {
         assert_eq!(req.verify(verifier), Ok(()), "full header with {entry}");
     }
     // Each entry is useless to the other key.
-    let swapped = req
-        .clone()
-        .with(|r| r.signature = Some(hmac_entry.to_owned()));
+    let swapped = req.clone().with(|r| r.signature = Some(hmac_entry.to_owned()));
     assert_eq!(swapped.verify(&by_public), Err(NoMatchingSignature));
 }
 

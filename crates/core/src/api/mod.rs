@@ -1,6 +1,9 @@
 //! Routing: everything under `/_hookah/` is Hookah's own API (no host name starts with `_`);
 //! every other path is a webhook call to accept.
 
+mod keys;
+mod verify;
+
 use crate::auth::check_bearer;
 use crate::engine::Hookah;
 use crate::error::ApiError;
@@ -58,20 +61,28 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     async fn route(&self, incoming: Incoming) -> Result<Reply, ApiError> {
-        let path = incoming
-            .path_and_query
-            .split('?')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        if path == "/_hookah/health" {
+        let (path, query) = match incoming.path_and_query.split_once('?') {
+            Some((path, query)) => (path.to_string(), query.to_string()),
+            None => (incoming.path_and_query.clone(), String::new()),
+        };
+        // Public routes: receivers call these without the API token.
+        match path.as_str() {
+            "/_hookah/health" => {
+                only(&incoming, "GET")?;
+                return Ok(Reply::json(200, &json!({ "status": "ok" })));
+            }
+            "/_hookah/verify" => {
+                only(&incoming, "POST")?;
+                return self.verify_route(&incoming, &query);
+            }
+            _ => {}
+        }
+        if let Some(id) = path.strip_prefix("/_hookah/public-keys/") {
             only(&incoming, "GET")?;
-            return Ok(Reply::json(200, &json!({ "status": "ok" })));
+            return Ok(Reply::json(200, &self.public_keys(id)?));
         }
         check_bearer(&self.config.api_token, incoming.header("authorization"))?;
-        let Some(api_path) = path
-            .strip_prefix(API_PREFIX)
-            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        let Some(api_path) = path.strip_prefix(API_PREFIX).filter(|rest| rest.is_empty() || rest.starts_with('/'))
         else {
             return self.dispatch(incoming);
         };
@@ -87,6 +98,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 let record = self.find_job(id)?;
                 Ok(Reply::json(200, &view::job(&record)))
             }
+            ["v1", "keys", rest @ ..] => self.keys_route(&incoming, rest),
             _ => Err(ApiError::not_found(format!("no API route {path}"))),
         }
     }
@@ -95,10 +107,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let submission = parse_submission(incoming, self.config)?;
         let record = self.accept(submission)?;
         let mut reply = Reply::json(202, &view::accepted(&record));
-        reply.headers.push((
-            "location".into(),
-            format!("{API_PREFIX}/v1/jobs/{}", record.id),
-        ));
+        reply.headers.push(("location".into(), format!("{API_PREFIX}/v1/jobs/{}", record.id)));
         if matches!(record.state, State::InFlight { .. }) {
             reply.follow_up = FollowUp::Attempt(record);
         }
@@ -110,9 +119,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !is_job_id(id) {
             return Err(missing());
         }
-        self.load_job(id)
-            .map_err(ApiError::storage)?
-            .ok_or_else(missing)
+        self.load_job(id).map_err(ApiError::storage)?.ok_or_else(missing)
     }
 
     /// Carries out what a reply left to do, after the answer has gone out.
@@ -124,7 +131,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 }
 
-fn only(incoming: &Incoming, method: &str) -> Result<(), ApiError> {
+pub(crate) fn only(incoming: &Incoming, method: &str) -> Result<(), ApiError> {
     if incoming.method.eq_ignore_ascii_case(method) {
         Ok(())
     } else {

@@ -1,0 +1,204 @@
+//! Managing signing keys, and choosing the keys that sign an attempt.
+
+use super::Hookah;
+use crate::error::ApiError;
+use crate::ids::{is_key_id, key_id, ID_RANDOM_BYTES};
+use crate::job::JobRecord;
+use crate::keyring::{KeyRecord, Previous, Secret, DEFAULT_GRACE_MS, KEY_RECORD_VERSION, MAX_GRACE_MS, MAX_KEYS};
+use crate::keys;
+use crate::ports::{Kv, KvError, Transport};
+use crate::signing::{generate_ed25519_secret, generate_hmac_secret, SigningKey};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `POST /_hookah/v1/keys` and `POST /_hookah/v1/keys/{id}/rotate` bodies.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub grace_seconds: Option<u64>,
+}
+
+impl KeyRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("the body: {e}")))
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("no key {id}"))
+}
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Creates a key and returns its view with the secret, the only time it is shown.
+    pub fn create_key(&self, request: KeyRequest) -> Result<Value, ApiError> {
+        let kind = request.kind.as_deref().unwrap_or("hmac");
+        let secret = self.new_secret(kind, request.secret)?;
+        let now = self.clock.now_ms();
+        let mut random = [0u8; ID_RANDOM_BYTES];
+        self.entropy.fill(&mut random);
+        let record = KeyRecord {
+            v: KEY_RECORD_VERSION,
+            id: key_id(&random),
+            secret,
+            created_at: now,
+            rotated_at: None,
+            previous: None,
+        };
+        let n = self.kv.increment(keys::KEY_COUNT, 1).map_err(ApiError::storage)? as u64;
+        if n > MAX_KEYS {
+            return Err(ApiError::new(409, "too_many_keys", format!("at most {MAX_KEYS} keys can be created")));
+        }
+        // The first key ever created becomes the default, so deliveries are signed from then on.
+        let is_default = request.default || n == 1;
+        let mut entries = vec![
+            (keys::signing_key(&record.id), record.to_bytes()),
+            (keys::key_slot(n), record.id.as_bytes().to_vec()),
+        ];
+        if is_default {
+            entries.push((keys::DEFAULT_KEY.to_string(), record.id.as_bytes().to_vec()));
+        }
+        self.kv.set_many(entries).map_err(ApiError::storage)?;
+        Ok(with_secret(record.view(now, is_default), &record.secret))
+    }
+
+    fn new_secret(&self, kind: &str, supplied: Option<String>) -> Result<Secret, ApiError> {
+        let bad = |message: String| ApiError::bad_request("bad_key", message);
+        let secret = match (kind, supplied) {
+            (_, Some(supplied)) => {
+                let key = SigningKey::parse(&supplied).map_err(|e| bad(e.to_string()))?;
+                let supplied_kind = if key.public_key().is_some() { "ed25519" } else { "hmac" };
+                if supplied_kind != kind {
+                    return Err(bad(format!("the supplied secret is an {supplied_kind} key, not {kind}")));
+                }
+                supplied
+            }
+            ("hmac", None) => {
+                let mut random = [0u8; 32];
+                self.entropy.fill(&mut random);
+                generate_hmac_secret(&random).map_err(|e| bad(e.to_string()))?.expose_secret()
+            }
+            ("ed25519", None) => {
+                let mut seed = [0u8; 32];
+                self.entropy.fill(&mut seed);
+                generate_ed25519_secret(&seed).expose_secret()
+            }
+            (other, None) => return Err(bad(format!("type must be hmac or ed25519, not `{other}`"))),
+        };
+        Ok(Secret::new(secret))
+    }
+
+    pub fn list_keys(&self) -> Result<Vec<Value>, ApiError> {
+        let count = keys::decode_counter(self.kv.get(keys::KEY_COUNT).map_err(ApiError::storage)?.as_deref());
+        let slots: Vec<String> = (1..=count.min(MAX_KEYS)).map(keys::key_slot).collect();
+        let ids: Vec<String> = self
+            .kv
+            .get_many(&slots)
+            .map_err(ApiError::storage)?
+            .into_iter()
+            .filter_map(|id| String::from_utf8(id?).ok())
+            .collect();
+        let records = self.kv.get_many(&ids.iter().map(|id| keys::signing_key(id)).collect::<Vec<_>>());
+        let default = self.default_key_id().map_err(ApiError::storage)?;
+        let now = self.clock.now_ms();
+        Ok(records
+            .map_err(ApiError::storage)?
+            .into_iter()
+            .filter_map(|bytes| KeyRecord::from_bytes(&bytes?))
+            .map(|record| {
+                let is_default = default.as_deref() == Some(record.id.as_str());
+                record.view(now, is_default)
+            })
+            .collect())
+    }
+
+    pub fn key_view(&self, id: &str) -> Result<Value, ApiError> {
+        let record = self.load_key(id)?.ok_or_else(|| not_found(id))?;
+        let default = self.default_key_id().map_err(ApiError::storage)?;
+        Ok(record.view(self.clock.now_ms(), default.as_deref() == Some(id)))
+    }
+
+    /// The public route: public keys of an ed25519 key, nothing for anything else.
+    pub fn public_keys(&self, id: &str) -> Result<Value, ApiError> {
+        let record = self.load_key(id)?.filter(|r| r.kind() == "ed25519").ok_or_else(|| not_found(id))?;
+        Ok(serde_json::json!({ "id": id, "public_keys": record.public_keys(self.clock.now_ms()) }))
+    }
+
+    /// Replaces the secret; the old one keeps signing beside it for the grace period.
+    pub fn rotate_key(&self, id: &str, request: KeyRequest) -> Result<Value, ApiError> {
+        let grace_ms = match request.grace_seconds {
+            None => DEFAULT_GRACE_MS,
+            Some(secs) if secs.saturating_mul(1000) <= MAX_GRACE_MS => secs * 1000,
+            Some(_) => return Err(ApiError::bad_request("bad_key", "grace_seconds is at most 30 days")),
+        };
+        let key = keys::signing_key(id);
+        for _ in 0..4 {
+            let (cas, current) = self.kv.cas_open(&key).map_err(ApiError::storage)?;
+            let current = current.as_deref().and_then(KeyRecord::from_bytes).ok_or_else(|| not_found(id))?;
+            let secret = self.new_secret(current.kind(), request.secret.clone())?;
+            let now = self.clock.now_ms();
+            let rotated = KeyRecord {
+                secret,
+                rotated_at: Some(now),
+                previous: Some(Previous { secret: current.secret.clone(), until: now + grace_ms }),
+                ..current
+            };
+            if self.kv.cas_swap(cas, &rotated.to_bytes()).map_err(ApiError::storage)? {
+                let default = self.default_key_id().map_err(ApiError::storage)?;
+                return Ok(with_secret(rotated.view(now, default.as_deref() == Some(id)), &rotated.secret));
+            }
+        }
+        Err(ApiError::new(409, "conflict", "the key changed during rotation; try again"))
+    }
+
+    pub fn delete_key(&self, id: &str) -> Result<(), ApiError> {
+        self.load_key(id)?.ok_or_else(|| not_found(id))?;
+        self.kv.delete(&keys::signing_key(id)).map_err(ApiError::storage)
+    }
+
+    /// Checks a `Hookah-Signing-Key` names a key that exists.
+    pub fn check_key_exists(&self, id: &str) -> Result<(), ApiError> {
+        match self.load_key(id)? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::bad_request("unknown_key", format!("no signing key {id}"))),
+        }
+    }
+
+    fn load_key(&self, id: &str) -> Result<Option<KeyRecord>, ApiError> {
+        if !is_key_id(id) {
+            return Ok(None);
+        }
+        let bytes = self.kv.get(&keys::signing_key(id)).map_err(ApiError::storage)?;
+        Ok(bytes.as_deref().and_then(KeyRecord::from_bytes))
+    }
+
+    fn default_key_id(&self) -> Result<Option<String>, KvError> {
+        Ok(self.kv.get(keys::DEFAULT_KEY)?.and_then(|id| String::from_utf8(id).ok()))
+    }
+
+    /// The keys that sign an attempt of `job` now: its own key, else the default; none when
+    /// neither exists (the delivery then goes unsigned).
+    pub(crate) fn keys_for(&self, job: &JobRecord, now: u64) -> Result<Vec<SigningKey>, KvError> {
+        let id = match &job.signing_key {
+            Some(id) => Some(id.clone()),
+            None => self.default_key_id()?,
+        };
+        let Some(id) = id else { return Ok(Vec::new()) };
+        let record = self.kv.get(&keys::signing_key(&id))?.as_deref().and_then(KeyRecord::from_bytes);
+        Ok(record.map(|r| r.signing_keys(now)).unwrap_or_default())
+    }
+}
+
+fn with_secret(mut view: Value, secret: &Secret) -> Value {
+    view["secret"] = Value::String(secret.expose().to_string());
+    view
+}

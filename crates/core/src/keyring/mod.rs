@@ -1,0 +1,131 @@
+//! Signing keys as stored: the current secret and, during a rotation's grace period, the previous
+//! one, which keeps signing beside it so receivers can switch without a gap.
+
+use crate::job::view::rfc3339;
+use crate::signing::SigningKey;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+pub const KEY_RECORD_VERSION: u32 = 1;
+/// How long a rotated-out key keeps signing unless the rotation says otherwise.
+pub const DEFAULT_GRACE_MS: u64 = 24 * 3_600_000;
+/// Longest grace period a rotation may ask for.
+pub const MAX_GRACE_MS: u64 = 30 * 86_400_000;
+/// Keys one deployment may create (the listing reads them all).
+pub const MAX_KEYS: u64 = 1_000;
+
+/// A `whsec_`/`whsk_` string; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub v: u32,
+    pub id: String,
+    pub secret: Secret,
+    pub created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
+}
+
+/// The key a rotation replaced, signing until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Previous {
+    pub secret: Secret,
+    pub until: u64,
+}
+
+impl KeyRecord {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a key record always serializes")
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<KeyRecord>(bytes).ok().filter(|record| record.v == KEY_RECORD_VERSION)
+    }
+
+    /// The keys that sign at `now`: the current one first, then the previous one in its grace.
+    pub fn signing_keys(&self, now: u64) -> Vec<SigningKey> {
+        let previous = self.previous.as_ref().filter(|p| p.until > now).map(|p| &p.secret);
+        std::iter::once(&self.secret).chain(previous).filter_map(|s| SigningKey::parse(s.expose()).ok()).collect()
+    }
+
+    /// Public keys receivers verify `v1a` signatures with (empty for HMAC keys).
+    pub fn public_keys(&self, now: u64) -> Vec<String> {
+        self.signing_keys(now).iter().filter_map(SigningKey::public_key).collect()
+    }
+
+    pub fn kind(&self) -> &'static str {
+        if self.secret.expose().starts_with("whsk_") {
+            "ed25519"
+        } else {
+            "hmac"
+        }
+    }
+
+    /// The API view: everything but the secrets.
+    pub fn view(&self, now: u64, is_default: bool) -> Value {
+        json!({
+            "id": self.id,
+            "type": self.kind(),
+            "default": is_default,
+            "public_keys": self.public_keys(now),
+            "created_at": rfc3339(self.created_at),
+            "rotated_at": self.rotated_at.map(rfc3339),
+            "previous_signs_until": self.previous.as_ref().filter(|p| p.until > now).map(|p| rfc3339(p.until)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::generate_hmac_secret;
+
+    fn record(previous_until: Option<u64>) -> KeyRecord {
+        let secret = |byte| Secret::new(generate_hmac_secret(&[byte; 32]).unwrap().expose_secret());
+        KeyRecord {
+            v: 1,
+            id: "key_x".into(),
+            secret: secret(1),
+            created_at: 0,
+            rotated_at: previous_until.map(|_| 5),
+            previous: previous_until.map(|until| Previous { secret: secret(2), until }),
+        }
+    }
+
+    #[test]
+    fn grace_period() {
+        assert_eq!(record(None).signing_keys(10).len(), 1);
+        assert_eq!(record(Some(100)).signing_keys(99).len(), 2);
+        assert_eq!(record(Some(100)).signing_keys(100).len(), 1);
+    }
+
+    #[test]
+    fn secrets_stay_hidden() {
+        let key = record(Some(100));
+        let debug = format!("{key:?}");
+        assert!(!debug.contains("whsec_"), "{debug}");
+        let view = key.view(0, true).to_string();
+        assert!(!view.contains("whsec_"), "{view}");
+        assert_eq!(KeyRecord::from_bytes(&key.to_bytes()), Some(key));
+    }
+}
