@@ -96,9 +96,11 @@ impl Kv for MemoryKv {
     }
 }
 
+type Script = Box<dyn FnMut(&OutboundRequest) -> AttemptResult>;
+
 /// A transport that answers from a script and records every request.
 pub struct ScriptedTransport {
-    pub answer: RefCell<Box<dyn FnMut(&OutboundRequest) -> AttemptResult>>,
+    pub answer: RefCell<Script>,
     pub sent: RefCell<Vec<OutboundRequest>>,
 }
 

@@ -26,7 +26,7 @@ pub struct Reply {
 pub enum FollowUp {
     Nothing,
     /// Make the first attempt of a job this invocation just stored, claimed.
-    Attempt(JobRecord),
+    Attempt(Box<JobRecord>),
 }
 
 impl Reply {
@@ -109,7 +109,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut reply = Reply::json(202, &view::accepted(&record));
         reply.headers.push(("location".into(), format!("{API_PREFIX}/v1/jobs/{}", record.id)));
         if matches!(record.state, State::InFlight { .. }) {
-            reply.follow_up = FollowUp::Attempt(record);
+            reply.follow_up = FollowUp::Attempt(Box::new(record));
         }
         Ok(reply)
     }
@@ -126,7 +126,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub async fn follow_up(&self, follow_up: FollowUp) {
         if let FollowUp::Attempt(record) = follow_up {
             // A failure here is recovered by a sweep when the claim's lease ends.
-            let _ = self.attempt(record).await;
+            let _ = self.attempt(*record).await;
         }
     }
 }
