@@ -34,10 +34,11 @@ impl Kv for SpinKv {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        // The batch interface answers with (key, value) pairs; match them up by key, not position.
-        let mut found: HashMap<String, Option<Vec<u8>>> =
+        // The batch interface answers with (key, value) pairs, leaving out missing keys: match
+        // them up by key, not position (a key may be asked for twice).
+        let found: HashMap<String, Option<Vec<u8>>> =
             batch::get_many(&self.bucket, keys).map_err(err)?.into_iter().collect();
-        Ok(keys.iter().map(|key| found.remove(key).flatten()).collect())
+        Ok(keys.iter().map(|key| found.get(key).cloned().flatten()).collect())
     }
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
         if entries.is_empty() {

@@ -16,6 +16,8 @@ pub struct SweepReport {
     pub slots: u64,
     pub claimed: u64,
     pub rescheduled: u64,
+    /// Slots that were stale or duplicate, or whose job changed under the sweep.
+    pub skipped: u64,
     pub deleted: u64,
     pub delivered: u64,
     pub retrying: u64,
@@ -75,6 +77,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         report.slots = slot_keys.len() as u64;
 
         let found = self.read_slots(&slot_keys, &slot_buckets)?;
+        report.skipped = report.slots - found.len() as u64;
         let claims = self.act_on_slots(found, now, &mut report)?;
         if !done_updates.is_empty() {
             self.kv.set_many(done_updates)?;
@@ -125,7 +128,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut deletions = Vec::new();
         for slot in &found {
             match transition::on_timer(&slot.record, slot.bucket, now, self.config) {
-                TimerAction::Skip => {}
+                TimerAction::Skip => report.skipped += 1,
                 TimerAction::Delete => deletions.extend([keys::job(&slot.id), keys::body(&slot.id)]),
                 TimerAction::KeepUntil { bucket } => new_timers.push((bucket, &slot.id)),
                 TimerAction::Claim(next) | TimerAction::Reschedule(next) => {
@@ -148,10 +151,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             let (cas, current) = self.kv.cas_open(&keys::job(&slot.id))?;
             // Someone else moved the job since we read it (another sweep, the accepting
             // invocation): theirs is the claim.
-            if current.as_deref() != Some(slot.stored.as_slice()) {
-                continue;
-            }
-            if !self.kv.cas_swap(cas, &next.to_bytes())? {
+            if current.as_deref() != Some(slot.stored.as_slice()) || !self.kv.cas_swap(cas, &next.to_bytes())? {
+                report.skipped += 1;
                 continue;
             }
             if matches!(next.state, State::InFlight { .. }) {

@@ -234,3 +234,23 @@ fn deliveries_are_signed_with_the_default_key_and_both_keys_during_a_rotation() 
     let signatures = sent.headers.iter().find(|(n, _)| n == "webhook-signature").unwrap().1.clone();
     assert_eq!(signatures.split(' ').count(), 1, "after the grace period only the new key signs");
 }
+
+#[test]
+fn a_retry_after_delay_survives_an_early_sweep() {
+    let calls = Rc::new(Cell::new(0));
+    let counter = calls.clone();
+    let world = World::new(ScriptedTransport::new(move |_| {
+        counter.set(counter.get() + 1);
+        match counter.get() {
+            1 => AttemptResult::Response { status: 503, retry_after: Some("120".into()) },
+            _ => AttemptResult::Response { status: 200, retry_after: None },
+        }
+    }));
+    let (id, follow_up) = world.submit(&[]);
+    block_on(world.hookah().follow_up(follow_up));
+    world.clock.advance(60_000);
+    assert_eq!(world.sweep().claimed, 0);
+    world.clock.advance(62_000);
+    let report = world.sweep();
+    assert_eq!(report.delivered, 1, "{report:?} {:?}", world.job(&id));
+}

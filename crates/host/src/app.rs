@@ -1,0 +1,155 @@
+//! A loaded application: compiled components ready to instantiate, plus the
+//! shared state (router, key-value store, clock, background tasks).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context as _};
+use wasmtime::component::ResourceTable;
+use wasmtime::Store;
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+use crate::bindings::cron::SpinCronPre;
+use crate::clock::HostClock;
+use crate::cron_trigger::CronSchedule;
+use crate::engine;
+use crate::kv::{KvHost, SqliteKv, DEFAULT_STORE};
+use crate::manifest::Manifest;
+use crate::outbound::{AllowedHosts, OutboundHooks};
+use crate::routes::Router;
+use crate::state::{self, InstanceState};
+use crate::tasks::TaskTracker;
+use crate::variables::{AppVariables, ComponentVariables, VariablesHost};
+
+pub(crate) struct App {
+    pub(crate) router: Router,
+    pub(crate) components: HashMap<String, LoadedComponent>,
+    pub(crate) cron_schedules: Vec<CronSchedule>,
+    pub(crate) clock: HostClock,
+    pub(crate) tasks: TaskTracker,
+    kv: SqliteKv,
+    engine: &'static wasmtime::Engine,
+}
+
+pub(crate) struct LoadedComponent {
+    pub(crate) id: Arc<str>,
+    /// Set when an HTTP trigger routes to the component.
+    pub(crate) http: Option<ProxyPre<InstanceState>>,
+    /// Set when a cron trigger fires the component.
+    pub(crate) cron: Option<SpinCronPre<InstanceState>>,
+    /// Serialises cron invocations of this component.
+    pub(crate) cron_lock: tokio::sync::Mutex<()>,
+    allowed_hosts: Arc<AllowedHosts>,
+    kv_stores: Arc<HashSet<String>>,
+    variables: Arc<ComponentVariables>,
+    environment: Vec<(String, String)>,
+}
+
+/// Everything [`App::load`] needs besides the manifest.
+pub(crate) struct LoadOptions<'a> {
+    pub(crate) variables: &'a HashMap<String, String>,
+    pub(crate) kv: SqliteKv,
+    pub(crate) clock: HostClock,
+}
+
+impl App {
+    pub(crate) async fn load(manifest: &Manifest, opts: LoadOptions<'_>) -> anyhow::Result<Self> {
+        let app_vars =
+            Arc::new(AppVariables::resolve(&manifest.variables, opts.variables, |name| std::env::var(name).ok())?);
+        let router = Router::build(&manifest.http_triggers)?;
+        let cron_schedules =
+            manifest.cron_triggers.iter().map(CronSchedule::new).collect::<anyhow::Result<Vec<_>>>()?;
+
+        let engine = engine::engine()?;
+        let linker = state::linker(engine)?;
+        let mut components = HashMap::new();
+        for id in manifest.triggered_components() {
+            let decl = &manifest.components[id];
+            for label in &decl.key_value_stores {
+                if label != DEFAULT_STORE {
+                    bail!(
+                        "unknown key_value_stores label {label:?} for component {id:?} \
+                         (this host only defines {DEFAULT_STORE:?})"
+                    );
+                }
+            }
+            let allowed_hosts = AllowedHosts::parse(&decl.allowed_outbound_hosts, &app_vars)
+                .with_context(|| format!("component {id:?}"))?;
+            let variables = ComponentVariables::new(id, &decl.variables, app_vars.clone())?;
+
+            let component = engine::load_component(&decl.source).await?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("linking component {id:?}"))?;
+            let is_http = manifest.http_triggers.iter().any(|t| t.component == id);
+            let is_cron = manifest.cron_triggers.iter().any(|t| t.component == id);
+            let http =
+                if is_http {
+                    Some(ProxyPre::new(pre.clone()).map_err(anyhow::Error::from).with_context(|| {
+                        format!("component {id:?} does not export wasi:http/incoming-handler@0.2.x")
+                    })?)
+                } else {
+                    None
+                };
+            let cron = if is_cron {
+                Some(
+                    SpinCronPre::new(pre.clone())
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| format!("component {id:?} does not export handle-cron-event"))?,
+                )
+            } else {
+                None
+            };
+
+            components.insert(
+                id.to_string(),
+                LoadedComponent {
+                    id: id.into(),
+                    http,
+                    cron,
+                    cron_lock: tokio::sync::Mutex::new(()),
+                    allowed_hosts: Arc::new(allowed_hosts),
+                    kv_stores: Arc::new(decl.key_value_stores.iter().cloned().collect()),
+                    variables: Arc::new(variables),
+                    environment: decl.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                },
+            );
+        }
+
+        Ok(Self {
+            router,
+            components,
+            cron_schedules,
+            clock: opts.clock,
+            tasks: TaskTracker::default(),
+            kv: opts.kv,
+            engine,
+        })
+    }
+
+    pub(crate) fn component(&self, id: &str) -> anyhow::Result<&LoadedComponent> {
+        self.components.get(id).ok_or_else(|| anyhow!("no loaded component {id:?}"))
+    }
+
+    /// A fresh store for one invocation of `component`.
+    pub(crate) fn new_store(&self, component: &LoadedComponent) -> Store<InstanceState> {
+        let wasi = WasiCtx::builder()
+            .inherit_stdout()
+            .inherit_stderr()
+            .envs(&component.environment)
+            .wall_clock(self.clock.wasi_wall_clock())
+            .build();
+        let state = InstanceState {
+            wasi,
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            hooks: OutboundHooks { allowed: component.allowed_hosts.clone(), component: component.id.clone() },
+            kv: KvHost::new(self.kv.clone(), component.kv_stores.clone()),
+            variables: VariablesHost { vars: component.variables.clone() },
+        };
+        Store::new(self.engine, state)
+    }
+}

@@ -1,0 +1,161 @@
+//! Starting and stopping a host: the library's entry point.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::{App, LoadOptions};
+use crate::clock::HostClock;
+use crate::kv::SqliteKv;
+use crate::manifest::Manifest;
+use crate::{cron_trigger, http_trigger};
+
+/// How long `shutdown` waits for in-flight requests and guest tasks (which
+/// may be delivering webhooks) before aborting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Path of `spin.toml`; component paths are relative to its directory.
+    pub manifest: PathBuf,
+    /// Address to listen on; port 0 picks a free port (see [`RunningHost::addr`]).
+    pub listen: SocketAddr,
+    /// SQLite key-value file (relative paths are relative to the current
+    /// directory); default `.spin/sqlite_key_value.db` next to the manifest.
+    /// Several hosts may share one file, and a restarted host finds its data.
+    pub kv_path: Option<PathBuf>,
+    /// Variable values that win over `SPIN_VARIABLE_*` and defaults
+    /// (like `spin up --variable name=value`).
+    pub variables: HashMap<String, String>,
+    /// Run `[[trigger.cron]]` schedules. Tests turn this off and call
+    /// [`RunningHost::run_cron`] instead.
+    pub enable_cron: bool,
+    /// The wall clock guests see.
+    pub clock: HostClock,
+}
+
+impl HostConfig {
+    /// Listens on 127.0.0.1 with a free port, cron on, no variable overrides,
+    /// real time.
+    pub fn new(manifest: impl Into<PathBuf>) -> Self {
+        Self {
+            manifest: manifest.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            kv_path: None,
+            variables: HashMap::new(),
+            enable_cron: true,
+            clock: HostClock::new(),
+        }
+    }
+}
+
+/// A serving host. Dropping it stops accepting connections; call
+/// [`RunningHost::shutdown`] to also wait for work in flight.
+pub struct RunningHost {
+    addr: SocketAddr,
+    app: Arc<App>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+impl RunningHost {
+    /// Loads the manifest, compiles (or reuses) its components, opens the
+    /// key-value store and starts the triggers.
+    pub async fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
+        let manifest = Manifest::load(&config.manifest)?;
+        let kv_path = config.kv_path.clone().unwrap_or_else(|| manifest.dir.join(".spin").join("sqlite_key_value.db"));
+        let kv = tokio::task::spawn_blocking(move || SqliteKv::open(&kv_path))
+            .await
+            .context("opening the key-value store")??;
+        let app = Arc::new(
+            App::load(&manifest, LoadOptions { variables: &config.variables, kv, clock: config.clock.clone() }).await?,
+        );
+
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let server = tokio::spawn(http_trigger::serve(listener, app.clone(), stopped.clone()));
+
+        if config.enable_cron {
+            for schedule in &app.cron_schedules {
+                app.tasks.spawn(cron_trigger::run_schedule(app.clone(), schedule.clone(), stopped.clone()));
+            }
+        }
+
+        Ok(RunningHost { addr, app, stop, server })
+    }
+
+    /// The address the HTTP trigger is listening on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The wall clock guests see; advance it to move time for them.
+    pub fn clock(&self) -> &HostClock {
+        &self.app.clock
+    }
+
+    /// Fires `component`'s cron handler once now and waits for it; an error
+    /// or trap in the guest is returned. Waits for a scheduled run of the
+    /// same component to finish first.
+    pub async fn run_cron(&self, component: &str) -> anyhow::Result<()> {
+        cron_trigger::invoke(&self.app, component).await
+    }
+
+    /// Stops accepting connections and cron firings, then waits (up to 30 s)
+    /// for in-flight requests and background guest work before aborting it.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        let _ = self.stop.send(true);
+        if tokio::time::timeout_at(deadline, &mut self.server).await.is_err() {
+            self.server.abort();
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let aborted = self.app.tasks.drain(left).await;
+        if aborted > 0 {
+            eprintln!("hookah-host: shutdown aborted {aborted} guest task(s) still running");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RunningHost {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Tests hold hosts across `tokio::spawn` and share them between tasks.
+    #[test]
+    fn public_types_and_futures_are_thread_safe() {
+        assert_send_sync::<RunningHost>();
+        assert_send_sync::<HostConfig>();
+        assert_send_sync::<HostClock>();
+        let start = RunningHost::start(HostConfig::new("missing.toml"));
+        assert_send(&start);
+        let build = crate::build_components(std::path::Path::new("missing.toml"));
+        assert_send(&build);
+    }
+
+    #[tokio::test]
+    async fn a_missing_manifest_is_a_startup_error() {
+        let err = RunningHost::start(HostConfig::new("/nonexistent/spin.toml")).await.err().map(|e| format!("{e:#}"));
+        assert!(err.is_some_and(|e| e.contains("/nonexistent/spin.toml")));
+    }
+}

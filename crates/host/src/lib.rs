@@ -1,0 +1,48 @@
+//! A small local host that runs Hookah's Spin components the way Spin 3.x/4.x
+//! would, for tests and offline development (the `spin` CLI is not available
+//! everywhere Hookah is built). Not a product: it implements what Hookah's
+//! `spin.toml` uses and fails loudly on the rest.
+//!
+//! # Layout
+//! - `manifest`: reading `spin.toml` (v2).
+//! - `routes`: Spin's HTTP route matching.
+//! - `variables`: application variables and `fermyon:spin/variables`.
+//! - `kv`: the SQLite key-value store and its `fermyon:spin` and
+//!   `wasi:keyvalue` interfaces.
+//! - `outbound`: `allowed_outbound_hosts` in front of outbound HTTP.
+//! - `clock`: the wall clock guests see, which tests can move.
+//! - `engine`: the process-wide engine and compiled-component cache.
+//! - `state` / `app`: per-instance state and the loaded application.
+//! - `http_trigger` / `cron_trigger`: the two triggers.
+//! - `build_step`: `--build`, like `spin build`.
+//! - `host`: [`RunningHost`], tying it together.
+//!
+//! # Invariants
+//! - Every guest invocation gets a fresh store; only the key-value store
+//!   carries state between invocations.
+//! - No host code path panics on guest or manifest input; bad manifests fail
+//!   at startup, guest errors become error results, 500s or log lines.
+//! - Guest work that outlives its HTTP response is tracked, so shutdown can
+//!   wait for it.
+
+#![forbid(unsafe_code)]
+
+mod app;
+mod bindings;
+mod build_step;
+mod clock;
+mod cron_trigger;
+mod engine;
+mod host;
+mod http_trigger;
+mod kv;
+mod manifest;
+mod outbound;
+mod routes;
+mod state;
+mod tasks;
+mod variables;
+
+pub use build_step::build_components;
+pub use clock::HostClock;
+pub use host::{HostConfig, RunningHost};

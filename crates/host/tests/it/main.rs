@@ -1,0 +1,11 @@
+//! End-to-end tests: the real .wasm components in the local host, real receivers on 127.0.0.1.
+
+// A test binary has no public API: `pub` here only means "shared between modules".
+#![allow(unreachable_pub)]
+
+mod support;
+
+mod delivery;
+mod durability;
+mod security;
+mod signing;

@@ -1,0 +1,80 @@
+//! Authentication, address policy and bad input: clear JSON 4xx errors, nothing stored.
+
+use crate::support::{send, Receiver, TestHookah, TOKEN};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_but_health_needs_the_token() {
+    let hookah = TestHookah::start().await;
+    let health = send("GET", &hookah.url("/_hookah/health"), &[], b"").await;
+    assert_eq!((health.status, health.json()["status"].as_str()), (200, Some("ok")));
+    for (method, path) in
+        [("POST", "/example.com/hook"), ("GET", "/_hookah/v1/jobs/job_x"), ("POST", "/_hookah/v1/sweep")]
+    {
+        for auth in [None, Some("Bearer wrong"), Some("Bearer test-toke"), Some(TOKEN)] {
+            let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+            let response = send(method, &hookah.url(path), &headers, b"").await;
+            assert_eq!((response.status, response.error_code()), (401, "unauthorized".into()), "{method} {path}");
+        }
+    }
+    assert_eq!(hookah.stored_keys(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unset_token_is_a_503_that_says_how_to_set_it() {
+    let hookah = TestHookah::start_with(&[("api_token", "")]).await;
+    let response = send("POST", &hookah.url("/example.com/"), &[("authorization", "Bearer ")], b"").await;
+    assert_eq!(response.status, 503);
+    assert_eq!(response.error_code(), "not_configured");
+    assert!(response.json()["error"]["message"].as_str().unwrap().contains("SPIN_VARIABLE_API_TOKEN"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_targets_are_refused_unless_allowed() {
+    let hookah = TestHookah::start().await;
+    for path in [
+        "/10.0.0.1/x",
+        "/192.168.1.10/x",
+        "/localhost/x",
+        "/169.254.169.254/latest/meta-data",
+        "/[::1]:8080/x",
+        "/0x7f000002/x",
+        "/metadata.google.internal/x",
+        "/?_url=http%3A%2F%2F172.16.0.5%2Fx",
+    ] {
+        let response = hookah.call("POST", path, &[], b"{}").await;
+        assert_eq!((response.status, response.error_code()), (400, "forbidden_target".into()), "{path}");
+    }
+    assert_eq!(hookah.stored_keys(), 0, "a refused request stores nothing");
+    // 127.0.0.1 is allowlisted for these tests through the allowed_private_targets variable.
+    let receiver = Receiver::start().await;
+    hookah.submit("POST", &format!("/{}/ok", receiver.host_port()), &[], b"{}").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_json_4xx_and_stores_nothing() {
+    let hookah = TestHookah::start_with(&[("max_body_bytes", "1024")]).await;
+    let big = vec![b'x'; 1025];
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a [u8], u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        ("POST", "/example.com/hook", vec![], &big, 413, "body_too_large"),
+        ("POST", "/", vec![], b"", 400, "no_destination"),
+        ("POST", "/dispatch?x=1", vec![], b"", 400, "no_destination"),
+        ("POST", "/example.com:99999/", vec![], b"", 400, "bad_target"),
+        ("POST", "/?_url=ftp%3A%2F%2Fexample.com", vec![], b"", 400, "bad_target"),
+        ("POST", "/example.com/", vec![("hookah-max-attempts", "many")], b"", 400, "bad_control_header"),
+        ("POST", "/example.com/", vec![("hookah-timeout", "0")], b"", 400, "bad_control_header"),
+        ("POST", "/example.com/", vec![("hookah-delay", "-1")], b"", 400, "bad_control_header"),
+        ("POST", "/example.com/", vec![("hookah-bogus", "1")], b"", 400, "bad_control_header"),
+        ("DELETE", "/_hookah/v1/sweep", vec![], b"", 405, "method_not_allowed"),
+        ("POST", "/_hookah/v1/jobs/job_x", vec![], b"", 405, "method_not_allowed"),
+        ("GET", "/_hookah/v1/nothing", vec![], b"", 404, "not_found"),
+        ("GET", "/_hookah/v1/jobs/job_00000000000000000000000000", vec![], b"", 404, "not_found"),
+        ("GET", "/_hookah/v1/jobs/../../etc", vec![], b"", 404, "not_found"),
+    ];
+    for (method, path, headers, body, status, code) in cases {
+        let response = hookah.call(method, path, &headers, body).await;
+        assert_eq!(response.header("content-type"), Some("application/json"), "{method} {path}");
+        assert_eq!((response.status, response.error_code()), (status, code.to_string()), "{method} {path}");
+    }
+    assert_eq!(hookah.stored_keys(), 0);
+}

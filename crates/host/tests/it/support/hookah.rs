@@ -1,0 +1,108 @@
+//! Hookah's real components running in the local host, with a controllable clock.
+
+use super::client::{send, Response};
+use hookah_host::{build_components, HostConfig, RunningHost};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
+
+pub const TOKEN: &str = "test-token";
+
+pub fn manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml")
+}
+
+/// Builds the components once per test run (cargo skips the work when they are fresh).
+pub async fn built() {
+    static BUILT: OnceCell<()> = OnceCell::const_new();
+    BUILT.get_or_init(|| async { build_components(&manifest()).await.expect("building the components") }).await;
+}
+
+pub struct TestHookah {
+    pub host: RunningHost,
+    pub kv_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestHookah {
+    /// A host with its own store; receivers on 127.0.0.1 are allowed as targets.
+    pub async fn start() -> TestHookah {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(variables: &[(&str, &str)]) -> TestHookah {
+        built().await;
+        let dir = tempfile::tempdir().unwrap();
+        let kv_path = dir.path().join("kv.db");
+        let mut config = HostConfig::new(manifest());
+        config.kv_path = Some(kv_path.clone());
+        config.enable_cron = false;
+        config.variables.insert("api_token".into(), TOKEN.into());
+        config.variables.insert("allowed_private_targets".into(), "127.0.0.1".into());
+        for (name, value) in variables {
+            config.variables.insert(name.to_string(), value.to_string());
+        }
+        let host = RunningHost::start(config).await.expect("starting the host");
+        TestHookah { host, kv_path, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.host.addr())
+    }
+
+    /// Sends with the API token.
+    pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        let auth = format!("Bearer {TOKEN}");
+        let mut all = vec![("authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        send(method, &self.url(path), &all, body).await
+    }
+
+    /// Submits a webhook call and expects a 202; returns the job id.
+    pub async fn submit(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
+        let response = self.call(method, path, headers, body).await;
+        assert_eq!(response.status, 202, "{}", String::from_utf8_lossy(&response.body));
+        response.json()["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn job(&self, id: &str) -> Value {
+        let response = self.call("GET", &format!("/_hookah/v1/jobs/{id}"), &[], b"").await;
+        assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+        response.json()
+    }
+
+    pub async fn sweep(&self) -> Value {
+        let response = self.call("POST", "/_hookah/v1/sweep", &[], b"").await;
+        assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+        response.json()
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.host.clock().advance(by);
+    }
+
+    /// Polls the job (bounded) until `done` holds for it; panics with its last view otherwise.
+    pub async fn wait_job(&self, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let job = self.job(id).await;
+            if done(&job) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job never got there within {within:?}: {job:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the job reached `state` with its attempt recorded.
+    pub async fn wait_state(&self, id: &str, state: &str) -> Value {
+        self.wait_job(id, Duration::from_secs(20), |job| job["state"] == state && job["in_flight"] == false).await
+    }
+
+    /// How many keys the store holds (tests of "nothing stored").
+    pub fn stored_keys(&self) -> usize {
+        let db = rusqlite::Connection::open(&self.kv_path).unwrap();
+        db.query_row("SELECT COUNT(*) FROM spin_key_value", [], |row| row.get::<_, i64>(0)).unwrap_or(0) as usize
+    }
+}

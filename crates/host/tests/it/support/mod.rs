@@ -1,0 +1,9 @@
+//! Test support: the host under test, receivers and a client.
+
+pub mod client;
+pub mod hookah;
+pub mod receiver;
+
+pub use client::send;
+pub use hookah::{TestHookah, TOKEN};
+pub use receiver::{Answer, Receiver};
