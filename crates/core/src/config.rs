@@ -11,6 +11,9 @@ pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,14h,20h,24h";
 pub struct Config {
     /// Bearer token for every non-public route; empty means "not configured" (503).
     pub api_token: ApiToken,
+    /// A `whsec_`/`whsk_` secret that signs every job naming no key of its own, ahead of the
+    /// stored default key.
+    pub signing_secret: Option<crate::keyring::Secret>,
     /// Hosts (or `host:port`) that may be delivered to although they are loopback or private.
     pub allowed_private_targets: Vec<String>,
     pub max_body_bytes: usize,
@@ -58,6 +61,8 @@ pub enum ConfigError {
     Number { name: &'static str, value: String, min: usize, max: usize },
     #[error("variable retry_schedule: it needs at most {max} delays", max = MAX_SCHEDULE_LEN)]
     ScheduleTooLong,
+    #[error("variable signing_secret: {0}")]
+    SigningSecret(crate::signing::SigningError),
 }
 
 /// Longest retry schedule accepted: bounds the attempt log kept in each job record.
@@ -84,6 +89,7 @@ impl Config {
         }
         Ok(Config {
             api_token: ApiToken::new(text("api_token", "").trim()),
+            signing_secret: signing_secret(text("signing_secret", "").trim())?,
             allowed_private_targets: text("allowed_private_targets", "")
                 .split(',')
                 .map(|host| host.trim().to_ascii_lowercase())
@@ -103,6 +109,14 @@ impl Config {
     pub fn default_max_attempts(&self) -> u32 {
         self.retry_schedule_ms.len() as u32 + 1
     }
+}
+
+fn signing_secret(text: &str) -> Result<Option<crate::keyring::Secret>, ConfigError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    crate::signing::SigningKey::parse(text).map_err(ConfigError::SigningSecret)?;
+    Ok(Some(crate::keyring::Secret::new(text.to_string())))
 }
 
 impl Default for Config {

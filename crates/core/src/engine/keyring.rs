@@ -185,12 +185,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(self.kv.get(keys::DEFAULT_KEY)?.and_then(|id| String::from_utf8(id).ok()))
     }
 
-    /// The keys that sign an attempt of `job` now: its own key, else the default; none when
-    /// neither exists (the delivery then goes unsigned).
+    /// The keys that sign an attempt of `job` now: its own key, else the `signing_secret`
+    /// variable, else the stored default key; none when none exists (the delivery goes unsigned).
     pub(crate) fn keys_for(&self, job: &JobRecord, now: u64) -> Result<Vec<SigningKey>, KvError> {
-        let id = match &job.signing_key {
-            Some(id) => Some(id.clone()),
-            None => self.default_key_id()?,
+        let id = match (&job.signing_key, &self.config.signing_secret) {
+            (Some(id), _) => Some(id.clone()),
+            (None, Some(secret)) => return Ok(SigningKey::parse(secret.expose()).into_iter().collect()),
+            (None, None) => self.default_key_id()?,
         };
         let Some(id) = id else { return Ok(Vec::new()) };
         let record = self.kv.get(&keys::signing_key(&id))?.as_deref().and_then(KeyRecord::from_bytes);

@@ -193,3 +193,15 @@ async fn the_official_python_and_node_libraries_verify_deliveries() {
     assert!(!official_library_verifies("python3", "verify.py", &secret, &forged), "Python must reject");
     assert!(!official_library_verifies("node", "verify.mjs", &secret, &forged), "Node must reject");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signing_secret_variable_signs_jobs_that_name_no_key() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let hookah = TestHookah::start_with(&[("signing_secret", secret)]).await;
+    let receiver = Receiver::start().await;
+    create_key(&hookah, json!({})).await; // a stored default does not override the variable
+    hookah.submit("POST", &format!("/{}/var", receiver.host_port()), &[], b"{}").await;
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(hmac_matches(&got[0], secret), 1);
+    assert_eq!(got[0].header("webhook-signature").unwrap().split(' ').count(), 1);
+}
