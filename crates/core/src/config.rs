@@ -25,6 +25,10 @@ pub struct Config {
     pub timeout_ms: u64,
     /// How long finished jobs are kept.
     pub retention_ms: u64,
+    /// Response body bytes kept in each attempt's log entry.
+    pub attempt_body_bytes: usize,
+    /// Response body bytes a callback report carries.
+    pub callback_body_bytes: usize,
     /// Timers (due-index slots) one sweep handles at most.
     pub sweep_batch: usize,
     /// Deliveries one sweep runs at once.
@@ -100,6 +104,8 @@ impl Config {
             retry_after_max_ms: duration("retry_after_max", "24h")?,
             timeout_ms: duration("timeout", "15s")?.max(1),
             retention_ms: duration("retention", "7d")?,
+            attempt_body_bytes: number("attempt_body_bytes", "16384", 0, 262_144)?,
+            callback_body_bytes: number("callback_body_bytes", "65536", 0, 262_144)?,
             sweep_batch: number("sweep_batch", "200", 1, 10_000)?,
             sweep_concurrency: number("sweep_concurrency", "32", 1, 1_000)?,
         })

@@ -6,6 +6,10 @@
 //! - `due:{bucket}:{n}`: slot `n` of the bucket: a job id whose record wants attention then.
 //! - `due:{bucket}:done`: how many of the bucket's slots a sweep has handled (a hint).
 //! - `sweep:cursor`: the oldest bucket not yet finished and deleted.
+//! - `job:{id}:attempt:{n}`: attempt `n`'s request and response, once a later attempt came.
+//! - `list:{state}:n` / `list:{state}:{k}`: per-state job lists for listing and bulk replay.
+//! - `idem:{hash}` / `idem:{hash}:n:{window}`: idempotency records and the counters that settle races.
+//! - `sweep:lock:{window}`: held while a sweep decides (increment to take, delete to free).
 //! - `key:{id}`: a signing key; `keys:n` / `keys:{n}`: the list of key ids (slots, like timers);
 //!   `keys:default`: the id of the key that signs jobs that name none.
 //!
@@ -34,6 +38,42 @@ pub fn bucket_of(ms: u64) -> u64 {
 pub fn timer_bucket(due_ms: u64, now_ms: u64) -> u64 {
     bucket_of(due_ms).max(bucket_of(now_ms) + 1)
 }
+
+/// Held by the sweep that is deciding what to do with slots; per time window, so a crashed
+/// holder frees it when the window ends.
+pub const SWEEP_LOCK_WINDOW_MS: u64 = 60_000;
+
+pub fn sweep_lock(now_ms: u64) -> String {
+    format!("sweep:lock:{}", now_ms / SWEEP_LOCK_WINDOW_MS)
+}
+
+/// The full record of attempt `n` (1-based) once a later attempt replaced it in the job record.
+pub fn attempt_detail(id: &str, n: usize) -> String {
+    format!("job:{id}:attempt:{n}")
+}
+
+/// The list of jobs in `state`, newest last: `list:{state}:n` counts, `list:{state}:{k}` holds
+/// `{job id} {generation}`.
+pub fn list_count(state: &str) -> String {
+    format!("list:{state}:n")
+}
+
+pub fn list_entry(state: &str, k: u64) -> String {
+    format!("list:{state}:{k}")
+}
+
+/// `idem:{sha256 of the key}`: the job a key created; `idem:{hash}:n`: who got there first.
+pub fn idempotency(key_hash: &str) -> String {
+    format!("idem:{key_hash}")
+}
+
+/// The race counter for a key in one time window (a creator that crashed frees the key when
+/// the window ends).
+pub fn idempotency_race(key_hash: &str, window: u64) -> String {
+    format!("idem:{key_hash}:n:{window}")
+}
+
+pub const IDEMPOTENCY_WINDOW_MS: u64 = 60_000;
 
 pub const KEY_COUNT: &str = "keys:n";
 pub const DEFAULT_KEY: &str = "keys:default";

@@ -1,7 +1,7 @@
 //! In-memory ports with Spin's semantics, recording what they did, for tests.
 
 use crate::delivery::AttemptResult;
-use crate::ports::{Clock, Entropy, Kv, KvError, OutboundRequest, Sent, Transport};
+use crate::ports::{Captured, Clock, Entropy, Kv, KvError, OutboundRequest, Sent, Transport};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
@@ -117,7 +117,12 @@ impl Transport for ScriptedTransport {
     async fn send(&self, request: OutboundRequest) -> Sent {
         let result = (self.answer.borrow_mut())(&request);
         self.sent.borrow_mut().push(request);
-        Sent { result, duration_ms: 3 }
+        let response = matches!(result, AttemptResult::Response { .. }).then(|| Captured {
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: b"ok".to_vec(),
+            truncated: false,
+        });
+        Sent { result, duration_ms: 3, response }
     }
 }
 

@@ -39,6 +39,8 @@ pub struct OutboundRequest {
     pub body: Vec<u8>,
     /// Connect and first-byte timeout.
     pub timeout_ms: u64,
+    /// How much of the response body to read and hand back (the rest is left unread).
+    pub capture_bytes: usize,
 }
 
 /// What came of one call.
@@ -46,6 +48,17 @@ pub struct OutboundRequest {
 pub struct Sent {
     pub result: AttemptResult,
     pub duration_ms: u64,
+    /// The response's headers and the start of its body, when there was a response.
+    pub response: Option<Captured>,
+}
+
+/// What was read of a response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The body went on past `capture_bytes`.
+    pub truncated: bool,
 }
 
 /// Outbound HTTP. A failure is an outcome, not an `Err`.

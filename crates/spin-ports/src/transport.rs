@@ -1,9 +1,9 @@
 //! Outbound HTTP through `wasi:http/outgoing-handler` with connect, first-byte and between-bytes
 //! timeouts (spin-sdk's `send` sets none). Many sends run at once under Spin's executor.
 
-use futures::{future, SinkExt};
+use futures::{future, SinkExt, StreamExt};
 use hookah_core::delivery::{AttemptResult, TransportError};
-use hookah_core::ports::{OutboundRequest, Sent, Transport};
+use hookah_core::ports::{Captured, OutboundRequest, Sent, Transport};
 use spin_executor::CancelOnDropToken;
 use spin_sdk::http::{Fields, IncomingResponse, Method, OutgoingRequest, Scheme};
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
@@ -16,13 +16,18 @@ pub struct SpinTransport;
 impl Transport for SpinTransport {
     async fn send(&self, request: OutboundRequest) -> Sent {
         let started = Instant::now();
-        let result = match send(request).await {
+        let capture_bytes = request.capture_bytes;
+        let (result, response) = match send(request).await {
             Ok(response) => {
-                AttemptResult::Response { status: response.status(), retry_after: header(&response, "retry-after") }
+                let result = AttemptResult::Response {
+                    status: response.status(),
+                    retry_after: header(&response, "retry-after"),
+                };
+                (result, Some(capture(response, capture_bytes).await))
             }
-            Err((error, message)) => AttemptResult::Failed { error, message },
+            Err((error, message)) => (AttemptResult::Failed { error, message }, None),
         };
-        Sent { result, duration_ms: started.elapsed().as_millis() as u64 }
+        Sent { result, duration_ms: started.elapsed().as_millis() as u64, response }
     }
 }
 
@@ -112,6 +117,32 @@ fn method(name: &str) -> Method {
         "PATCH" => Method::Patch,
         other => Method::Other(other.to_string()),
     }
+}
+
+/// Reads the headers and up to `limit` bytes of the body; a body that fails midway keeps what
+/// arrived.
+async fn capture(response: IncomingResponse, limit: usize) -> Captured {
+    let headers = response
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect();
+    let mut captured = Captured { headers, body: Vec::new(), truncated: false };
+    if limit == 0 {
+        return captured;
+    }
+    let mut stream = response.take_body_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        let room = limit - captured.body.len();
+        if chunk.len() > room {
+            captured.body.extend_from_slice(&chunk[..room]);
+            captured.truncated = true;
+            break;
+        }
+        captured.body.extend_from_slice(&chunk);
+    }
+    captured
 }
 
 fn header(response: &IncomingResponse, name: &str) -> Option<String> {

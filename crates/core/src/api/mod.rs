@@ -1,11 +1,13 @@
 //! Routing: everything under `/_hookah/` is Hookah's own API (no host name starts with `_`);
 //! every other path is a webhook call to accept.
 
+mod jobs;
 mod keys;
+mod sync;
 mod verify;
 
 use crate::auth::check_bearer;
-use crate::engine::Hookah;
+use crate::engine::{Accepted, Hookah};
 use crate::error::ApiError;
 use crate::ids::is_job_id;
 use crate::job::{view, JobRecord, State};
@@ -84,7 +86,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         check_bearer(&self.config.api_token, incoming.header("authorization"))?;
         let Some(api_path) = path.strip_prefix(API_PREFIX).filter(|rest| rest.is_empty() || rest.starts_with('/'))
         else {
-            return self.dispatch(incoming);
+            return self.dispatch(incoming).await;
         };
         let segments: Vec<&str> = api_path.split('/').filter(|s| !s.is_empty()).collect();
         match segments.as_slice() {
@@ -93,28 +95,30 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 let report = self.sweep().await.map_err(ApiError::storage)?;
                 Ok(Reply::json(200, &json!(report)))
             }
-            ["v1", "jobs", id] => {
-                only(&incoming, "GET")?;
-                let record = self.find_job(id)?;
-                Ok(Reply::json(200, &view::job(&record)))
-            }
+            ["v1", "jobs", rest @ ..] => self.jobs_route(&incoming, &query, rest),
             ["v1", "keys", rest @ ..] => self.keys_route(&incoming, rest),
             _ => Err(ApiError::not_found(format!("no API route {path}"))),
         }
     }
 
-    fn dispatch(&self, incoming: Incoming) -> Result<Reply, ApiError> {
+    async fn dispatch(&self, incoming: Incoming) -> Result<Reply, ApiError> {
         let submission = parse_submission(incoming, self.config)?;
-        let record = self.accept(submission)?;
+        let (sync, wait_ms) = (submission.control.sync, submission.control.wait_ms);
+        let Accepted { record, replayed } = self.accept(submission)?;
+        if sync && !replayed {
+            return self.sync_attempt(record, wait_ms).await;
+        }
         let mut reply = Reply::json(202, &view::accepted(&record));
         reply.headers.push(("location".into(), format!("{API_PREFIX}/v1/jobs/{}", record.id)));
-        if matches!(record.state, State::InFlight { .. }) {
+        if replayed {
+            reply.headers.push(("idempotent-replayed".into(), "true".into()));
+        } else if matches!(record.state, State::InFlight { .. }) {
             reply.follow_up = FollowUp::Attempt(Box::new(record));
         }
         Ok(reply)
     }
 
-    fn find_job(&self, id: &str) -> Result<JobRecord, ApiError> {
+    pub(crate) fn find_job(&self, id: &str) -> Result<JobRecord, ApiError> {
         let missing = || ApiError::not_found(format!("no job {id}"));
         if !is_job_id(id) {
             return Err(missing());

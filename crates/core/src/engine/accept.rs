@@ -1,51 +1,142 @@
 //! Storing a submission: one counter increment and one batched write before the 202.
 
-use super::{timers, Hookah};
+use super::{lists, timers, Hookah};
+use crate::digest::sha256_hex;
 use crate::error::ApiError;
 use crate::ids::{job_id, ID_RANDOM_BYTES};
-use crate::job::{transition, JobRecord, State, RECORD_VERSION};
+use crate::job::{transition, Callback, JobRecord, State, RECORD_VERSION};
 use crate::keys;
-use crate::ports::{Kv, Transport};
+use crate::ports::{Kv, KvError, Transport};
 use crate::request::Submission;
+use serde::{Deserialize, Serialize};
+
+/// How long an `Idempotency-Key` keeps answering with its job.
+pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3_600_000;
+
+/// A stored submission; `replayed` when an `Idempotency-Key` matched an earlier one.
+#[derive(Debug)]
+pub struct Accepted {
+    pub record: JobRecord,
+    pub replayed: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdempotencyRecord {
+    job: String,
+    fingerprint: String,
+    created_at: u64,
+}
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Stores the job, its body and its timer slot in one commit. Without a delay the job is
     /// stored already claimed for its first attempt, which the caller makes after answering; the
     /// timer at the lease's end lets a sweep take over if that invocation dies.
-    pub fn accept(&self, submission: Submission) -> Result<JobRecord, ApiError> {
+    pub fn accept(&self, submission: Submission) -> Result<Accepted, ApiError> {
         let now = self.clock.now_ms();
-        let mut random = [0u8; ID_RANDOM_BYTES];
-        self.entropy.fill(&mut random);
-        let control = submission.control;
+        let control = &submission.control;
         if let Some(key) = &control.signing_key {
             self.check_key_exists(key)?;
         }
+        let mut record = self.new_record(&submission.method, submission.target.url(), submission.headers.clone(), now);
+        record.body_len = submission.body.len() as u64;
+        record.body_sha256 = sha256_hex(&submission.body);
+        record.max_attempts = control.max_attempts.unwrap_or_else(|| self.config.default_max_attempts());
+        record.timeout_ms = control.timeout_ms.unwrap_or(self.config.timeout_ms);
+        record.signing_key = control.signing_key.clone();
+        record.callback = control.callback.clone().map(|url| Callback { url, attempts: control.callback_attempts });
         let next_at = now + control.delay_ms;
-        let mut record = JobRecord {
-            v: RECORD_VERSION,
-            id: job_id(&random),
-            method: submission.method,
-            url: submission.target.url(),
-            headers: submission.headers,
-            body_len: submission.body.len() as u64,
-            created_at: now,
-            max_attempts: control.max_attempts.unwrap_or_else(|| self.config.default_max_attempts()),
-            timeout_ms: control.timeout_ms.unwrap_or(self.config.timeout_ms),
-            state: State::Pending { next_at },
-            timer: keys::timer_bucket(next_at, now),
-            attempts: Vec::new(),
-            body_sha256: crate::digest::sha256_hex(&submission.body),
-            signing_key: control.signing_key,
-        };
+        record.state = State::Pending { next_at };
+        record.timer = keys::timer_bucket(next_at, now);
         if control.delay_ms == 0 {
             record = transition::claim(record, now);
         }
-        let mut entries = timers::allocate(self.kv, &[(record.timer, &record.id)]).map_err(ApiError::storage)?;
-        entries.push((keys::job(&record.id), record.to_bytes()));
-        if !submission.body.is_empty() {
-            entries.push((keys::body(&record.id), submission.body));
+        let mut extra = Vec::new();
+        if let Some(key) = &submission.idempotency_key {
+            let fingerprint =
+                sha256_hex(format!("{}\n{}\n{}", record.method, record.url, record.body_sha256).as_bytes());
+            let key_hash = sha256_hex(key.as_bytes());
+            if let Some(original) = self.idempotent_original(&key_hash, &fingerprint, now)? {
+                return Ok(Accepted { record: original, replayed: true });
+            }
+            let idem = IdempotencyRecord { job: record.id.clone(), fingerprint, created_at: now };
+            extra.push((keys::idempotency(&key_hash), serde_json::to_vec(&idem).unwrap_or_default()));
+            record.idempotency_key = Some(key_hash);
         }
-        self.kv.set_many(entries).map_err(ApiError::storage)?;
-        Ok(record)
+        self.store(&record, submission.body, extra).map_err(ApiError::storage)?;
+        Ok(Accepted { record, replayed: false })
+    }
+
+    /// A fresh record for a call to `url`, pending now, with the configured defaults.
+    pub(crate) fn new_record(&self, method: &str, url: String, headers: Vec<(String, String)>, now: u64) -> JobRecord {
+        let mut random = [0u8; ID_RANDOM_BYTES];
+        self.entropy.fill(&mut random);
+        JobRecord {
+            v: RECORD_VERSION,
+            id: job_id(&random),
+            method: method.to_string(),
+            url,
+            headers,
+            created_at: now,
+            max_attempts: self.config.default_max_attempts(),
+            timeout_ms: self.config.timeout_ms,
+            state: State::Pending { next_at: now },
+            timer: keys::timer_bucket(now, now),
+            body_sha256: sha256_hex(b""),
+            ..JobRecord::default()
+        }
+    }
+
+    /// Writes a new job in one commit: record, body, timer slot, a pending-list entry when it
+    /// waits (a job in its first attempt is listed once that attempt ends), and `extra`.
+    pub(crate) fn store(
+        &self,
+        record: &JobRecord,
+        body: Vec<u8>,
+        extra: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), KvError> {
+        let mut entries = timers::allocate(self.kv, &[(record.timer, &record.id)])?;
+        let mut record = record.clone();
+        if matches!(record.state, State::Pending { .. }) {
+            entries.extend(lists::append(self.kv, "pending", &[(&record.id, record.generation)])?);
+            record.pending_listed = Some(record.generation);
+        }
+        entries.push((keys::job(&record.id), record.to_bytes()));
+        if !body.is_empty() {
+            entries.push((keys::body(&record.id), body));
+        }
+        entries.extend(extra);
+        self.kv.set_many(entries)
+    }
+
+    /// The job an earlier submission with this key created, if it is still answering for it.
+    /// A different submission under the key is a 422; one still being stored is a 409.
+    fn idempotent_original(&self, key_hash: &str, fingerprint: &str, now: u64) -> Result<Option<JobRecord>, ApiError> {
+        let stored = self.kv.get(&keys::idempotency(key_hash)).map_err(ApiError::storage)?;
+        let existing = stored.and_then(|bytes| serde_json::from_slice::<IdempotencyRecord>(&bytes).ok());
+        if let Some(existing) = existing.filter(|e| e.created_at + IDEMPOTENCY_TTL_MS > now) {
+            if existing.fingerprint != fingerprint {
+                return Err(ApiError::new(
+                    422,
+                    "idempotency_mismatch",
+                    "this Idempotency-Key was used for a different method, target or body",
+                ));
+            }
+            return match self.load_job(&existing.job).map_err(ApiError::storage)? {
+                Some(original) => Ok(Some(original)),
+                None => Err(ApiError::new(409, "idempotency_conflict", "the original job is gone")),
+            };
+        }
+        // First come, first served: only the first increment in this window may create.
+        let window = now / keys::IDEMPOTENCY_WINDOW_MS;
+        let previous_window = self.kv.get(&keys::idempotency_race(key_hash, window.saturating_sub(1)));
+        let first = self.kv.increment(&keys::idempotency_race(key_hash, window), 1).map_err(ApiError::storage)? == 1;
+        if !first || previous_window.map_err(ApiError::storage)?.is_some() {
+            return Err(ApiError::new(
+                409,
+                "idempotency_conflict",
+                "a request with this Idempotency-Key is being processed; retry shortly",
+            ));
+        }
+        Ok(None)
     }
 }

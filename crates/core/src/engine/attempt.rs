@@ -1,12 +1,14 @@
 //! Making one attempt for a claimed job and recording what came of it.
 
-use super::{timers, Hookah};
+use super::{lists, timers, Hookah};
 use crate::delivery::AttemptResult;
 use crate::job::transition::{self, Decision};
-use crate::job::{Attempt, AttemptError, JobRecord, State};
+use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State};
 use crate::keys;
-use crate::ports::{Kv, KvError, OutboundRequest, Transport};
+use crate::ports::{Captured, Kv, KvError, OutboundRequest, Sent, Transport};
 use crate::signing::{signature_header, SigningKey, WebhookId, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 
 /// Sent when the caller set no `User-Agent`.
 pub const USER_AGENT: &str = concat!("Hookah/", env!("CARGO_PKG_VERSION"));
@@ -14,27 +16,61 @@ pub const USER_AGENT: &str = concat!("Hookah/", env!("CARGO_PKG_VERSION"));
 /// How often recording an outcome re-reads the record after losing a compare-and-swap.
 const CAS_ATTEMPTS: usize = 4;
 
+/// How an attempt is made beyond the job's own settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttemptOptions {
+    /// Read at least this much of the response body (a synchronous caller wants all of it).
+    pub capture_bytes: usize,
+    /// A shorter timeout than the job's (a synchronous caller's `Hookah-Wait`).
+    pub timeout_ms: Option<u64>,
+}
+
+/// An attempt's result: the job afterwards (`None` if it vanished or another worker took it
+/// over) and what the transport saw.
+#[derive(Debug)]
+pub struct Attempted {
+    pub record: Option<JobRecord>,
+    pub sent: Option<Sent>,
+}
+
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
-    /// Attempts a job this invocation holds the claim on; returns its new record, or `None` if
-    /// the job vanished or another worker took it over meanwhile.
+    /// Attempts a job this invocation holds the claim on.
     pub async fn attempt(&self, record: JobRecord) -> Result<Option<JobRecord>, KvError> {
+        Ok(self.attempt_with(record, AttemptOptions::default()).await?.record)
+    }
+
+    pub async fn attempt_with(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
         let State::InFlight { claim, .. } = record.state else {
-            return Ok(None);
+            return Ok(Attempted { record: None, sent: None });
         };
         let body = if record.body_len > 0 {
             match self.kv.get(&keys::body(&record.id))? {
                 Some(body) => body,
-                None => return Ok(None),
+                None => return Ok(Attempted { record: None, sent: None }),
             }
         } else {
             Vec::new()
         };
         let started = self.clock.now_ms();
         let signing_keys = self.keys_for(&record, started)?;
-        let request = outbound_request(&record, body, &signing_keys, started / 1000);
+        let mut request = outbound_request(&record, body, &signing_keys, started / 1000);
+        request.capture_bytes = options.capture_bytes.max(self.capture_bytes(&record));
+        request.timeout_ms = options.timeout_ms.map_or(request.timeout_ms, |t| t.min(request.timeout_ms));
+        let request_headers = redacted(&request.headers);
         let sent = self.transport.send(request).await;
         let attempt = attempt_entry(started, sent.duration_ms, &sent.result);
-        self.record_outcome(&record.id, claim, attempt, &sent.result).await
+        let detail = AttemptDetail {
+            n: record.attempts.len() + 1,
+            request_headers,
+            ..detail_of(sent.response.as_ref(), self.config.attempt_body_bytes)
+        };
+        let record = self.record_outcome(&record.id, claim, attempt, detail, &sent).await?;
+        Ok(Attempted { record, sent: Some(sent) })
+    }
+
+    fn capture_bytes(&self, record: &JobRecord) -> usize {
+        let callback = if record.callback.is_some() { self.config.callback_body_bytes } else { 0 };
+        self.config.attempt_body_bytes.max(callback)
     }
 
     async fn record_outcome(
@@ -42,27 +78,45 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         id: &str,
         claim: u32,
         attempt: Attempt,
-        result: &AttemptResult,
+        detail: AttemptDetail,
+        sent: &Sent,
     ) -> Result<Option<JobRecord>, KvError> {
         let key = keys::job(id);
         let mut retry_timer = None;
+        let mut pending_listed = None;
         for _ in 0..CAS_ATTEMPTS {
             let (cas, current) = self.kv.cas_open(&key)?;
             let Some(current) = current.as_deref().and_then(JobRecord::from_bytes) else {
                 return Ok(None);
             };
             let now = self.clock.now_ms();
-            let decision = transition::decide(&current, result, now, self.config, self.entropy.next_u32());
-            if let (Decision::Retry { at }, None) = (&decision, retry_timer) {
-                // The retry's timer slot goes in before the record points at it.
-                let bucket = keys::timer_bucket(*at, now);
-                self.kv.set_many(timers::allocate(self.kv, &[(bucket, id)])?)?;
-                retry_timer = Some(bucket);
+            let decision = transition::decide(&current, &sent.result, now, self.config, self.entropy.next_u32());
+            // Everything the new record points at is written before it: the earlier attempt's
+            // detail, the retry's timer slot, the job's entry in the pending list.
+            let mut entries = Vec::new();
+            if let Some(previous) = &current.last_detail {
+                entries.push((keys::attempt_detail(id, previous.n), serde_json::to_vec(previous).unwrap_or_default()));
             }
-            let Some(next) = transition::complete(&current, claim, attempt.clone(), &decision, retry_timer) else {
+            if let (Decision::Retry { at }, None) = (&decision, retry_timer) {
+                let bucket = keys::timer_bucket(*at, now);
+                entries.extend(timers::allocate(self.kv, &[(bucket, id)])?);
+                retry_timer = Some(bucket);
+                if current.pending_listed != Some(current.generation) {
+                    entries.extend(lists::append(self.kv, "pending", &[(id, current.generation)])?);
+                    pending_listed = Some(current.generation);
+                }
+            }
+            if !entries.is_empty() {
+                self.kv.set_many(entries)?;
+            }
+            let Some(mut next) =
+                transition::complete(&current, claim, attempt.clone(), Some(detail.clone()), &decision, retry_timer)
+            else {
                 return Ok(None);
             };
+            next.pending_listed = pending_listed.or(next.pending_listed);
             if self.kv.cas_swap(cas, &next.to_bytes())? {
+                self.report_if_asked(&next, Some(sent))?;
                 return Ok(Some(next));
             }
         }
@@ -89,6 +143,41 @@ pub fn outbound_request(record: &JobRecord, body: Vec<u8>, keys: &[SigningKey], 
         headers,
         body,
         timeout_ms: record.timeout_ms,
+        capture_bytes: 0,
+    }
+}
+
+/// Header values that may be credentials are not kept in the attempt log.
+fn redacted(headers: &[(String, String)]) -> Vec<(String, String)> {
+    const SENSITIVE: &[&str] = &["auth", "cookie", "token", "secret", "password", "api-key", "apikey", "session"];
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let hidden = SENSITIVE.iter().any(|word| name.contains(word));
+            (name.clone(), if hidden { "[REDACTED]".into() } else { value.clone() })
+        })
+        .collect()
+}
+
+/// The response part of an attempt's log entry, its body cut to `limit` bytes.
+pub(crate) fn detail_of(response: Option<&Captured>, limit: usize) -> AttemptDetail {
+    let Some(response) = response else { return AttemptDetail::default() };
+    let cut = response.body.len().min(limit);
+    let (body, body_base64) = encode_body(&response.body[..cut]);
+    AttemptDetail {
+        response_headers: response.headers.clone(),
+        response_body: Some(body),
+        body_base64,
+        truncated: response.truncated || cut < response.body.len(),
+        ..AttemptDetail::default()
+    }
+}
+
+/// UTF-8 text as it is, anything else as base64.
+pub(crate) fn encode_body(body: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(body) {
+        Ok(text) => (text.to_string(), false),
+        Err(_) => (STANDARD.encode(body), true),
     }
 }
 

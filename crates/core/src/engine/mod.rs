@@ -4,12 +4,18 @@
 mod accept;
 mod attempt;
 mod keyring;
+mod lists;
+mod replay;
+mod report;
 mod sweep;
 mod timers;
 mod verify;
 
-pub use attempt::{outbound_request, USER_AGENT};
+pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
+pub use attempt::{outbound_request, AttemptOptions, Attempted, USER_AGENT};
 pub use keyring::KeyRequest;
+pub use lists::{Page, LISTED_STATES};
+pub use replay::{check_list_state, ReplayFilter, ReplayReport, MAX_REPLAY_BATCH};
 pub use sweep::SweepReport;
 pub use verify::digest_of;
 

@@ -2,8 +2,9 @@
 //! Its cost follows the slots it reads (bounded by `sweep_batch`) and the buckets it walks, never
 //! the number of jobs stored.
 
-use super::{timers, Hookah};
+use super::{lists, timers, Hookah};
 use crate::job::transition::{self, TimerAction};
+use crate::job::view::public_state;
 use crate::job::{JobRecord, State};
 use crate::keys::{self, bucket_of, BUCKET_MS, SETTLE_MS};
 use crate::ports::{Kv, KvError, Transport};
@@ -12,6 +13,8 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
+    /// Another sweep held the lock: this one did nothing.
+    pub busy: bool,
     pub buckets: u64,
     pub slots: u64,
     pub claimed: u64,
@@ -48,6 +51,43 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if cursor >= end {
             return Ok(report);
         }
+        // One sweep decides at a time, so list entries are written once; deliveries run after
+        // the lock is released. Job claims stay compare-and-swap all the same.
+        let lock = keys::sweep_lock(now);
+        if self.kv.increment(&lock, 1)? != 1 {
+            report.busy = true;
+            return Ok(report);
+        }
+        let decided = self.decide_slots(cursor, end, now, &mut report);
+        let previous = keys::sweep_lock(now.saturating_sub(keys::SWEEP_LOCK_WINDOW_MS));
+        self.kv.delete_many(&[lock, previous])?;
+        let claims = decided?;
+
+        let outcomes: Vec<Result<Option<JobRecord>, KvError>> = futures::stream::iter(claims)
+            .map(|record| self.attempt(record))
+            .buffer_unordered(self.config.sweep_concurrency)
+            .collect()
+            .await;
+        for outcome in outcomes {
+            match outcome? {
+                Some(JobRecord { state: State::Delivered { .. }, .. }) => report.delivered += 1,
+                Some(JobRecord { state: State::Pending { .. }, .. }) => report.retrying += 1,
+                Some(_) => report.failed += 1,
+                None => report.lost_claims += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    /// Reads the due slots of buckets `cursor..end`, acts on them and finishes settled buckets;
+    /// returns the claims to deliver.
+    fn decide_slots(
+        &self,
+        cursor: u64,
+        end: u64,
+        now: u64,
+        report: &mut SweepReport,
+    ) -> Result<Vec<JobRecord>, KvError> {
         let buckets: Vec<u64> = (cursor..end).collect();
         report.buckets = buckets.len() as u64;
         let progress_keys: Vec<String> =
@@ -78,26 +118,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
         let found = self.read_slots(&slot_keys, &slot_buckets)?;
         report.skipped = report.slots - found.len() as u64;
-        let claims = self.act_on_slots(found, now, &mut report)?;
+        let claims = self.act_on_slots(found, now, report)?;
         if !done_updates.is_empty() {
             self.kv.set_many(done_updates)?;
         }
         report.finished_buckets = self.finish_buckets(&buckets, &counts, now)?;
 
-        let outcomes: Vec<Result<Option<JobRecord>, KvError>> = futures::stream::iter(claims)
-            .map(|record| self.attempt(record))
-            .buffer_unordered(self.config.sweep_concurrency)
-            .collect()
-            .await;
-        for outcome in outcomes {
-            match outcome? {
-                Some(JobRecord { state: State::Delivered { .. }, .. }) => report.delivered += 1,
-                Some(JobRecord { state: State::Pending { .. }, .. }) => report.retrying += 1,
-                Some(_) => report.failed += 1,
-                None => report.lost_claims += 1,
-            }
-        }
-        Ok(report)
+        Ok(claims)
     }
 
     fn read_slots(&self, slot_keys: &[String], slot_buckets: &[u64]) -> Result<Vec<Found>, KvError> {
@@ -126,11 +153,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut updates = Vec::new();
         let mut new_timers: Vec<(u64, &str)> = Vec::new();
         let mut deletions = Vec::new();
+        let mut finished: Vec<(&'static str, &str, u32)> = Vec::new();
         for slot in &found {
             match transition::on_timer(&slot.record, slot.bucket, now, self.config) {
                 TimerAction::Skip => report.skipped += 1,
-                TimerAction::Delete => deletions.extend([keys::job(&slot.id), keys::body(&slot.id)]),
-                TimerAction::KeepUntil { bucket } => new_timers.push((bucket, &slot.id)),
+                TimerAction::Delete => {
+                    report.deleted += 1;
+                    deletions.extend(self.keys_of(&slot.record)?);
+                }
+                TimerAction::KeepUntil { bucket } => {
+                    // The first visit after a job ended: it joins its state's list now.
+                    new_timers.push((bucket, &slot.id));
+                    finished.push((public_state(&slot.record.state), &slot.id, slot.record.generation));
+                }
                 TimerAction::Claim(next) | TimerAction::Reschedule(next) => {
                     new_timers.push((next.timer, &slot.id));
                     updates.push((slot, next));
@@ -140,10 +175,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // New slots first, then the records that point at them: a crash in between leaves only
         // stale slots, which are skipped.
         if !new_timers.is_empty() {
-            self.kv.set_many(timers::allocate(self.kv, &new_timers)?)?;
+            let mut entries = timers::allocate(self.kv, &new_timers)?;
+            entries.extend(lists::append_grouped(self.kv, &finished)?);
+            self.kv.set_many(entries)?;
         }
         if !deletions.is_empty() {
-            report.deleted = deletions.len() as u64 / 2;
             self.kv.delete_many(&deletions)?;
         }
         let mut claims = Vec::new();
@@ -163,6 +199,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
         }
         Ok(claims)
+    }
+
+    /// Every key a job owns, for its deletion at the end of retention.
+    fn keys_of(&self, job: &JobRecord) -> Result<Vec<String>, KvError> {
+        let mut doomed = vec![keys::job(&job.id), keys::body(&job.id)];
+        doomed.extend((1..=job.attempts.len()).map(|n| keys::attempt_detail(&job.id, n)));
+        if let Some(hash) = &job.idempotency_key {
+            doomed.push(keys::idempotency_race(hash, job.created_at / keys::IDEMPOTENCY_WINDOW_MS));
+            // The key may since answer for a newer job: only remove it while it names this one.
+            let record = self.kv.get(&keys::idempotency(hash))?.unwrap_or_default();
+            if String::from_utf8_lossy(&record).contains(&job.id) {
+                doomed.push(keys::idempotency(hash));
+            }
+        }
+        Ok(doomed)
     }
 
     /// Deletes the oldest buckets that are fully handled and settled, and moves the cursor past

@@ -13,7 +13,7 @@ pub const RECORD_VERSION: u32 = 1;
 /// taken over.
 pub const LEASE_MARGIN_MS: u64 = 30_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub v: u32,
     pub id: String,
@@ -36,6 +36,53 @@ pub struct JobRecord {
     /// Hex SHA-256 of the body: what the verification endpoint compares against.
     #[serde(default)]
     pub body_sha256: String,
+    /// Bumped by every replay; list entries of older generations are stale.
+    #[serde(default)]
+    pub generation: u32,
+    /// Index in `attempts` where the current series (this generation's) starts.
+    #[serde(default)]
+    pub series_start: usize,
+    /// The pending-list entry written for this generation, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_listed: Option<u32>,
+    /// The last attempt's request and response; earlier ones are spilled to their own keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_detail: Option<AttemptDetail>,
+    /// Where to report the job's end (and maybe each attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<Callback>,
+    /// This job is itself a report: no report is ever sent about it.
+    #[serde(default)]
+    pub is_report: bool,
+    /// Key of the idempotency record that points here, deleted with the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// An asynchronous response webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    pub url: String,
+    /// Report every attempt, not just the end.
+    #[serde(default)]
+    pub attempts: bool,
+}
+
+/// The full record of one attempt: what was sent (secrets redacted) and what came back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptDetail {
+    /// The attempt's number in the job's log, from 1.
+    pub n: usize,
+    pub request_headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub response_headers: Vec<(String, String)>,
+    /// The start of the response body: UTF-8 text, or base64 when `body_base64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    #[serde(default)]
+    pub body_base64: bool,
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,12 +106,21 @@ pub enum State {
     Dead {
         at: u64,
     },
+    Cancelled {
+        at: u64,
+    },
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::Pending { next_at: 0 }
+    }
 }
 
 impl State {
     pub fn finished_at(&self) -> Option<u64> {
         match *self {
-            State::Delivered { at } | State::Gone { at } | State::Dead { at } => Some(at),
+            State::Delivered { at } | State::Gone { at } | State::Dead { at } | State::Cancelled { at } => Some(at),
             State::Pending { .. } | State::InFlight { .. } => None,
         }
     }

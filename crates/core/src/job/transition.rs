@@ -1,7 +1,7 @@
 //! The job state machine as pure functions: what a timer firing means, and what an attempt's
 //! result does to the record. Adapters carry the decisions out.
 
-use super::{lease_ms, Attempt, AttemptError, JobRecord, State};
+use super::{lease_ms, Attempt, AttemptDetail, AttemptError, JobRecord, State};
 use crate::config::Config;
 use crate::delivery::{classify, schedule, AttemptResult, Class};
 use crate::keys::{bucket_of, timer_bucket};
@@ -81,7 +81,8 @@ pub fn decide(record: &JobRecord, result: &AttemptResult, now: u64, config: &Con
         Class::Delivered => Decision::Delivered,
         Class::Gone => Decision::Gone,
         Class::Retryable { retry_after } => {
-            let attempts_made = record.attempts.len() as u32 + 1;
+            // Only this generation's attempts count against the budget: a replay starts afresh.
+            let attempts_made = record.attempts.len().saturating_sub(record.series_start) as u32 + 1;
             match schedule::next_attempt_at(
                 config,
                 attempts_made,
@@ -103,6 +104,7 @@ pub fn complete(
     record: &JobRecord,
     claim: u32,
     attempt: Attempt,
+    detail: Option<AttemptDetail>,
     decision: &Decision,
     retry_timer: Option<u64>,
 ) -> Option<JobRecord> {
@@ -112,6 +114,7 @@ pub fn complete(
     let mut next = record.clone();
     let at = attempt.at + attempt.duration_ms;
     next.attempts.push(attempt);
+    next.last_detail = detail;
     next.state = match *decision {
         Decision::Delivered => State::Delivered { at },
         Decision::Gone => State::Gone { at },
@@ -145,8 +148,7 @@ mod tests {
             state,
             timer,
             attempts: vec![],
-            signing_key: None,
-            body_sha256: String::new(),
+            ..JobRecord::default()
         }
     }
 
@@ -212,10 +214,11 @@ mod tests {
     #[test]
     fn completion_checks_the_claim() {
         let job = record(State::InFlight { claim: 1, lease_until: NOW + 1 }, 0);
-        assert_eq!(complete(&job, 2, attempt(Some(200)), &Decision::Delivered, None), None);
-        let done = complete(&job, 1, attempt(Some(200)), &Decision::Delivered, None).unwrap();
+        assert_eq!(complete(&job, 2, attempt(Some(200)), None, &Decision::Delivered, None), None);
+        let done = complete(&job, 1, attempt(Some(200)), None, &Decision::Delivered, None).unwrap();
         assert_eq!(done.state, State::Delivered { at: NOW + 10 });
-        let retry = complete(&job, 1, attempt(Some(500)), &Decision::Retry { at: NOW + 5_000 }, Some(77)).unwrap();
+        let retry =
+            complete(&job, 1, attempt(Some(500)), None, &Decision::Retry { at: NOW + 5_000 }, Some(77)).unwrap();
         assert_eq!((retry.state, retry.timer), (State::Pending { next_at: NOW + 5_000 }, 77));
     }
 }

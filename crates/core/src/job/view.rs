@@ -1,6 +1,6 @@
 //! The API's view of a job: public states, RFC 3339 times, no internals (timers, leases).
 
-use super::{AttemptError, JobRecord, State};
+use super::{Attempt, AttemptDetail, AttemptError, JobRecord, State};
 use serde_json::{json, Value};
 
 /// The state a caller sees: an attempt in flight is still `pending`.
@@ -10,6 +10,7 @@ pub fn public_state(state: &State) -> &'static str {
         State::Delivered { .. } => "delivered",
         State::Gone { .. } => "gone",
         State::Dead { .. } => "dead",
+        State::Cancelled { .. } => "cancelled",
     }
 }
 
@@ -34,10 +35,7 @@ pub fn job(record: &JobRecord) -> Value {
                 entry["status"] = json!(status);
             }
             if let Some(error) = attempt.error {
-                entry["error"] = match error {
-                    AttemptError::Transport(kind) => json!(kind),
-                    AttemptError::Abandoned => json!("abandoned"),
-                };
+                entry["error"] = error_name(error);
             }
             if let Some(message) = &attempt.message {
                 entry["message"] = json!(message);
@@ -58,6 +56,35 @@ pub fn job(record: &JobRecord) -> Value {
         "finished_at": record.state.finished_at().map(rfc3339),
         "attempts": attempts,
     })
+}
+
+/// One entry of `GET /_hookah/v1/jobs/{id}/attempts`.
+pub fn attempt(n: usize, attempt: &Attempt, detail: Option<&AttemptDetail>) -> Value {
+    let mut entry = json!({ "n": n, "at": rfc3339(attempt.at), "duration_ms": attempt.duration_ms });
+    if let Some(status) = attempt.status {
+        entry["status"] = json!(status);
+    }
+    if let Some(error) = attempt.error {
+        entry["error"] = error_name(error);
+    }
+    if let Some(message) = &attempt.message {
+        entry["message"] = json!(message);
+    }
+    if let Some(detail) = detail {
+        entry["request_headers"] = json!(detail.request_headers);
+        entry["response_headers"] = json!(detail.response_headers);
+        entry["response_body"] = json!(detail.response_body);
+        entry["response_body_encoding"] = json!(if detail.body_base64 { "base64" } else { "utf8" });
+        entry["response_truncated"] = json!(detail.truncated);
+    }
+    entry
+}
+
+fn error_name(error: AttemptError) -> Value {
+    match error {
+        AttemptError::Transport(kind) => json!(kind),
+        AttemptError::Abandoned => json!("abandoned"),
+    }
 }
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, proleptic Gregorian).

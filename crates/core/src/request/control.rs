@@ -15,7 +15,18 @@ pub struct Control {
     pub delay_ms: u64,
     /// The signing key for this job instead of the default one.
     pub signing_key: Option<String>,
+    /// `Hookah-Mode: sync`: make the first attempt before answering, and answer with its result.
+    pub sync: bool,
+    /// `Hookah-Wait`: how long a sync caller waits for that attempt.
+    pub wait_ms: Option<u64>,
+    /// `Hookah-Callback`: where to report the job's end.
+    pub callback: Option<String>,
+    /// `Hookah-Callback-Events: attempts`: report every attempt too.
+    pub callback_attempts: bool,
 }
+
+const KNOWN: &str = "hookah-max-attempts, hookah-timeout, hookah-delay, hookah-signing-key, hookah-mode, hookah-wait, \
+                     hookah-callback, hookah-callback-events";
 
 /// Reads every `Hookah-*` header; unknown ones are refused so that typos are caught.
 pub fn parse(headers: &[(String, String)]) -> Result<Control, ApiError> {
@@ -25,24 +36,34 @@ pub fn parse(headers: &[(String, String)]) -> Result<Control, ApiError> {
         let Some(option) = name.strip_prefix("hookah-") else {
             continue;
         };
+        let value = value.trim();
         match option {
             "max-attempts" => control.max_attempts = Some(number(&name, value, 1, MAX_ATTEMPTS as u64)? as u32),
             "timeout" => control.timeout_ms = Some(number(&name, value, 1, MAX_TIMEOUT_SECS)? * 1000),
             "delay" => control.delay_ms = number(&name, value, 0, MAX_DELAY_SECS)? * 1000,
-            "signing-key" => {
-                let id = value.trim();
-                if !crate::ids::is_key_id(id) {
-                    return Err(ApiError::bad_request("bad_control_header", format!("`{id}` is not a key id")));
-                }
-                control.signing_key = Some(id.to_string());
+            "wait" => control.wait_ms = Some(number(&name, value, 1, MAX_TIMEOUT_SECS)? * 1000),
+            "signing-key" if crate::ids::is_key_id(value) => control.signing_key = Some(value.to_string()),
+            "mode" if value.eq_ignore_ascii_case("sync") => control.sync = true,
+            "mode" if value.eq_ignore_ascii_case("async") => control.sync = false,
+            "callback" => control.callback = Some(value.to_string()),
+            "callback-events" if value.eq_ignore_ascii_case("attempts") => control.callback_attempts = true,
+            "callback-events" if value.eq_ignore_ascii_case("end") => control.callback_attempts = false,
+            "signing-key" | "mode" | "callback-events" => {
+                return Err(ApiError::bad_request("bad_control_header", format!("`{name}: {value}` is not valid")))
             }
             _ => {
                 return Err(ApiError::bad_request(
                     "bad_control_header",
-                    format!("unknown control header `{name}` (known: hookah-max-attempts, hookah-timeout, hookah-delay, hookah-signing-key)"),
+                    format!("unknown control header `{name}` (known: {KNOWN})"),
                 ))
             }
         }
+    }
+    if control.sync && control.delay_ms > 0 {
+        return Err(ApiError::bad_request("bad_control_header", "hookah-mode: sync cannot wait for hookah-delay"));
+    }
+    if control.callback_attempts && control.callback.is_none() {
+        return Err(ApiError::bad_request("bad_control_header", "hookah-callback-events needs hookah-callback"));
     }
     Ok(control)
 }
@@ -73,7 +94,7 @@ mod tests {
         check(&[("X-Other", "1")], Ok(Control::default()));
         check(
             &[("Hookah-Max-Attempts", "3"), ("hookah-timeout", "2"), ("HOOKAH-DELAY", "60")],
-            Ok(Control { max_attempts: Some(3), timeout_ms: Some(2_000), delay_ms: 60_000, signing_key: None }),
+            Ok(Control { max_attempts: Some(3), timeout_ms: Some(2_000), delay_ms: 60_000, ..Control::default() }),
         );
         check(&[("Hookah-Max-Attempts", "0")], Err(()));
         check(&[("Hookah-Max-Attempts", "51")], Err(()));
@@ -82,5 +103,20 @@ mod tests {
         check(&[("Hookah-Timeout", "+5")], Err(()));
         check(&[("Hookah-Delay", "1.5")], Err(()));
         check(&[("Hookah-Retries", "3")], Err(()));
+        check(
+            &[("Hookah-Mode", "SYNC"), ("Hookah-Wait", "5")],
+            Ok(Control { sync: true, wait_ms: Some(5_000), ..Control::default() }),
+        );
+        check(&[("Hookah-Mode", "later")], Err(()));
+        check(&[("Hookah-Signing-Key", "nope")], Err(()));
+        check(&[("Hookah-Callback-Events", "attempts")], Err(()));
+        check(
+            &[("Hookah-Callback", "https://example.com/r"), ("Hookah-Callback-Events", "attempts")],
+            Ok(Control {
+                callback: Some("https://example.com/r".into()),
+                callback_attempts: true,
+                ..Control::default()
+            }),
+        );
     }
 }

@@ -34,6 +34,8 @@ pub struct Submission {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub control: Control,
+    /// The caller's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
 }
 
 /// 413 for a body over the configured limit.
@@ -55,13 +57,23 @@ pub fn parse_submission(incoming: Incoming, config: &Config) -> Result<Submissio
         .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     let resolved = target::resolve(&incoming.path_and_query, is_form.then_some(incoming.body.as_slice()))?;
     address::check_target(&resolved.target, &config.allowed_private_targets)?;
-    let control = control::parse(&incoming.headers)?;
+    let mut control = control::parse(&incoming.headers)?;
+    if let Some(url) = &control.callback {
+        let callback = target::parse_url(url)?;
+        address::check_target(&callback, &config.allowed_private_targets)?;
+        control.callback = Some(callback.url());
+    }
+    let idempotency_key = incoming.header("idempotency-key").map(|key| key.trim().to_string());
+    if idempotency_key.as_ref().is_some_and(|key| key.is_empty() || key.len() > 255) {
+        return Err(ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
+    }
     Ok(Submission {
         method,
         target: resolved.target,
         headers: headers::forwarded(&incoming.headers),
         body: resolved.rewritten_body.unwrap_or(incoming.body),
         control,
+        idempotency_key,
     })
 }
 

@@ -145,6 +145,11 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// An absolute `http(s)://` URL, validated like a target (callback URLs, subscription URLs).
+pub fn parse_url(url: &str) -> Result<Target, ApiError> {
+    parse_absolute(url, None)
+}
+
 fn parse_absolute(url: &str, extra_query: Option<&str>) -> Result<Target, ApiError> {
     let url = url.trim();
     let (scheme, rest) = match url.split_once("://") {

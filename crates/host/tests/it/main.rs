@@ -7,5 +7,6 @@ mod support;
 
 mod delivery;
 mod durability;
+mod responses;
 mod security;
 mod signing;

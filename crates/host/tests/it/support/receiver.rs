@@ -30,16 +30,21 @@ impl Recorded {
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
     /// Wait this long before answering (a stalled receiver).
     pub delay: Duration,
 }
 
 impl Answer {
     pub fn status(status: u16) -> Self {
-        Answer { status, headers: Vec::new(), delay: Duration::ZERO }
+        Answer { status, headers: Vec::new(), body: Vec::new(), delay: Duration::ZERO }
     }
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+    pub fn with_body(mut self, body: &[u8]) -> Self {
+        self.body = body.to_vec();
         self
     }
     pub fn after(mut self, delay: Duration) -> Self {
@@ -144,5 +149,5 @@ async fn handle(
     for (name, value) in &answer.headers {
         response = response.header(name, value);
     }
-    Ok(response.body(Full::new(Bytes::new())).unwrap())
+    Ok(response.body(Full::new(Bytes::from(answer.body))).unwrap())
 }

@@ -1,0 +1,99 @@
+//! `/_hookah/v1/jobs`: a job, its attempts, listing by state, retry, cancel and bulk replay.
+
+use super::{only, FollowUp, Reply};
+use crate::engine::{check_list_state, Hookah, ReplayFilter};
+use crate::error::ApiError;
+use crate::job::{view, AttemptDetail};
+use crate::keys;
+use crate::ports::{Kv, Transport};
+use crate::request::Incoming;
+use serde_json::json;
+
+/// Jobs one listing page returns at most.
+pub(super) const MAX_PAGE: usize = 200;
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    pub(super) fn jobs_route(&self, incoming: &Incoming, query: &str, rest: &[&str]) -> Result<Reply, ApiError> {
+        let method = incoming.method.to_ascii_uppercase();
+        match (rest, method.as_str()) {
+            ([], "GET") => self.list_route(query),
+            ([], _) => Err(ApiError::method_not_allowed("GET")),
+            (["retry"], _) => {
+                only(incoming, "POST")?;
+                let filter: ReplayFilter = serde_json::from_slice(&incoming.body)
+                    .map_err(|e| ApiError::bad_request("bad_filter", format!("the body: {e}")))?;
+                Ok(Reply::json(200, &json!(self.replay(&filter)?)))
+            }
+            ([id], "GET") => Ok(Reply::json(200, &view::job(&self.find_job(id)?))),
+            ([id], "DELETE") => {
+                self.find_job(id)?;
+                Ok(Reply::json(200, &view::job(&self.cancel_job(id)?)))
+            }
+            ([_], _) => Err(ApiError::method_not_allowed("GET, DELETE")),
+            ([id, "attempts"], _) => {
+                only(incoming, "GET")?;
+                self.attempts_route(id)
+            }
+            ([id, "retry"], _) => {
+                only(incoming, "POST")?;
+                self.find_job(id)?;
+                let record = self.retry_job(id)?;
+                let mut reply = Reply::json(202, &view::job(&record));
+                reply.follow_up = FollowUp::Attempt(Box::new(record));
+                Ok(reply)
+            }
+            _ => Err(ApiError::not_found("no such job route")),
+        }
+    }
+
+    fn list_route(&self, query: &str) -> Result<Reply, ApiError> {
+        let mut state = None;
+        let mut limit = 50;
+        let mut cursor = None;
+        for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            let number = |what: &str| {
+                value.parse::<u64>().map_err(|_| ApiError::bad_request("bad_query", format!("{what} must be a number")))
+            };
+            match name {
+                "state" => state = Some(value),
+                "limit" => limit = number("limit")? as usize,
+                "cursor" => cursor = Some(number("cursor")?),
+                _ => return Err(ApiError::bad_request("bad_query", format!("unknown parameter `{name}`"))),
+            }
+        }
+        let state = state.ok_or_else(|| ApiError::bad_request("bad_filter", "name a state"))?;
+        check_list_state(state)?;
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request("bad_query", format!("limit must be 1 to {MAX_PAGE}")));
+        }
+        let page = self.list_page(state, limit, cursor, |_| true).map_err(ApiError::storage)?;
+        let data: Vec<_> = page.jobs.iter().map(view::job).collect();
+        Ok(Reply::json(200, &json!({ "data": data, "next_cursor": page.next.map(|c| c.to_string()) })))
+    }
+
+    fn attempts_route(&self, id: &str) -> Result<Reply, ApiError> {
+        let job = self.find_job(id)?;
+        let spilled: Vec<String> = (1..job.attempts.len()).map(|n| keys::attempt_detail(id, n)).collect();
+        let mut details: Vec<Option<AttemptDetail>> = self
+            .kv
+            .get_many(&spilled)
+            .map_err(ApiError::storage)?
+            .into_iter()
+            .map(|bytes| bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+            .collect();
+        details.push(None);
+        if let Some(last) = &job.last_detail {
+            if let Some(slot) = details.get_mut(last.n - 1) {
+                *slot = Some(last.clone());
+            }
+        }
+        let attempts: Vec<_> = job
+            .attempts
+            .iter()
+            .zip(&details)
+            .enumerate()
+            .map(|(i, (attempt, detail))| view::attempt(i + 1, attempt, detail.as_ref()))
+            .collect();
+        Ok(Reply::json(200, &json!({ "job_id": id, "data": attempts })))
+    }
+}

@@ -1,0 +1,160 @@
+//! Operators' tools: retrying one finished job, cancelling one, and replaying many in bounded,
+//! resumable batches.
+
+use super::{lists, timers, Hookah};
+use crate::error::ApiError;
+use crate::job::{transition, JobRecord, State};
+use crate::keys;
+use crate::ports::{Kv, Transport};
+use serde::Deserialize;
+
+/// Jobs one bulk-replay call re-queues at most.
+pub const MAX_REPLAY_BATCH: usize = 500;
+
+/// `POST /_hookah/v1/jobs/retry`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayFilter {
+    pub state: String,
+    /// Only jobs created at or after / before these Unix seconds.
+    #[serde(default)]
+    pub since: Option<u64>,
+    #[serde(default)]
+    pub until: Option<u64>,
+    #[serde(default)]
+    pub target_prefix: Option<String>,
+    /// Where an earlier call stopped.
+    #[serde(default)]
+    pub cursor: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ReplayReport {
+    pub requeued: usize,
+    pub scanned: u64,
+    /// Pass this back as `cursor` to go on; `null` when the list is done.
+    pub next_cursor: Option<u64>,
+}
+
+fn finished_state(state: &str) -> Result<(), ApiError> {
+    match state {
+        "delivered" | "dead" | "gone" | "cancelled" => Ok(()),
+        _ => Err(ApiError::bad_request("bad_filter", "state must be delivered, dead, gone or cancelled")),
+    }
+}
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Starts a new attempt series for a finished job, claimed for an attempt right away (the
+    /// caller makes it after answering). Same `webhook-id`; a fresh attempt budget.
+    pub fn retry_job(&self, id: &str) -> Result<JobRecord, ApiError> {
+        self.update_job(id, |current, now| {
+            if current.state.finished_at().is_none() {
+                return Err(ApiError::new(409, "not_finished", "the job is still pending"));
+            }
+            Ok(transition::claim(requeued(current), now))
+        })
+    }
+
+    /// Stops a pending job: no more attempts. An attempt already in flight is not recorded.
+    pub fn cancel_job(&self, id: &str) -> Result<JobRecord, ApiError> {
+        let cancelled = self.update_job(id, |current, now| {
+            if current.state.finished_at().is_some() {
+                return Err(ApiError::new(409, "already_finished", "the job has already ended"));
+            }
+            let mut next = current.clone();
+            next.state = State::Cancelled { at: now };
+            // A timer soon, so the job reaches the cancelled list without waiting for its old one.
+            next.timer = keys::timer_bucket(now, now);
+            Ok(next)
+        })?;
+        self.report_if_asked(&cancelled, None).map_err(ApiError::storage)?;
+        Ok(cancelled)
+    }
+
+    /// Compare-and-swap loop over one job: `change` computes the new record from the current
+    /// one; the new timer slot and pending-list entry are written before the record.
+    fn update_job(
+        &self,
+        id: &str,
+        change: impl Fn(&JobRecord, u64) -> Result<JobRecord, ApiError>,
+    ) -> Result<JobRecord, ApiError> {
+        let key = keys::job(id);
+        for _ in 0..4 {
+            let (cas, current) = self.kv.cas_open(&key).map_err(ApiError::storage)?;
+            let current = current
+                .as_deref()
+                .and_then(JobRecord::from_bytes)
+                .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+            let now = self.clock.now_ms();
+            let mut next = change(&current, now)?;
+            let mut entries = timers::allocate(self.kv, &[(next.timer, id)]).map_err(ApiError::storage)?;
+            if next.generation != current.generation {
+                entries.extend(lists::append(self.kv, "pending", &[(id, next.generation)]).map_err(ApiError::storage)?);
+                next.pending_listed = Some(next.generation);
+            }
+            self.kv.set_many(entries).map_err(ApiError::storage)?;
+            if self.kv.cas_swap(cas, &next.to_bytes()).map_err(ApiError::storage)? {
+                return Ok(next);
+            }
+        }
+        Err(ApiError::new(409, "conflict", "the job kept changing; try again"))
+    }
+
+    /// Re-queues matching finished jobs from one page of their state's list, newest first.
+    pub fn replay(&self, filter: &ReplayFilter) -> Result<ReplayReport, ApiError> {
+        finished_state(&filter.state)?;
+        let limit = filter.limit.unwrap_or(100);
+        if !(1..=MAX_REPLAY_BATCH).contains(&limit) {
+            return Err(ApiError::bad_request("bad_filter", format!("limit must be 1 to {MAX_REPLAY_BATCH}")));
+        }
+        let matches = |job: &JobRecord| {
+            let created = job.created_at / 1000;
+            filter.since.is_none_or(|since| created >= since)
+                && filter.until.is_none_or(|until| created < until)
+                && filter.target_prefix.as_deref().is_none_or(|prefix| job.url.starts_with(prefix))
+        };
+        let page = self.list_page(&filter.state, limit, filter.cursor, matches).map_err(ApiError::storage)?;
+        let now = self.clock.now_ms();
+        let bucket = keys::timer_bucket(now, now);
+        let ids: Vec<(u64, &str)> = page.jobs.iter().map(|job| (bucket, job.id.as_str())).collect();
+        let listed: Vec<(&str, u32)> = page.jobs.iter().map(|job| (job.id.as_str(), job.generation + 1)).collect();
+        let mut entries = timers::allocate(self.kv, &ids).map_err(ApiError::storage)?;
+        entries.extend(lists::append(self.kv, "pending", &listed).map_err(ApiError::storage)?);
+        self.kv.set_many(entries).map_err(ApiError::storage)?;
+        let mut count = 0;
+        for job in &page.jobs {
+            let (cas, current) = self.kv.cas_open(&keys::job(&job.id)).map_err(ApiError::storage)?;
+            // Only the job as listed: if it moved on meanwhile, leave it.
+            if current.as_deref().and_then(JobRecord::from_bytes).as_ref() != Some(job) {
+                continue;
+            }
+            let mut next = requeued(job);
+            next.state = State::Pending { next_at: now };
+            next.timer = bucket;
+            next.pending_listed = Some(next.generation);
+            if self.kv.cas_swap(cas, &next.to_bytes()).map_err(ApiError::storage)? {
+                count += 1;
+            }
+        }
+        Ok(ReplayReport { requeued: count, scanned: page.scanned, next_cursor: page.next })
+    }
+}
+
+/// The job as a new generation: same id, log kept, a fresh attempt budget.
+fn requeued(job: &JobRecord) -> JobRecord {
+    let mut next = job.clone();
+    next.generation += 1;
+    next.series_start = next.attempts.len();
+    next
+}
+
+/// The public state names a list can be asked for.
+pub fn check_list_state(state: &str) -> Result<(), ApiError> {
+    if lists::LISTED_STATES.contains(&state) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("bad_filter", format!("state must be one of {}", lists::LISTED_STATES.join(", "))))
+    }
+}
