@@ -33,6 +33,12 @@ pub struct Config {
     pub sweep_batch: usize,
     /// Deliveries one sweep runs at once.
     pub sweep_concurrency: usize,
+    /// Subscriptions one fan-out step reads (at publish time, then per sweep).
+    pub fanout_batch: usize,
+    /// A subscription is disabled after this many dead jobs in a row...
+    pub disable_after_dead: u32,
+    /// ...or after every attempt has failed for this long.
+    pub disable_after_failing_ms: u64,
 }
 
 /// The API token; `Debug` never shows it.
@@ -108,6 +114,9 @@ impl Config {
             callback_body_bytes: number("callback_body_bytes", "65536", 0, 262_144)?,
             sweep_batch: number("sweep_batch", "200", 1, 10_000)?,
             sweep_concurrency: number("sweep_concurrency", "32", 1, 1_000)?,
+            fanout_batch: number("fanout_batch", "500", 1, 5_000)?,
+            disable_after_dead: number("disable_after_dead", "5", 1, 10_000)? as u32,
+            disable_after_failing_ms: duration("disable_after_failing", "5d")?,
         })
     }
 

@@ -15,6 +15,27 @@ pub fn key_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
     prefixed("key_", random)
 }
 
+pub fn token_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
+    prefixed("hkt_", random)
+}
+
+pub fn subscription_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
+    prefixed("sub_", random)
+}
+
+pub fn event_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
+    prefixed("evt_", random)
+}
+
+/// A job id determined by what it delivers (an event to a subscription), so redoing a fan-out
+/// batch names the same jobs.
+pub fn derived_job_id(parts: &[&str]) -> String {
+    let digest = crate::digest::sha256_bytes(parts.join("\n").as_bytes());
+    let mut random = [0u8; ID_RANDOM_BYTES];
+    random.copy_from_slice(&digest[..ID_RANDOM_BYTES]);
+    job_id(&random)
+}
+
 fn prefixed(prefix: &str, random: &[u8; ID_RANDOM_BYTES]) -> String {
     let mut value = u128::from_be_bytes(*random);
     let mut out = [0u8; 26];
@@ -31,6 +52,18 @@ fn prefixed(prefix: &str, random: &[u8; ID_RANDOM_BYTES]) -> String {
 /// True for strings shaped like an id this module makes (cheap rejection before a store read).
 pub fn is_job_id(text: &str) -> bool {
     has_shape(text, "job_")
+}
+
+pub fn is_token_id(text: &str) -> bool {
+    has_shape(text, "hkt_")
+}
+
+pub fn is_subscription_id(text: &str) -> bool {
+    has_shape(text, "sub_")
+}
+
+pub fn is_event_id(text: &str) -> bool {
+    has_shape(text, "evt_")
 }
 
 pub fn is_key_id(text: &str) -> bool {

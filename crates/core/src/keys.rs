@@ -10,6 +10,9 @@
 //! - `list:{state}:n` / `list:{state}:{k}`: per-state job lists for listing and bulk replay.
 //! - `idem:{hash}` / `idem:{hash}:n:{window}`: idempotency records and the counters that settle races.
 //! - `sweep:lock:{window}`: held while a sweep decides (increment to take, delete to free).
+//! - `chan:{name}`, `chan:{name}:subs:n|{k}`, `sub:{id}`, `sub:{id}:health`, `websub:{hash}`:
+//!   channels and their subscriptions; `evt:{id}`, `evt:{id}:body`: published events (an event
+//!   with fan-out left has a timer slot like a job); `tok:{id}`: scoped tokens.
 //! - `key:{id}`: a signing key; `keys:n` / `keys:{n}`: the list of key ids (slots, like timers);
 //!   `keys:default`: the id of the key that signs jobs that name none.
 //!
@@ -74,6 +77,44 @@ pub fn idempotency_race(key_hash: &str, window: u64) -> String {
 }
 
 pub const IDEMPOTENCY_WINDOW_MS: u64 = 60_000;
+
+pub fn channel(name: &str) -> String {
+    format!("chan:{name}")
+}
+
+/// A channel's subscriptions: `chan:{name}:subs:n` counts slots, `chan:{name}:subs:{k}` holds ids.
+pub fn channel_sub_count(name: &str) -> String {
+    format!("chan:{name}:subs:n")
+}
+
+pub fn channel_sub_slot(name: &str, k: u64) -> String {
+    format!("chan:{name}:subs:{k}")
+}
+
+pub fn subscription(id: &str) -> String {
+    format!("sub:{id}")
+}
+
+pub fn subscription_health(id: &str) -> String {
+    format!("sub:{id}:health")
+}
+
+/// A WebSub subscription's id is found from its callback and topic.
+pub fn websub_index(callback: &str, topic: &str) -> String {
+    format!("websub:{}", crate::digest::sha256_hex(format!("{callback}\n{topic}").as_bytes()))
+}
+
+pub fn event(id: &str) -> String {
+    format!("evt:{id}")
+}
+
+pub fn event_body(id: &str) -> String {
+    format!("evt:{id}:body")
+}
+
+pub fn token(id: &str) -> String {
+    format!("tok:{id}")
+}
 
 pub const KEY_COUNT: &str = "keys:n";
 pub const DEFAULT_KEY: &str = "keys:default";

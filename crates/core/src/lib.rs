@@ -12,12 +12,15 @@
 //! - `keys`: the key layout and the timer index that replaces a range scan.
 //! - `signing`: Standard Webhooks signatures (v1 HMAC, v1a ed25519) and a verifier for receivers.
 //! - `keyring`: stored signing keys, rotation with a grace period.
+//! - `channels`: channel, subscription and event records, name grammar, scoped tokens.
+//! - `websub`: the W3C WebSub hub protocol (forms, intent verification, `X-Hub-Signature`).
 //! - `config`, `auth`, `ids`, `duration`, `error`: the small pieces.
 //! - `memory` (tests and the `testing` feature): in-memory ports that record what they did.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod delivery;
 pub mod digest;
@@ -31,6 +34,7 @@ pub mod keys;
 pub mod ports;
 pub mod request;
 pub mod signing;
+pub mod websub;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;

@@ -1,13 +1,13 @@
 //! Routing: everything under `/_hookah/` is Hookah's own API (no host name starts with `_`);
 //! every other path is a webhook call to accept.
 
+mod channels;
 mod jobs;
 mod keys;
 mod sync;
 mod verify;
 
-use crate::auth::check_bearer;
-use crate::engine::{Accepted, Hookah};
+use crate::engine::{Accepted, Hookah, Principal};
 use crate::error::ApiError;
 use crate::ids::is_job_id;
 use crate::job::{view, JobRecord, State};
@@ -29,6 +29,8 @@ pub enum FollowUp {
     Nothing,
     /// Make the first attempt of a job this invocation just stored, claimed.
     Attempt(Box<JobRecord>),
+    /// The same for several jobs at once (a small fan-out).
+    AttemptMany(Vec<JobRecord>),
 }
 
 impl Reply {
@@ -83,12 +85,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             only(&incoming, "GET")?;
             return Ok(Reply::json(200, &self.public_keys(id)?));
         }
-        check_bearer(&self.config.api_token, incoming.header("authorization"))?;
-        let Some(api_path) = path.strip_prefix(API_PREFIX).filter(|rest| rest.is_empty() || rest.starts_with('/'))
-        else {
+        if path == "/_hookah/hub" {
+            only(&incoming, "POST")?;
+            let principal = self.authorize(incoming.header("authorization")).ok();
+            return self.hub_route(&incoming, principal.as_ref()).await;
+        }
+        let principal = self.authorize(incoming.header("authorization"))?;
+        let api_path = path.strip_prefix(API_PREFIX).filter(|rest| rest.is_empty() || rest.starts_with('/'));
+        let segments: Vec<&str> = api_path.unwrap_or_default().split('/').filter(|s| !s.is_empty()).collect();
+        // A user's scoped token reaches its channel's subscriptions and nothing else.
+        if let (Principal::Scoped(_), ["v1", "channels", _, "subscriptions", ..]) = (&principal, segments.as_slice()) {
+        } else if principal != Principal::App {
+            return Err(ApiError::new(403, "forbidden", "a scoped token only manages its channel's subscriptions"));
+        }
+        if api_path.is_none() {
             return self.dispatch(incoming).await;
-        };
-        let segments: Vec<&str> = api_path.split('/').filter(|s| !s.is_empty()).collect();
+        }
         match segments.as_slice() {
             ["v1", "sweep"] => {
                 only(&incoming, "POST")?;
@@ -97,6 +109,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             ["v1", "jobs", rest @ ..] => self.jobs_route(&incoming, &query, rest),
             ["v1", "keys", rest @ ..] => self.keys_route(&incoming, rest),
+            ["v1", "tokens", rest @ ..] => self.tokens_route(&incoming, rest),
+            ["v1", "channels", channel, rest @ ..] => self.channels_route(&principal, &incoming, &query, channel, rest),
             _ => Err(ApiError::not_found(format!("no API route {path}"))),
         }
     }
@@ -128,9 +142,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Carries out what a reply left to do, after the answer has gone out.
     pub async fn follow_up(&self, follow_up: FollowUp) {
-        if let FollowUp::Attempt(record) = follow_up {
-            // A failure here is recovered by a sweep when the claim's lease ends.
-            let _ = self.attempt(*record).await;
+        // A failure here is recovered by a sweep when the claims' leases end.
+        match follow_up {
+            FollowUp::Nothing => {}
+            FollowUp::Attempt(record) => {
+                let _ = self.attempt(*record).await;
+            }
+            FollowUp::AttemptMany(records) => {
+                futures::future::join_all(records.into_iter().map(|record| self.attempt(record))).await;
+            }
         }
     }
 }

@@ -57,7 +57,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         request.capture_bytes = options.capture_bytes.max(self.capture_bytes(&record));
         request.timeout_ms = options.timeout_ms.map_or(request.timeout_ms, |t| t.min(request.timeout_ms));
         let request_headers = redacted(&request.headers);
-        let sent = self.transport.send(request).await;
+        let mut sent = self.transport.send(request).await;
+        if let Some(verification) = &record.verifies {
+            // An intent verification counts only if the answer echoes the challenge.
+            if let AttemptResult::Response { status: 200..=299, .. } = sent.result {
+                let body = sent.response.as_ref().map(|r| r.body.as_slice()).unwrap_or_default();
+                if !crate::websub::challenge_echoed(&verification.challenge, 200, body) {
+                    let message = "the response did not echo the challenge".to_string();
+                    sent.result = AttemptResult::Failed { error: crate::delivery::TransportError::Protocol, message };
+                }
+            }
+        }
         let attempt = attempt_entry(started, sent.duration_ms, &sent.result);
         let detail = AttemptDetail {
             n: record.attempts.len() + 1,
@@ -117,6 +127,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             next.pending_listed = pending_listed.or(next.pending_listed);
             if self.kv.cas_swap(cas, &next.to_bytes())? {
                 self.report_if_asked(&next, Some(sent))?;
+                self.after_outcome(&next)?;
                 return Ok(Some(next));
             }
         }

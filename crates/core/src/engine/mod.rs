@@ -3,20 +3,28 @@
 
 mod accept;
 mod attempt;
+mod health;
+mod hub;
 mod keyring;
 mod lists;
+mod publish;
 mod replay;
 mod report;
+mod subscriptions;
 mod sweep;
 mod timers;
+mod tokens;
 mod verify;
 
 pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
 pub use attempt::{outbound_request, AttemptOptions, Attempted, USER_AGENT};
+pub use hub::{topic_channel, HubOutcome};
 pub use keyring::KeyRequest;
 pub use lists::{Page, LISTED_STATES};
 pub use replay::{check_list_state, ReplayFilter, ReplayReport, MAX_REPLAY_BATCH};
+pub use subscriptions::{ChannelRequest, SubscriptionRequest};
 pub use sweep::SweepReport;
+pub use tokens::{Principal, TokenRequest};
 pub use verify::digest_of;
 
 use crate::config::Config;

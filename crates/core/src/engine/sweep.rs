@@ -26,6 +26,8 @@ pub struct SweepReport {
     pub retrying: u64,
     pub failed: u64,
     pub lost_claims: u64,
+    /// Event timers handled (fan-out steps and event deletions).
+    pub events: u64,
     pub finished_buckets: u64,
 }
 
@@ -116,9 +118,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         report.slots = slot_keys.len() as u64;
 
-        let found = self.read_slots(&slot_keys, &slot_buckets)?;
-        report.skipped = report.slots - found.len() as u64;
+        let (found, events) = self.read_slots(&slot_keys, &slot_buckets)?;
+        report.skipped = report.slots - found.len() as u64 - events.len() as u64;
         let claims = self.act_on_slots(found, now, report)?;
+        for (bucket, id) in events {
+            report.events += 1;
+            self.event_timer(&id, bucket, now)?;
+        }
         if !done_updates.is_empty() {
             self.kv.set_many(done_updates)?;
         }
@@ -127,17 +133,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(claims)
     }
 
-    fn read_slots(&self, slot_keys: &[String], slot_buckets: &[u64]) -> Result<Vec<Found>, KvError> {
-        let ids: Vec<(u64, String)> = self
+    /// The jobs the slots point at, and the events (whose timers drive fan-out).
+    #[allow(clippy::type_complexity)]
+    fn read_slots(
+        &self,
+        slot_keys: &[String],
+        slot_buckets: &[u64],
+    ) -> Result<(Vec<Found>, Vec<(u64, String)>), KvError> {
+        let (events, ids): (Vec<(u64, String)>, Vec<(u64, String)>) = self
             .kv
             .get_many(slot_keys)?
             .into_iter()
             .zip(slot_buckets)
             .filter_map(|(id, &bucket)| Some((bucket, String::from_utf8(id?).ok()?)))
-            .collect();
+            .partition(|(_, id)| crate::ids::is_event_id(id));
         let job_keys: Vec<String> = ids.iter().map(|(_, id)| keys::job(id)).collect();
         let records = self.kv.get_many(&job_keys)?;
-        Ok(ids
+        let found = ids
             .into_iter()
             .zip(records)
             .filter_map(|((bucket, id), stored)| {
@@ -145,7 +157,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 let record = JobRecord::from_bytes(&stored)?;
                 Some(Found { bucket, id, stored, record })
             })
-            .collect())
+            .collect();
+        Ok((found, events))
     }
 
     /// Carries out each slot's timer action; returns the records this sweep now holds claims on.

@@ -54,9 +54,28 @@ pub struct JobRecord {
     /// This job is itself a report: no report is ever sent about it.
     #[serde(default)]
     pub is_report: bool,
+    /// The channel subscription this job delivers an event to (endpoint health follows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
+    /// An intent verification: the subscription it confirms and the challenge to echo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifies: Option<Verification>,
+    /// Hookah's own operational event: its death raises no further event.
+    #[serde(default)]
+    pub ops: bool,
     /// Key of the idempotency record that points here, deleted with the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+}
+
+/// What an intent-verification request must get back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub subscription: String,
+    pub challenge: String,
+    /// Confirms an unsubscription (WebSub): success deletes the subscription.
+    #[serde(default)]
+    pub unsubscribe: bool,
 }
 
 /// An asynchronous response webhook.

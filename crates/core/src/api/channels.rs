@@ -1,0 +1,151 @@
+//! `/_hookah/v1/channels/{channel}/…`, `/_hookah/v1/tokens` and the WebSub hub at `/_hookah/hub`.
+
+use super::{only, FollowUp, Reply};
+use crate::engine::{ChannelRequest, Hookah, Principal, SubscriptionRequest, TokenRequest};
+use crate::error::ApiError;
+use crate::job::JobRecord;
+use crate::ports::{Kv, Transport};
+use crate::request::Incoming;
+use serde_json::{json, Value};
+
+fn with_follow_up(status: u16, body: &Value, jobs: Vec<JobRecord>) -> Reply {
+    let mut reply = Reply::json(status, body);
+    if !jobs.is_empty() {
+        reply.follow_up = FollowUp::AttemptMany(jobs);
+    }
+    reply
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("the body: {e}")))
+}
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    pub(super) fn tokens_route(&self, incoming: &Incoming, rest: &[&str]) -> Result<Reply, ApiError> {
+        match rest {
+            [] => {
+                only(incoming, "POST")?;
+                Ok(Reply::json(201, &self.create_token(parse::<TokenRequest>(&incoming.body)?)?))
+            }
+            [id] => {
+                only(incoming, "DELETE")?;
+                self.revoke_token(id)?;
+                Ok(Reply::json(200, &json!({ "id": id, "revoked": true })))
+            }
+            _ => Err(ApiError::not_found("no such token route")),
+        }
+    }
+
+    pub(super) fn channels_route(
+        &self,
+        principal: &Principal,
+        incoming: &Incoming,
+        query: &str,
+        channel: &str,
+        rest: &[&str],
+    ) -> Result<Reply, ApiError> {
+        let method = incoming.method.to_ascii_uppercase();
+        match (rest, method.as_str()) {
+            ([], "PUT") => Ok(Reply::json(200, &self.set_channel(channel, parse::<ChannelRequest>(&incoming.body)?)?)),
+            ([], "GET") => {
+                let record = self.channel_record(channel)?;
+                Ok(Reply::json(200, &json!({ "name": channel, "verify_intent": record.verify_intent })))
+            }
+            ([], _) => Err(ApiError::method_not_allowed("GET, PUT")),
+            (["events"], _) => {
+                only(incoming, "POST")?;
+                let event_type = incoming.header("hookah-event-type").ok_or_else(|| {
+                    ApiError::bad_request("bad_event_type", "send the event type in Hookah-Event-Type")
+                })?;
+                let headers: Vec<(String, String)> = incoming
+                    .header("content-type")
+                    .map(|ct| vec![("content-type".to_string(), ct.to_string())])
+                    .unwrap_or_default();
+                let (event, jobs) = self.publish(channel, event_type.trim(), headers, incoming.body.clone())?;
+                Ok(with_follow_up(202, &event.view(), jobs))
+            }
+            (["events", id], _) => {
+                only(incoming, "GET")?;
+                Ok(Reply::json(200, &self.event_view(channel, id)?))
+            }
+            (["subscriptions", rest @ ..], _) => self.subscriptions_route(principal, incoming, query, channel, rest),
+            _ => Err(ApiError::not_found("no such channel route")),
+        }
+    }
+
+    fn subscriptions_route(
+        &self,
+        principal: &Principal,
+        incoming: &Incoming,
+        query: &str,
+        channel: &str,
+        rest: &[&str],
+    ) -> Result<Reply, ApiError> {
+        let method = incoming.method.to_ascii_uppercase();
+        match (rest, method.as_str()) {
+            ([], "POST") => {
+                let request = SubscriptionRequest::parse(&incoming.body)?;
+                let (view, verification) = self.create_subscription(principal, channel, request)?;
+                Ok(with_follow_up(201, &view, verification.into_iter().collect()))
+            }
+            ([], "GET") => {
+                let (limit, cursor) = page_query(query)?;
+                Ok(Reply::json(200, &self.list_subscriptions(principal, channel, limit, cursor)?))
+            }
+            ([], _) => Err(ApiError::method_not_allowed("GET, POST")),
+            ([id], "GET") => Ok(Reply::json(200, &self.find_subscription(principal, channel, id, false)?.view())),
+            ([id], "PATCH") => {
+                let request = SubscriptionRequest::parse(&incoming.body)?;
+                let (view, verification) = self.update_subscription(principal, channel, id, request)?;
+                Ok(with_follow_up(200, &view, verification.into_iter().collect()))
+            }
+            ([id], "DELETE") => {
+                self.delete_subscription(principal, channel, id)?;
+                Ok(Reply::json(200, &json!({ "id": id, "deleted": true })))
+            }
+            ([_], _) => Err(ApiError::method_not_allowed("GET, PATCH, DELETE")),
+            ([id, "rotate"], _) => {
+                only(incoming, "POST")?;
+                Ok(Reply::json(200, &self.rotate_subscription_secret(principal, channel, id, &incoming.body)?))
+            }
+            ([id, "enable"], _) => {
+                only(incoming, "POST")?;
+                let (view, verification) = self.enable_subscription(principal, channel, id)?;
+                Ok(with_follow_up(200, &view, verification.into_iter().collect()))
+            }
+            _ => Err(ApiError::not_found("no such subscription route")),
+        }
+    }
+
+    pub(super) async fn hub_route(
+        &self,
+        incoming: &Incoming,
+        principal: Option<&Principal>,
+    ) -> Result<Reply, ApiError> {
+        let hub_url = incoming
+            .header("spin-full-url")
+            .map(|url| url.split('?').next().unwrap_or(url).to_string())
+            .unwrap_or_else(|| format!("http://{}/_hookah/hub", incoming.header("host").unwrap_or("localhost")));
+        let outcome = self.hub(principal, &hub_url, &incoming.body).await?;
+        Ok(with_follow_up(outcome.status, &outcome.body, outcome.attempt))
+    }
+}
+
+/// `limit` (1–200, default 50) and `cursor` of a listing.
+fn page_query(query: &str) -> Result<(usize, Option<u64>), ApiError> {
+    let mut limit = 50;
+    let mut cursor = None;
+    for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+        let number =
+            value.parse::<u64>().map_err(|_| ApiError::bad_request("bad_query", format!("{name} must be a number")));
+        match name {
+            "limit" => limit = number? as usize,
+            "cursor" => cursor = Some(number?),
+            _ => return Err(ApiError::bad_request("bad_query", format!("unknown parameter `{name}`"))),
+        }
+    }
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request("bad_query", "limit must be 1 to 200"));
+    }
+    Ok((limit, cursor))
+}

@@ -1,0 +1,137 @@
+//! What an outcome means beyond its job: an intent verification confirms (or fails) its
+//! subscription; a subscription's deliveries decide its health (410 disables it at once, a run of
+//! dead jobs or days of failure disable it too); Hookah's operational events go to `hookah.ops`.
+
+use super::Hookah;
+use crate::channels::grammar::OPS_CHANNEL;
+use crate::channels::record::{Status, SubscriptionRecord};
+use crate::job::view::rfc3339;
+use crate::job::{JobRecord, State, Verification};
+use crate::keys;
+use crate::ports::{Kv, KvError, Transport};
+use serde_json::{json, Value};
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Called once an outcome is recorded on `job`.
+    pub(crate) fn after_outcome(&self, job: &JobRecord) -> Result<(), KvError> {
+        if let Some(verification) = &job.verifies {
+            return self.verification_ended(job, verification);
+        }
+        if let Some(sub) = &job.subscription {
+            self.track_health(job, sub)?;
+        }
+        if matches!(job.state, State::Dead { .. }) && !job.ops {
+            let payload = json!({ "job_id": job.id, "target": job.url, "attempt_count": job.attempts.len(),
+                                  "subscription": job.subscription, "finished_at": job.state.finished_at().map(rfc3339) });
+            self.ops_event("job.dead", &payload)?;
+        }
+        Ok(())
+    }
+
+    fn verification_ended(&self, job: &JobRecord, verification: &Verification) -> Result<(), KvError> {
+        if verification.unsubscribe {
+            if matches!(job.state, State::Delivered { .. }) {
+                self.forget_subscription(&verification.subscription)?;
+            }
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        let status = match job.state {
+            State::Delivered { .. } => Status::Active,
+            State::Dead { .. } | State::Gone { .. } => Status::VerificationFailed,
+            _ => return Ok(()),
+        };
+        self.update_subscription_record(&verification.subscription, |sub| {
+            // Only the verification the subscription is waiting for counts.
+            (sub.status == Status::Pending && sub.challenge.as_deref() == Some(&verification.challenge)).then(|| {
+                sub.status = status;
+                sub.challenge = None;
+                if let (Status::Active, Some(lease)) = (status, sub.websub.as_mut()) {
+                    lease.lease_until = now + lease.lease_seconds * 1000;
+                }
+            })
+        })?;
+        Ok(())
+    }
+
+    fn track_health(&self, job: &JobRecord, sub: &str) -> Result<(), KvError> {
+        let dead_key = keys::subscription_health(sub);
+        let failing_key = format!("{dead_key}:since");
+        let now = self.clock.now_ms();
+        match job.state {
+            // A delivery ends the run of failures; the reads cost no commit on the happy path.
+            State::Delivered { .. } if self.kv.get(&failing_key)?.is_some() || self.kv.get(&dead_key)?.is_some() => {
+                self.kv.delete_many(&[dead_key, failing_key])?;
+            }
+            State::Gone { .. } => self.disable(sub, "the endpoint answered 410 Gone", now)?,
+            State::Dead { .. } | State::Pending { .. } => {
+                let since = match self.kv.get(&failing_key)? {
+                    Some(bytes) => keys::decode_counter(Some(&bytes)),
+                    None => {
+                        self.kv.set(&failing_key, &keys::encode_counter(now))?;
+                        now
+                    }
+                };
+                let dead =
+                    if matches!(job.state, State::Dead { .. }) { self.kv.increment(&dead_key, 1)? as u32 } else { 0 };
+                if dead >= self.config.disable_after_dead {
+                    self.disable(sub, &format!("{dead} jobs in a row ran out of attempts"), now)?;
+                } else if now.saturating_sub(since) > self.config.disable_after_failing_ms {
+                    self.disable(sub, "every attempt has failed for too long", now)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn disable(&self, sub: &str, reason: &str, now: u64) -> Result<(), KvError> {
+        let disabled = self.update_subscription_record(sub, |record| {
+            (record.status != Status::Disabled).then(|| {
+                record.status = Status::Disabled;
+                record.disabled_reason = Some(reason.to_string());
+                record.disabled_at = Some(now);
+                record.updated_at = now;
+            })
+        })?;
+        if let Some(record) = disabled {
+            let payload = json!({ "subscription": record.id, "channel": record.channel, "url": record.url,
+                                  "reason": reason, "disabled_at": rfc3339(now) });
+            self.ops_event("subscription.disabled", &payload)?;
+        }
+        Ok(())
+    }
+
+    /// Compare-and-swap on a subscription; `change` returns `None` to leave it as it is.
+    /// Returns the new record when it changed.
+    fn update_subscription_record(
+        &self,
+        id: &str,
+        change: impl Fn(&mut SubscriptionRecord) -> Option<()>,
+    ) -> Result<Option<SubscriptionRecord>, KvError> {
+        let key = keys::subscription(id);
+        for _ in 0..4 {
+            let (cas, current) = self.kv.cas_open(&key)?;
+            let Some(mut record) = current.as_deref().and_then(SubscriptionRecord::from_bytes) else {
+                return Ok(None);
+            };
+            if change(&mut record).is_none() {
+                return Ok(None);
+            }
+            if self.kv.cas_swap(cas, &record.to_bytes())? {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Publishes one of Hookah's own events to `hookah.ops`, when anyone subscribed.
+    pub(crate) fn ops_event(&self, event_type: &str, payload: &Value) -> Result<(), KvError> {
+        if self.kv.get(&keys::channel_sub_count(OPS_CHANNEL))?.is_none() {
+            return Ok(());
+        }
+        let body = json!({ "type": event_type, "data": payload }).to_string().into_bytes();
+        let headers = vec![("content-type".to_string(), "application/json".to_string())];
+        self.publish_internal(OPS_CHANNEL, event_type, headers, body, false).map(|_| ())
+    }
+}

@@ -1,0 +1,197 @@
+//! The W3C WebSub hub on top of channels: a topic is a channel (`websub.<hash>`), a subscriber is
+//! a subscription with a lease and an optional `hub.secret`, and publishing fetches the topic and
+//! fans its content out through the same durable jobs. Intent is always verified, by a GET the
+//! callback must answer by echoing `hub.challenge`.
+
+use super::tokens::Principal;
+use super::Hookah;
+use crate::channels::record::{SubscriptionRecord, WebSubLease, RECORD_VERSION};
+use crate::delivery::AttemptResult;
+use crate::digest::sha256_hex;
+use crate::error::ApiError;
+use crate::ids::{subscription_id, ID_RANDOM_BYTES};
+use crate::job::{transition, JobRecord, Verification};
+use crate::keyring::Secret;
+use crate::keys;
+use crate::ports::{Kv, KvError, OutboundRequest, Transport};
+use crate::websub::{self, HubRequest, LeasePolicy};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+/// The channel a topic's subscribers live in.
+pub fn topic_channel(topic: &str) -> String {
+    format!("websub.{}", &sha256_hex(topic.as_bytes())[..32])
+}
+
+/// `Link` and, with a secret, `X-Hub-Signature` for one subscriber's copy of `body`.
+pub(crate) fn delivery_headers(lease: &WebSubLease, body: &[u8]) -> Vec<(String, String)> {
+    let mut headers = vec![("link".to_string(), websub::link_header(&lease.hub_url, &lease.topic))];
+    if let Some(secret) = &lease.secret {
+        headers.push(("x-hub-signature".to_string(), websub::x_hub_signature(secret.expose(), body)));
+    }
+    headers
+}
+
+/// What the hub did with a request: the answer, and jobs to attempt after it.
+pub struct HubOutcome {
+    pub status: u16,
+    pub body: Value,
+    pub attempt: Vec<JobRecord>,
+}
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Handles a form-encoded hub request. Subscribing is open to anyone (intent is verified
+    /// with the callback); publishing needs the API token.
+    pub async fn hub(&self, principal: Option<&Principal>, hub_url: &str, body: &[u8]) -> Result<HubOutcome, ApiError> {
+        let form = websub::parse_form(body)?;
+        match websub::parse_hub_request(&form)? {
+            HubRequest::Subscribe(request) => self.hub_subscribe(hub_url, request),
+            HubRequest::Unsubscribe(request) => self.hub_unsubscribe(request),
+            HubRequest::Publish { topic } => {
+                if principal != Some(&Principal::App) {
+                    return Err(ApiError::new(
+                        401,
+                        "unauthorized",
+                        "publishing needs Authorization: Bearer <api token>",
+                    ));
+                }
+                self.hub_publish(&topic).await
+            }
+        }
+    }
+
+    fn hub_subscribe(&self, hub_url: &str, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
+        let callback = self.check_url(&request.callback)?;
+        let now = self.clock.now_ms();
+        let channel = topic_channel(&request.topic);
+        let index = keys::websub_index(&callback, &request.topic);
+        let existing = self.kv.get(&index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok());
+        let existing = existing
+            .and_then(|id| self.kv.get(&keys::subscription(&id)).ok().flatten())
+            .and_then(|bytes| SubscriptionRecord::from_bytes(&bytes));
+        let lease = WebSubLease {
+            topic: request.topic.clone(),
+            hub_url: hub_url.to_string(),
+            secret: request.secret.map(Secret::new),
+            lease_seconds: LeasePolicy::default().grant(request.lease_seconds),
+            lease_until: existing.as_ref().and_then(|s| s.websub.as_ref()).map_or(0, |l| l.lease_until),
+        };
+        let mut entries = Vec::new();
+        let mut sub = match existing {
+            // A renewal keeps delivering under its current lease until the new one is confirmed.
+            Some(mut sub) => {
+                sub.websub = Some(lease.clone());
+                sub.updated_at = now;
+                sub
+            }
+            None => {
+                let key = self.subscription_key(None, now)?;
+                let mut random = [0u8; ID_RANDOM_BYTES];
+                self.entropy.fill(&mut random);
+                let id = subscription_id(&random);
+                let slot = self.kv.increment(&keys::channel_sub_count(&channel), 1).map_err(ApiError::storage)? as u64;
+                entries.push((keys::channel_sub_slot(&channel, slot), id.as_bytes().to_vec()));
+                entries.push((keys::signing_key(&key.id), key.to_bytes()));
+                entries.push((index, id.as_bytes().to_vec()));
+                SubscriptionRecord {
+                    v: RECORD_VERSION,
+                    id,
+                    channel,
+                    tenant: None,
+                    url: callback.clone(),
+                    event_types: Vec::new(),
+                    description: format!("WebSub subscription to {}", request.topic),
+                    metadata: Value::Null,
+                    key_id: key.id,
+                    status: crate::channels::record::Status::Pending,
+                    disabled_reason: None,
+                    disabled_at: None,
+                    challenge: None,
+                    created_at: now,
+                    updated_at: now,
+                    websub: Some(lease.clone()),
+                }
+            }
+        };
+        let challenge = self.challenge();
+        let was_active = sub.receives(now);
+        sub.challenge = Some(challenge.clone());
+        if !was_active {
+            sub.status = crate::channels::record::Status::Pending;
+        }
+        let query = websub::verification_query("subscribe", &request.topic, &challenge, Some(lease.lease_seconds));
+        let job = self.hub_verification(websub::append_query(&callback, &query), &sub.id, challenge, false, now);
+        entries.push((keys::subscription(&sub.id), sub.to_bytes()));
+        self.store(&job, Vec::new(), entries).map_err(ApiError::storage)?;
+        Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
+    }
+
+    fn hub_unsubscribe(&self, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
+        let callback = self.check_url(&request.callback)?;
+        let index = keys::websub_index(&callback, &request.topic);
+        let Some(id) = self.kv.get(&index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok()) else {
+            // Nothing to remove; answering the same way reveals nothing about other subscribers.
+            return Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: Vec::new() });
+        };
+        let now = self.clock.now_ms();
+        let challenge = self.challenge();
+        let query = websub::verification_query("unsubscribe", &request.topic, &challenge, None);
+        let job = self.hub_verification(websub::append_query(&callback, &query), &id, challenge, true, now);
+        self.store(&job, Vec::new(), Vec::new()).map_err(ApiError::storage)?;
+        Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
+    }
+
+    async fn hub_publish(&self, topic: &str) -> Result<HubOutcome, ApiError> {
+        let target = self.check_url(topic)?;
+        let request = OutboundRequest {
+            method: "GET".into(),
+            url: target,
+            headers: vec![("user-agent".into(), super::USER_AGENT.into())],
+            body: Vec::new(),
+            timeout_ms: self.config.timeout_ms,
+            capture_bytes: self.config.max_body_bytes,
+        };
+        let sent = self.transport.send(request).await;
+        let (AttemptResult::Response { status: 200..=299, .. }, Some(response)) = (&sent.result, sent.response) else {
+            return Err(ApiError::new(422, "topic_unavailable", "fetching the topic did not give a 2xx answer"));
+        };
+        let content_type = response
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| value.clone())
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let headers = vec![("content-type".to_string(), content_type)];
+        let (event, attempt) = self
+            .publish_internal(&topic_channel(topic), "websub.update", headers, response.body, true)
+            .map_err(ApiError::storage)?;
+        Ok(HubOutcome { status: 202, body: json!({ "event_id": event.id, "matched": event.matched }), attempt })
+    }
+
+    fn challenge(&self) -> String {
+        let mut random = [0u8; 24];
+        self.entropy.fill(&mut random);
+        URL_SAFE_NO_PAD.encode(random)
+    }
+
+    fn hub_verification(&self, url: String, sub: &str, challenge: String, unsubscribe: bool, now: u64) -> JobRecord {
+        let mut job = self.new_record("GET", url, Vec::new(), now);
+        job.max_attempts = super::subscriptions::VERIFY_ATTEMPTS;
+        job.verifies = Some(Verification { subscription: sub.to_string(), challenge, unsubscribe });
+        transition::claim(job, now)
+    }
+
+    /// Removes a subscription and everything that finds it.
+    pub(crate) fn forget_subscription(&self, id: &str) -> Result<(), KvError> {
+        let Some(sub) = self.kv.get(&keys::subscription(id))?.as_deref().and_then(SubscriptionRecord::from_bytes)
+        else {
+            return Ok(());
+        };
+        let mut doomed = vec![keys::subscription(id), keys::signing_key(&sub.key_id), keys::subscription_health(id)];
+        if let Some(lease) = &sub.websub {
+            doomed.push(keys::websub_index(&sub.url, &lease.topic));
+        }
+        self.kv.delete_many(&doomed)
+    }
+}

@@ -1,0 +1,188 @@
+//! Publishing to a channel and fanning the event out: one delivery job per active subscription
+//! whose filters match, in bounded steps. The first step runs before the 202; the rest run in
+//! sweeps, one `fanout_batch` of subscriptions each, through the event's own timer slot. Each
+//! step writes its jobs and the event's advanced cursor in one commit, and the jobs' ids derive
+//! from (event, subscription), so a step redone after a crash names the same jobs and skips the
+//! ones that exist.
+
+use super::{lists, timers, Hookah};
+use crate::channels::grammar::{check_event_type, check_public_channel, matches_any};
+use crate::channels::record::{EventRecord, SubscriptionRecord, RECORD_VERSION};
+use crate::error::ApiError;
+use crate::ids::{derived_job_id, event_id, ID_RANDOM_BYTES};
+use crate::job::{transition, JobRecord, State};
+use crate::keys;
+use crate::ports::{Kv, KvError, Transport};
+
+/// A fan-out step that creates at most this many jobs delivers them itself, right away.
+pub(super) const IMMEDIATE_JOBS: usize = 16;
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Stores the event and runs the first fan-out step; returns the event and the jobs this
+    /// invocation should attempt after answering.
+    pub fn publish(
+        &self,
+        channel: &str,
+        event_type: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<(EventRecord, Vec<JobRecord>), ApiError> {
+        check_public_channel(channel)?;
+        check_event_type(event_type)?;
+        self.publish_internal(channel, event_type, headers, body, true).map_err(ApiError::storage)
+    }
+
+    /// `claim_small`: claim the jobs of a small fan-out for the caller to attempt right away.
+    pub(crate) fn publish_internal(
+        &self,
+        channel: &str,
+        event_type: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        claim_small: bool,
+    ) -> Result<(EventRecord, Vec<JobRecord>), KvError> {
+        let now = self.clock.now_ms();
+        let mut random = [0u8; ID_RANDOM_BYTES];
+        self.entropy.fill(&mut random);
+        let total = keys::decode_counter(self.kv.get(&keys::channel_sub_count(channel))?.as_deref());
+        let event = EventRecord {
+            v: RECORD_VERSION,
+            id: event_id(&random),
+            channel: channel.to_string(),
+            event_type: event_type.to_string(),
+            created_at: now,
+            headers,
+            body_len: body.len() as u64,
+            total,
+            cursor: 0,
+            matched: 0,
+            timer: 0,
+            fanned_out_at: None,
+        };
+        let mut entries = vec![(keys::event_body(&event.id), body.clone())];
+        let (event, jobs) = self.fanout_step(event, &body, now, claim_small, &mut entries)?;
+        self.kv.set_many(entries)?;
+        let immediate = jobs.into_iter().filter(|job| matches!(job.state, State::InFlight { .. })).collect();
+        Ok((event, immediate))
+    }
+
+    /// One fan-out step over the next `fanout_batch` subscription slots: adds the new jobs, their
+    /// timers and the updated event (with a timer for the next step, or for its deletion) to
+    /// `entries`, for one commit.
+    pub(crate) fn fanout_step(
+        &self,
+        mut event: EventRecord,
+        body: &[u8],
+        now: u64,
+        claim_small: bool,
+        entries: &mut Vec<(String, Vec<u8>)>,
+    ) -> Result<(EventRecord, Vec<JobRecord>), KvError> {
+        let end = event.total.min(event.cursor + self.config.fanout_batch as u64);
+        let slot_keys: Vec<String> =
+            (event.cursor + 1..=end).map(|k| keys::channel_sub_slot(&event.channel, k)).collect();
+        let ids: Vec<String> =
+            self.kv.get_many(&slot_keys)?.into_iter().flatten().filter_map(|b| String::from_utf8(b).ok()).collect();
+        let sub_keys: Vec<String> = ids.iter().map(|id| keys::subscription(id)).collect();
+        let subscribers: Vec<SubscriptionRecord> = self
+            .kv
+            .get_many(&sub_keys)?
+            .into_iter()
+            .flatten()
+            .filter_map(|b| SubscriptionRecord::from_bytes(&b))
+            .filter(|sub| sub.receives(now) && matches_any(&sub.event_types, &event.event_type))
+            .collect();
+        let job_ids: Vec<String> = subscribers.iter().map(|sub| derived_job_id(&[&event.id, &sub.id])).collect();
+        let existing = self.kv.get_many(&job_ids.iter().map(|id| keys::job(id)).collect::<Vec<_>>())?;
+        let immediate = claim_small && subscribers.len() <= IMMEDIATE_JOBS;
+        let mut jobs = Vec::new();
+        for ((sub, id), existing) in subscribers.iter().zip(job_ids).zip(existing) {
+            if existing.is_some() {
+                continue; // made by an earlier try of this step
+            }
+            let job = self.event_job(&event, sub, id, body, now, immediate);
+            jobs.push(job);
+        }
+        let wanted: Vec<(u64, &str)> = jobs.iter().map(|job| (job.timer, job.id.as_str())).collect();
+        entries.extend(timers::allocate(self.kv, &wanted)?);
+        let waiting: Vec<(&str, u32)> =
+            jobs.iter().filter(|j| matches!(j.state, State::Pending { .. })).map(|j| (j.id.as_str(), 0)).collect();
+        entries.extend(lists::append(self.kv, "pending", &waiting)?);
+        for job in &mut jobs {
+            if matches!(job.state, State::Pending { .. }) {
+                job.pending_listed = Some(0);
+            }
+            entries.push((keys::job(&job.id), job.to_bytes()));
+            if !body.is_empty() {
+                entries.push((keys::body(&job.id), body.to_vec()));
+            }
+        }
+        event.cursor = end;
+        event.matched += jobs.len() as u64;
+        let next_wake = if event.cursor >= event.total {
+            event.fanned_out_at = Some(now);
+            now + self.config.retention_ms
+        } else {
+            now
+        };
+        event.timer = keys::timer_bucket(next_wake, now);
+        entries.extend(timers::allocate(self.kv, &[(event.timer, &event.id)])?);
+        entries.push((keys::event(&event.id), event.to_bytes()));
+        Ok((event, jobs))
+    }
+
+    fn event_job(
+        &self,
+        event: &EventRecord,
+        sub: &SubscriptionRecord,
+        id: String,
+        body: &[u8],
+        now: u64,
+        claimed: bool,
+    ) -> JobRecord {
+        let mut headers = event.headers.clone();
+        if let Some(lease) = &sub.websub {
+            headers.extend(super::hub::delivery_headers(lease, body));
+        } else {
+            headers.push(("webhook-event-type".into(), event.event_type.clone()));
+        }
+        let mut job = self.new_record("POST", sub.url.clone(), headers, now);
+        job.id = id;
+        job.body_len = body.len() as u64;
+        job.body_sha256 = crate::digest::sha256_hex(body);
+        job.signing_key = Some(sub.key_id.clone());
+        job.subscription = Some(sub.id.clone());
+        job.ops = event.channel == crate::channels::grammar::OPS_CHANNEL;
+        if claimed {
+            transition::claim(job, now)
+        } else {
+            job
+        }
+    }
+
+    /// A sweep found the event's timer: run the next fan-out step, or delete the event once
+    /// its retention ended.
+    pub(crate) fn event_timer(&self, id: &str, bucket: u64, now: u64) -> Result<(), KvError> {
+        let Some(event) = self.kv.get(&keys::event(id))?.as_deref().and_then(EventRecord::from_bytes) else {
+            return Ok(());
+        };
+        if event.timer != bucket {
+            return Ok(());
+        }
+        if let Some(done) = event.fanned_out_at {
+            if done + self.config.retention_ms <= now {
+                self.kv.delete_many(&[keys::event(id), keys::event_body(id)])?;
+            }
+            return Ok(());
+        }
+        let body = self.kv.get(&keys::event_body(id))?.unwrap_or_default();
+        let mut entries = Vec::new();
+        self.fanout_step(event, &body, now, false, &mut entries)?;
+        self.kv.set_many(entries)
+    }
+
+    pub fn event_view(&self, channel: &str, id: &str) -> Result<serde_json::Value, ApiError> {
+        let stored = self.kv.get(&keys::event(id)).map_err(ApiError::storage)?;
+        let event = stored.as_deref().and_then(EventRecord::from_bytes).filter(|e| e.channel == channel);
+        Ok(event.ok_or_else(|| ApiError::not_found(format!("no event {id}")))?.view())
+    }
+}

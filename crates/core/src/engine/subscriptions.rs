@@ -1,0 +1,362 @@
+//! Channel subscriptions: create, read, list, update, delete, rotate, re-enable, and the intent
+//! verification that turns a new (or moved) subscription active.
+
+use super::tokens::{forbidden, Principal};
+use super::Hookah;
+use crate::channels::grammar::{check_filter, check_public_channel, MAX_EVENT_TYPES};
+use crate::channels::record::{ChannelRecord, Status, SubscriptionRecord, RECORD_VERSION};
+use crate::error::ApiError;
+use crate::ids::{is_subscription_id, key_id, subscription_id, ID_RANDOM_BYTES};
+use crate::job::{transition, JobRecord, Verification};
+use crate::keyring::{KeyRecord, Secret, KEY_RECORD_VERSION};
+use crate::keys;
+use crate::ports::{Kv, Transport};
+use crate::request::{address, target};
+use crate::signing::{generate_hmac_secret, SigningKey};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Attempts an intent verification gets (over the first minutes of the retry schedule).
+pub(super) const VERIFY_ATTEMPTS: u32 = 3;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionRequest {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+impl SubscriptionRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("the body: {e}")))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRequest {
+    pub verify_intent: bool,
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("no subscription {id}"))
+}
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    pub fn channel_record(&self, channel: &str) -> Result<ChannelRecord, ApiError> {
+        let stored = self.kv.get(&keys::channel(channel)).map_err(ApiError::storage)?;
+        Ok(stored.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(ChannelRecord {
+            v: RECORD_VERSION,
+            name: channel.to_string(),
+            verify_intent: true,
+            created_at: self.clock.now_ms(),
+        }))
+    }
+
+    pub fn set_channel(&self, channel: &str, request: ChannelRequest) -> Result<Value, ApiError> {
+        check_public_channel(channel)?;
+        let mut record = self.channel_record(channel)?;
+        record.verify_intent = request.verify_intent;
+        let bytes = serde_json::to_vec(&record).unwrap_or_default();
+        self.kv.set(&keys::channel(channel), &bytes).map_err(ApiError::storage)?;
+        Ok(json!({ "name": channel, "verify_intent": record.verify_intent }))
+    }
+
+    /// Creates a subscription; returns its view with its secret (shown once) and, when the
+    /// channel verifies intent, the verification job to attempt after answering.
+    pub fn create_subscription(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        request: SubscriptionRequest,
+    ) -> Result<(Value, Option<JobRecord>), ApiError> {
+        check_public_channel(channel)?;
+        principal.check_channel(channel, true)?;
+        let url = self.check_url(request.url.as_deref().ok_or_else(|| bad("url is required"))?)?;
+        let event_types = check_filters(request.event_types.unwrap_or_default())?;
+        let tenant = match (principal.tenant(), request.tenant) {
+            (Some(own), Some(asked)) if own != asked => return Err(forbidden("a token cannot act for another tenant")),
+            (Some(own), _) => Some(own.to_string()),
+            (None, asked) => asked,
+        };
+        let now = self.clock.now_ms();
+        let key = self.subscription_key(request.secret, now)?;
+        let mut random = [0u8; ID_RANDOM_BYTES];
+        self.entropy.fill(&mut random);
+        let mut sub = SubscriptionRecord {
+            v: RECORD_VERSION,
+            id: subscription_id(&random),
+            channel: channel.to_string(),
+            tenant,
+            url,
+            event_types,
+            description: request.description.unwrap_or_default(),
+            metadata: request.metadata.unwrap_or(Value::Null),
+            key_id: key.id.clone(),
+            status: Status::Active,
+            disabled_reason: None,
+            disabled_at: None,
+            challenge: None,
+            created_at: now,
+            updated_at: now,
+            websub: None,
+        };
+        let slot = self.kv.increment(&keys::channel_sub_count(channel), 1).map_err(ApiError::storage)? as u64;
+        let verification = self.channel_record(channel)?.verify_intent.then(|| self.begin_verification(&mut sub, now));
+        let mut entries = vec![
+            (keys::channel_sub_slot(channel, slot), sub.id.as_bytes().to_vec()),
+            (keys::signing_key(&key.id), key.to_bytes()),
+            (keys::subscription(&sub.id), sub.to_bytes()),
+        ];
+        if let Some(job) = &verification {
+            self.store(job, Vec::new(), std::mem::take(&mut entries)).map_err(ApiError::storage)?;
+        } else {
+            self.kv.set_many(entries).map_err(ApiError::storage)?;
+        }
+        let mut view = sub.view();
+        view["secret"] = json!(key.secret.expose());
+        Ok((view, verification))
+    }
+
+    /// Validates a subscriber URL like a dispatch target.
+    pub(crate) fn check_url(&self, url: &str) -> Result<String, ApiError> {
+        let parsed = target::parse_url(url)?;
+        address::check_target(&parsed, &self.config.allowed_private_targets)?;
+        Ok(parsed.url())
+    }
+
+    /// A signing key of the subscription's own, kept out of the key list and never the default.
+    pub(crate) fn subscription_key(&self, supplied: Option<String>, now: u64) -> Result<KeyRecord, ApiError> {
+        let secret = match supplied {
+            Some(secret) => {
+                SigningKey::parse(&secret).map_err(|e| ApiError::bad_request("bad_key", e.to_string()))?;
+                secret
+            }
+            None => {
+                let mut random = [0u8; 32];
+                self.entropy.fill(&mut random);
+                generate_hmac_secret(&random)
+                    .map_err(|e| ApiError::bad_request("bad_key", e.to_string()))?
+                    .expose_secret()
+            }
+        };
+        let mut random = [0u8; ID_RANDOM_BYTES];
+        self.entropy.fill(&mut random);
+        Ok(KeyRecord {
+            v: KEY_RECORD_VERSION,
+            id: key_id(&random),
+            secret: Secret::new(secret),
+            created_at: now,
+            rotated_at: None,
+            previous: None,
+        })
+    }
+
+    /// Marks the subscription pending and builds the job that asks its URL to echo a challenge,
+    /// claimed for its first attempt.
+    pub(crate) fn begin_verification(&self, sub: &mut SubscriptionRecord, now: u64) -> JobRecord {
+        let mut random = [0u8; 24];
+        self.entropy.fill(&mut random);
+        let challenge = URL_SAFE_NO_PAD.encode(random);
+        sub.status = Status::Pending;
+        sub.challenge = Some(challenge.clone());
+        let query = crate::websub::encode_query(&[
+            ("hookah.mode", "subscribe"),
+            ("hookah.channel", &sub.channel),
+            ("hookah.challenge", &challenge),
+        ]);
+        let url = crate::websub::append_query(&sub.url, &query);
+        self.verification_job(url, &sub.id, challenge, now)
+    }
+
+    pub(crate) fn verification_job(&self, url: String, sub_id: &str, challenge: String, now: u64) -> JobRecord {
+        let mut job = self.new_record("GET", url, Vec::new(), now);
+        job.max_attempts = VERIFY_ATTEMPTS;
+        job.verifies = Some(Verification { subscription: sub_id.to_string(), challenge, unsubscribe: false });
+        transition::claim(job, now)
+    }
+
+    /// Loads a subscription of `channel` that `principal` may see.
+    pub fn find_subscription(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        id: &str,
+        write: bool,
+    ) -> Result<SubscriptionRecord, ApiError> {
+        principal.check_channel(channel, write)?;
+        let stored = if is_subscription_id(id) {
+            self.kv.get(&keys::subscription(id)).map_err(ApiError::storage)?
+        } else {
+            None
+        };
+        let sub = stored.as_deref().and_then(SubscriptionRecord::from_bytes).filter(|s| s.channel == channel);
+        let sub = sub.ok_or_else(|| not_found(id))?;
+        match principal.tenant() {
+            Some(tenant) if sub.tenant.as_deref() != Some(tenant) => {
+                Err(forbidden("this subscription is another tenant's"))
+            }
+            _ => Ok(sub),
+        }
+    }
+
+    pub fn list_subscriptions(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        limit: usize,
+        cursor: Option<u64>,
+    ) -> Result<Value, ApiError> {
+        check_public_channel(channel)?;
+        principal.check_channel(channel, false)?;
+        let start = match cursor {
+            Some(cursor) => cursor,
+            None => keys::decode_counter(
+                self.kv.get(&keys::channel_sub_count(channel)).map_err(ApiError::storage)?.as_deref(),
+            ),
+        };
+        let stop = start.saturating_sub(4 * limit as u64);
+        let slots: Vec<u64> = (stop + 1..=start).rev().collect();
+        let slot_keys: Vec<String> = slots.iter().map(|&k| keys::channel_sub_slot(channel, k)).collect();
+        let ids: Vec<Option<String>> = self
+            .kv
+            .get_many(&slot_keys)
+            .map_err(ApiError::storage)?
+            .into_iter()
+            .map(|id| id.and_then(|b| String::from_utf8(b).ok()))
+            .collect();
+        let sub_keys: Vec<String> = ids.iter().flatten().map(|id| keys::subscription(id)).collect();
+        let mut records = self.kv.get_many(&sub_keys).map_err(ApiError::storage)?.into_iter();
+        let mut data = Vec::new();
+        let mut next = (stop > 0).then_some(stop);
+        for (&k, id) in slots.iter().zip(&ids) {
+            if data.len() == limit {
+                next = Some(k);
+                break;
+            }
+            if id.is_none() {
+                continue;
+            }
+            let sub = records.next().flatten().and_then(|b| SubscriptionRecord::from_bytes(&b));
+            let visible = sub.filter(|s| principal.tenant().is_none_or(|t| s.tenant.as_deref() == Some(t)));
+            if let Some(sub) = visible {
+                data.push(sub.view());
+            }
+        }
+        Ok(json!({ "data": data, "next_cursor": next.map(|c| c.to_string()) }))
+    }
+
+    /// Changes a subscription; a new URL has to prove its intent again.
+    pub fn update_subscription(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        id: &str,
+        request: SubscriptionRequest,
+    ) -> Result<(Value, Option<JobRecord>), ApiError> {
+        let mut sub = self.find_subscription(principal, channel, id, true)?;
+        if request.secret.is_some() || request.tenant.is_some() {
+            return Err(bad("secret and tenant cannot change; rotate the secret instead"));
+        }
+        let now = self.clock.now_ms();
+        let mut verification = None;
+        if let Some(url) = request.url {
+            let url = self.check_url(&url)?;
+            if url != sub.url {
+                sub.url = url;
+                if self.channel_record(channel)?.verify_intent {
+                    verification = Some(self.begin_verification(&mut sub, now));
+                }
+            }
+        }
+        if let Some(types) = request.event_types {
+            sub.event_types = check_filters(types)?;
+        }
+        if let Some(description) = request.description {
+            sub.description = description;
+        }
+        if let Some(metadata) = request.metadata {
+            sub.metadata = metadata;
+        }
+        sub.updated_at = now;
+        self.save_subscription(&sub, verification.as_ref())?;
+        Ok((sub.view(), verification))
+    }
+
+    /// Turns a disabled (or unverified) subscription back on, verifying its intent again where
+    /// the channel asks for it.
+    pub fn enable_subscription(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        id: &str,
+    ) -> Result<(Value, Option<JobRecord>), ApiError> {
+        let mut sub = self.find_subscription(principal, channel, id, true)?;
+        let now = self.clock.now_ms();
+        let mut verification = None;
+        if self.channel_record(channel)?.verify_intent {
+            verification = Some(self.begin_verification(&mut sub, now));
+        } else {
+            sub.status = Status::Active;
+        }
+        sub.disabled_reason = None;
+        sub.disabled_at = None;
+        sub.updated_at = now;
+        self.kv.delete(&keys::subscription_health(id)).map_err(ApiError::storage)?;
+        self.save_subscription(&sub, verification.as_ref())?;
+        Ok((sub.view(), verification))
+    }
+
+    fn save_subscription(&self, sub: &SubscriptionRecord, verification: Option<&JobRecord>) -> Result<(), ApiError> {
+        let entry = vec![(keys::subscription(&sub.id), sub.to_bytes())];
+        match verification {
+            Some(job) => self.store(job, Vec::new(), entry),
+            None => self.kv.set_many(entry),
+        }
+        .map_err(ApiError::storage)
+    }
+
+    pub fn delete_subscription(&self, principal: &Principal, channel: &str, id: &str) -> Result<(), ApiError> {
+        self.find_subscription(principal, channel, id, true)?;
+        self.forget_subscription(id).map_err(ApiError::storage)
+    }
+
+    pub fn rotate_subscription_secret(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        id: &str,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let sub = self.find_subscription(principal, channel, id, true)?;
+        let request = crate::engine::KeyRequest::parse(body)?;
+        let rotated = self.rotate_key(&sub.key_id, request)?;
+        Ok(json!({ "id": id, "secret": rotated["secret"], "previous_signs_until": rotated["previous_signs_until"] }))
+    }
+}
+
+fn bad(message: &str) -> ApiError {
+    ApiError::bad_request("bad_subscription", message)
+}
+
+fn check_filters(types: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if types.len() > MAX_EVENT_TYPES {
+        return Err(bad("at most 32 event types"));
+    }
+    for filter in &types {
+        check_filter(filter)?;
+    }
+    Ok(types)
+}

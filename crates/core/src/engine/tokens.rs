@@ -1,0 +1,133 @@
+//! Who is calling: the app (the API token) or one of its users (a scoped token).
+
+use super::Hookah;
+use crate::auth::check_bearer;
+use crate::channels::grammar::check_public_channel;
+use crate::channels::token::{self, Access, TokenRecord, MAX_TOKEN_TTL_SECS, TOKEN_RECORD_VERSION};
+use crate::digest::sha256_hex;
+use crate::error::ApiError;
+use crate::ids::{token_id, ID_RANDOM_BYTES};
+use crate::job::view::rfc3339;
+use crate::keys;
+use crate::ports::{Kv, Transport};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    App,
+    /// A user of the app, limited to one channel and tenant.
+    Scoped(TokenRecord),
+}
+
+impl Principal {
+    /// Refuses a scoped caller outside its channel, or writing with a read token.
+    pub fn check_channel(&self, channel: &str, write: bool) -> Result<(), ApiError> {
+        match self {
+            Principal::App => Ok(()),
+            Principal::Scoped(token) if token.channel != channel => Err(forbidden("this token is for another channel")),
+            Principal::Scoped(token) if write && token.access == Access::Read => {
+                Err(forbidden("this token is read-only"))
+            }
+            Principal::Scoped(_) => Ok(()),
+        }
+    }
+
+    /// The tenant a scoped caller is bound to.
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Principal::App => None,
+            Principal::Scoped(token) => Some(&token.tenant),
+        }
+    }
+}
+
+pub(super) fn forbidden(message: &str) -> ApiError {
+    ApiError::new(403, "forbidden", message)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub channel: String,
+    pub tenant: String,
+    #[serde(default = "read_access")]
+    pub access: Access,
+    /// Seconds until it expires (at most a year).
+    pub expires_in: u64,
+}
+
+fn read_access() -> Access {
+    Access::Read
+}
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// The caller of a request with this `Authorization` header.
+    pub fn authorize(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
+        let presented = authorization.and_then(|value| value.trim().strip_prefix("Bearer ")).map(str::trim);
+        if let Some((id, secret)) = presented.and_then(token::parse) {
+            let record = self.kv.get(&keys::token(id)).map_err(ApiError::storage)?;
+            let record = record.as_deref().and_then(TokenRecord::from_bytes);
+            return match record {
+                Some(record) if record.admits(secret, self.clock.now_ms()) => Ok(Principal::Scoped(record)),
+                _ => Err(ApiError::new(401, "unauthorized", "the token is unknown, expired or revoked")),
+            };
+        }
+        check_bearer(&self.config.api_token, authorization)?;
+        Ok(Principal::App)
+    }
+
+    pub fn create_token(&self, request: TokenRequest) -> Result<Value, ApiError> {
+        check_public_channel(&request.channel)?;
+        if request.tenant.is_empty() || request.tenant.len() > 128 {
+            return Err(ApiError::bad_request("bad_token", "tenant must be 1 to 128 characters"));
+        }
+        if !(1..=MAX_TOKEN_TTL_SECS).contains(&request.expires_in) {
+            return Err(ApiError::bad_request("bad_token", "expires_in must be 1 second to a year"));
+        }
+        let mut random = [0u8; ID_RANDOM_BYTES];
+        self.entropy.fill(&mut random);
+        let mut secret = [0u8; 32];
+        self.entropy.fill(&mut secret);
+        let secret = URL_SAFE_NO_PAD.encode(secret);
+        let now = self.clock.now_ms();
+        let record = TokenRecord {
+            v: TOKEN_RECORD_VERSION,
+            id: token_id(&random),
+            channel: request.channel,
+            tenant: request.tenant,
+            access: request.access,
+            expires_at: now + request.expires_in * 1000,
+            secret_sha256: sha256_hex(secret.as_bytes()),
+            revoked: false,
+            created_at: now,
+        };
+        self.kv.set(&keys::token(&record.id), &record.to_bytes()).map_err(ApiError::storage)?;
+        Ok(json!({
+            "id": record.id,
+            "token": token::format(&record.id, &secret),
+            "channel": record.channel,
+            "tenant": record.tenant,
+            "access": record.access,
+            "expires_at": rfc3339(record.expires_at),
+        }))
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<(), ApiError> {
+        let key = keys::token(id);
+        let (cas, current) = self.kv.cas_open(&key).map_err(ApiError::storage)?;
+        let mut record = current
+            .as_deref()
+            .and_then(TokenRecord::from_bytes)
+            .ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
+        record.revoked = true;
+        // A lost race means someone else changed the token; revoking again is harmless.
+        if !self.kv.cas_swap(cas, &record.to_bytes()).map_err(ApiError::storage)? {
+            self.kv.set(&key, &record.to_bytes()).map_err(ApiError::storage)?;
+        }
+        Ok(())
+    }
+}
