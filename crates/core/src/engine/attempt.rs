@@ -60,9 +60,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut sent = self.transport.send(request).await;
         if let Some(verification) = &record.verifies {
             // An intent verification counts only if the answer echoes the challenge.
-            if let AttemptResult::Response { status: 200..=299, .. } = sent.result {
+            if let AttemptResult::Response { status: status @ 200..=299, .. } = sent.result {
                 let body = sent.response.as_ref().map(|r| r.body.as_slice()).unwrap_or_default();
-                if !crate::websub::challenge_echoed(&verification.challenge, 200, body) {
+                if !crate::websub::challenge_echoed(&verification.challenge, status, body) {
                     let message = "the response did not echo the challenge".to_string();
                     sent.result = AttemptResult::Failed { error: crate::delivery::TransportError::Protocol, message };
                 }

@@ -103,12 +103,13 @@ fn secret(form: &[(String, String)]) -> Result<Option<String>, ApiError> {
 /// PubSubHubbub pings name the topic in `hub.url`; `hub.topic` is taken too since it is the name
 /// WebSub uses everywhere else. One topic a ping: several `hub.url`s are refused, not half-done.
 fn publish(form: &[(String, String)]) -> Result<HubRequest, ApiError> {
-    let topic = match (single(form, "hub.url")?, single(form, "hub.topic")?) {
+    let (name, topic) = match (single(form, "hub.url")?, single(form, "hub.topic")?) {
         (Some(url), Some(topic)) if url != topic => return Err(bad("hub.url and hub.topic name different topics")),
-        (Some(topic), _) | (None, Some(topic)) => topic,
+        (Some(url), _) => ("hub.url", url),
+        (None, Some(topic)) => ("hub.topic", topic),
         (None, None) => return Err(bad("publish needs hub.url (or hub.topic)")),
     };
-    check_url("hub.url", topic)?;
+    check_url(name, topic)?;
     Ok(HubRequest::Publish { topic: topic.to_string() })
 }
 

@@ -64,15 +64,27 @@ async fn concurrent_sweeps_never_repeat_an_attempt() {
     }
 }
 
-/// The host binary, killed hard and restarted on the same store.
-struct HostProcess {
+/// The host binary, killed hard (on drop too) and restarted on the same store.
+pub(crate) struct HostProcess {
     child: Child,
     addr: String,
 }
 
 impl HostProcess {
     fn start(kv_path: &std::path::Path, clock_offset_secs: u64) -> HostProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hookah-host"))
+        Self::start_with(kv_path, clock_offset_secs, &[])
+    }
+
+    pub(crate) fn start_with(
+        kv_path: &std::path::Path,
+        clock_offset_secs: u64,
+        variables: &[(&str, &str)],
+    ) -> HostProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookah-host"));
+        for (name, value) in variables {
+            command.env(format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()), value);
+        }
+        let mut child = command
             .args(["up", "--no-cron", "--listen", "127.0.0.1:0"])
             .arg("--manifest")
             .arg(manifest())
@@ -97,9 +109,21 @@ impl HostProcess {
         HostProcess { child, addr }
     }
 
-    async fn call(&self, method: &str, path: &str, body: &[u8]) -> crate::support::client::Response {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: &[u8]) -> crate::support::client::Response {
+        self.call_with(method, path, &[], body).await
+    }
+
+    pub(crate) async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> crate::support::client::Response {
         let auth = format!("Bearer {TOKEN}");
-        send(method, &format!("http://{}{path}", self.addr), &[("authorization", &auth)], body).await
+        let mut all = vec![("authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        send(method, &format!("http://{}{path}", self.addr), &all, body).await
     }
 }
 

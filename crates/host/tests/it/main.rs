@@ -5,6 +5,7 @@
 
 mod support;
 
+mod channels;
 mod delivery;
 mod durability;
 mod responses;

@@ -1,0 +1,368 @@
+//! Channels: subscriptions, scoped tokens, intent verification, fan-out, endpoint health and the
+//! WebSub hub, end to end.
+
+use crate::durability::HostProcess;
+use crate::support::receiver::Recorded;
+use crate::support::{send, Answer, Receiver, TestHookah};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Answers an intent verification by echoing its challenge, anything else with 200.
+fn echo(request: &Recorded) -> Answer {
+    let query = request.path_and_query.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let challenge = query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (name == "hookah.challenge" || name == "hub.challenge").then(|| value.to_string())
+    });
+    match challenge {
+        Some(challenge) => Answer::status(200).with_body(challenge.as_bytes()),
+        None => Answer::status(200),
+    }
+}
+
+fn is_verification(request: &Recorded) -> bool {
+    request.method == "GET"
+}
+
+fn hmac_v1(secret: &str, request: &Recorded) -> bool {
+    let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let content = format!(
+        "{}.{}.{}",
+        request.header("webhook-id").unwrap(),
+        request.header("webhook-timestamp").unwrap(),
+        String::from_utf8_lossy(&request.body)
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(content.as_bytes());
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    request.header("webhook-signature").unwrap_or_default().split(' ').any(|s| s == expected)
+}
+
+async fn subscribe(
+    hookah: &TestHookah,
+    channel: &str,
+    body: Value,
+    auth: Option<&str>,
+) -> crate::support::client::Response {
+    let path = format!("/_hookah/v1/channels/{channel}/subscriptions");
+    match auth {
+        Some(token) => {
+            let bearer = format!("Bearer {token}");
+            send("POST", &hookah.url(&path), &[("authorization", &bearer)], body.to_string().as_bytes()).await
+        }
+        None => hookah.call("POST", &path, &[], body.to_string().as_bytes()).await,
+    }
+}
+
+async fn publish(hookah: &TestHookah, channel: &str, event_type: &str, body: &[u8]) -> Value {
+    let path = format!("/_hookah/v1/channels/{channel}/events");
+    let response = hookah
+        .call("POST", &path, &[("hookah-event-type", event_type), ("content-type", "application/json")], body)
+        .await;
+    assert_eq!(response.status, 202, "{}", String::from_utf8_lossy(&response.body));
+    response.json()
+}
+
+async fn sub_status(hookah: &TestHookah, channel: &str, id: &str) -> Value {
+    hookah.call("GET", &format!("/_hookah/v1/channels/{channel}/subscriptions/{id}"), &[], b"").await.json()
+}
+
+async fn wait_status(hookah: &TestHookah, channel: &str, id: &str, status: &str) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let sub = sub_status(hookah, channel, id).await;
+        if sub["status"] == status {
+            return sub;
+        }
+        assert!(std::time::Instant::now() < deadline, "never {status}: {sub:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_verify_publish_and_receive_signed_events_with_filters() {
+    let hookah = TestHookah::start().await;
+    let receiver = Receiver::start().await;
+    receiver.answer(|request, _| echo(request));
+    let url = |path: &str| format!("http://{}/{path}", receiver.host_port());
+    let invoices =
+        subscribe(&hookah, "billing", json!({"url": url("invoices"), "event_types": ["invoice.*"]}), None).await;
+    assert_eq!(invoices.status, 201);
+    let invoices = invoices.json();
+    assert_eq!(invoices["status"], "pending", "intent is verified first");
+    let orders =
+        subscribe(&hookah, "billing", json!({"url": url("orders"), "event_types": ["order.created"]}), None).await;
+    let orders = orders.json();
+    for sub in [&invoices, &orders] {
+        wait_status(&hookah, "billing", sub["id"].as_str().unwrap(), "active").await;
+    }
+    let verifications = receiver.requests();
+    assert!(verifications.iter().all(|r| is_verification(r) && r.path_and_query.contains("hookah.mode=subscribe")));
+
+    let event = publish(&hookah, "billing", "invoice.paid", br#"{"invoice":7}"#).await;
+    assert_eq!(event["matched"], 1);
+    let got = receiver.wait_for(3, WAIT).await;
+    let delivery = &got[2];
+    assert_eq!(delivery.path_and_query, "/invoices");
+    assert_eq!(delivery.body, br#"{"invoice":7}"#);
+    assert_eq!(delivery.header("webhook-event-type"), Some("invoice.paid"));
+    assert!(hmac_v1(invoices["secret"].as_str().unwrap(), delivery), "signed with the subscription's own secret");
+    assert!(!hmac_v1(orders["secret"].as_str().unwrap(), delivery));
+
+    assert_eq!(publish(&hookah, "billing", "order.created", b"{}").await["matched"], 1);
+    assert_eq!(publish(&hookah, "billing", "refund.issued", b"{}").await["matched"], 0);
+    let got = receiver.wait_for(4, WAIT).await;
+    assert_eq!(got[3].path_and_query, "/orders");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_tokens_keep_tenants_apart() {
+    let hookah = TestHookah::start().await;
+    hookah.call("PUT", "/_hookah/v1/channels/app", &[], br#"{"verify_intent": false}"#).await;
+    let mint = |tenant: &str, access: &str, channel: &str| {
+        let body = json!({"channel": channel, "tenant": tenant, "access": access, "expires_in": 3600});
+        let hookah = &hookah;
+        async move {
+            let response = hookah.call("POST", "/_hookah/v1/tokens", &[], body.to_string().as_bytes()).await;
+            assert_eq!(response.status, 201);
+            response.json()
+        }
+    };
+    let alice = mint("alice", "write", "app").await;
+    let bob = mint("bob", "write", "app").await;
+    let alice_read = mint("alice", "read", "app").await;
+    let other_channel = mint("alice", "write", "other").await;
+    let token = |t: &Value| t["token"].as_str().unwrap().to_string();
+    let call = |method: &'static str, path: String, token: String, body: Value| {
+        let url = hookah.url(&path);
+        async move {
+            let bearer = format!("Bearer {token}");
+            send(method, &url, &[("authorization", &bearer)], body.to_string().as_bytes()).await
+        }
+    };
+    let created = subscribe(&hookah, "app", json!({"url": "https://alice.example/hook"}), Some(&token(&alice))).await;
+    assert_eq!(created.status, 201);
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(created.json()["tenant"], "alice");
+    subscribe(&hookah, "app", json!({"url": "https://bob.example/hook"}), Some(&token(&bob))).await;
+
+    let sub_path = format!("/_hookah/v1/channels/app/subscriptions/{id}");
+    assert_eq!(call("GET", sub_path.clone(), token(&alice), json!(null)).await.status, 200);
+    let stray = call("GET", sub_path.clone(), token(&bob), json!(null)).await;
+    assert_eq!((stray.status, stray.error_code()), (403, "forbidden".to_string()));
+    assert_eq!(call("DELETE", sub_path.clone(), token(&bob), json!(null)).await.status, 403);
+    let listed = call("GET", "/_hookah/v1/channels/app/subscriptions".into(), token(&bob), json!(null)).await.json();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["data"][0]["tenant"], "bob");
+    let all = hookah.call("GET", "/_hookah/v1/channels/app/subscriptions", &[], b"").await.json();
+    assert_eq!(all["data"].as_array().unwrap().len(), 2, "the app sees every tenant");
+
+    let read_only = subscribe(&hookah, "app", json!({"url": "https://a.example/"}), Some(&token(&alice_read))).await;
+    assert_eq!(read_only.status, 403);
+    assert_eq!(call("GET", sub_path.clone(), token(&alice_read), json!(null)).await.status, 200);
+    let elsewhere =
+        call("GET", "/_hookah/v1/channels/app/subscriptions".into(), token(&other_channel), json!(null)).await;
+    assert_eq!(elsewhere.status, 403);
+    let foreign_tenant =
+        subscribe(&hookah, "app", json!({"url": "https://x.example/", "tenant": "bob"}), Some(&token(&alice))).await;
+    assert_eq!(foreign_tenant.status, 403);
+    let dispatch = call("POST", "/example.com/hook".into(), token(&alice), json!({})).await;
+    assert_eq!(dispatch.status, 403, "a scoped token cannot dispatch");
+    let keys = call("GET", "/_hookah/v1/keys".into(), token(&alice), json!(null)).await;
+    assert_eq!(keys.status, 403);
+
+    let revoke =
+        hookah.call("DELETE", &format!("/_hookah/v1/tokens/{}", alice["id"].as_str().unwrap()), &[], b"").await;
+    assert_eq!(revoke.status, 200);
+    assert_eq!(call("GET", sub_path, token(&alice), json!(null)).await.status, 401);
+    for bad in [
+        json!({"url": "http://10.0.0.1/x"}),
+        json!({"url": "ftp://x"}),
+        json!({}),
+        json!({"url": "https://x.example", "event_types": ["a..b"]}),
+    ] {
+        let response = subscribe(&hookah, "app", bad.clone(), None).await;
+        assert_eq!(response.status, 400, "{bad}");
+    }
+    assert_eq!(subscribe(&hookah, "Bad_Name", json!({"url": "https://x.example"}), None).await.status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_whose_url_does_not_confirm_stays_inactive() {
+    let hookah = TestHookah::start().await;
+    let receiver = Receiver::start().await; // answers 200 without echoing the challenge
+    let sub =
+        subscribe(&hookah, "quiet", json!({"url": format!("http://{}/no", receiver.host_port())}), None).await.json();
+    let id = sub["id"].as_str().unwrap();
+    receiver.wait_for(1, WAIT).await;
+    assert_eq!(publish(&hookah, "quiet", "a.b", b"{}").await["matched"], 0, "pending subscriptions get nothing");
+    for _ in 0..3 {
+        hookah.advance(Duration::from_secs(400));
+        hookah.sweep().await;
+    }
+    wait_status(&hookah, "quiet", id, "verification_failed").await;
+    assert_eq!(receiver.requests().len(), 3, "three verification attempts, no event");
+    assert!(receiver.requests().iter().all(is_verification));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_disables_the_subscription_and_the_app_hears_of_it() {
+    let hookah = TestHookah::start().await;
+    hookah.call("PUT", "/_hookah/v1/channels/shop", &[], br#"{"verify_intent": false}"#).await;
+    hookah.call("PUT", "/_hookah/v1/channels/hookah.ops", &[], br#"{"verify_intent": false}"#).await;
+    let gone = Receiver::start().await;
+    gone.answer(|_, _| Answer::status(410));
+    let ops = Receiver::start().await;
+    subscribe(&hookah, "hookah.ops", json!({"url": format!("http://{}/ops", ops.host_port())}), None).await;
+    let sub =
+        subscribe(&hookah, "shop", json!({"url": format!("http://{}/gone", gone.host_port())}), None).await.json();
+    let id = sub["id"].as_str().unwrap();
+    assert_eq!(sub["status"], "active");
+    assert_eq!(publish(&hookah, "shop", "order.created", b"{}").await["matched"], 1);
+    let disabled = wait_status(&hookah, "shop", id, "disabled").await;
+    assert!(disabled["disabled_reason"].as_str().unwrap().contains("410"));
+    assert_eq!(publish(&hookah, "shop", "order.created", b"{}").await["matched"], 0);
+
+    hookah.advance(Duration::from_secs(2));
+    hookah.sweep().await;
+    let got = ops.wait_for(1, WAIT).await;
+    let event: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(event["type"], "subscription.disabled");
+    assert_eq!(event["data"]["subscription"], id);
+
+    let enabled = hookah.call("POST", &format!("/_hookah/v1/channels/shop/subscriptions/{id}/enable"), &[], b"").await;
+    assert_eq!(enabled.json()["status"], "active");
+}
+
+/// 2,000 subscriptions on one receiver; each gets the event exactly once, across sweeps and a
+/// hard kill of the host in the middle of the fan-out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_to_2000_subscriptions_delivers_each_exactly_once_despite_a_hard_kill() {
+    crate::support::hookah::built().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kv_path = dir.path().join("kv.db");
+    let receiver = Receiver::start().await;
+    let variables = [("fanout_batch", "500"), ("sweep_batch", "1000"), ("sweep_concurrency", "64")];
+    let first = HostProcess::start_with(&kv_path, 0, &variables);
+    first.call("PUT", "/_hookah/v1/channels/crowd", br#"{"verify_intent": false}"#).await;
+    let subscribers = 2_000;
+    for i in 0..subscribers {
+        let body = json!({"url": format!("http://{}/s/{i}", receiver.host_port())}).to_string();
+        let response = first.call("POST", "/_hookah/v1/channels/crowd/subscriptions", body.as_bytes()).await;
+        assert_eq!(response.status, 201);
+    }
+    let published = first
+        .call_with("POST", "/_hookah/v1/channels/crowd/events", &[("hookah-event-type", "crowd.ping")], b"{}")
+        .await;
+    assert_eq!(published.status, 202);
+    assert_eq!(published.json()["matched"], 500, "the first step ran before the 202");
+    let event = published.json()["id"].as_str().unwrap().to_string();
+    drop(first); // SIGKILL mid-fan-out
+
+    let second = HostProcess::start_with(&kv_path, 5, &variables);
+    for _ in 0..12 {
+        let report = second.call("POST", "/_hookah/v1/sweep", b"").await.json();
+        assert_eq!(report["busy"], false);
+        if receiver.requests().len() >= subscribers {
+            break;
+        }
+    }
+    let got = receiver.wait_for(subscribers, Duration::from_secs(60)).await;
+    let mut per_path: HashMap<&str, usize> = HashMap::new();
+    for request in &got {
+        *per_path.entry(request.path_and_query.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_path.len(), subscribers);
+    assert!(per_path.values().all(|&n| n == 1), "each subscription exactly once");
+    let view = second.call("GET", &format!("/_hookah/v1/channels/crowd/events/{event}"), b"").await.json();
+    assert_eq!((view["matched"].as_u64(), view["fanout_complete"].as_bool()), (Some(2_000), Some(true)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websub_hub_verifies_publishes_signs_and_unsubscribes() {
+    let hookah = TestHookah::start().await;
+    let subscriber = Receiver::start().await;
+    subscriber.answer(|request, _| echo(request));
+    let publisher = Receiver::start().await;
+    publisher.answer(|_, _| {
+        Answer::status(200).with_header("content-type", "application/atom+xml").with_body(b"<feed>new</feed>")
+    });
+    let topic = format!("http://{}/feed", publisher.host_port());
+    let callback = format!("http://{}/cb", subscriber.host_port());
+    let form = |pairs: &[(&str, &str)]| {
+        pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&").into_bytes()
+    };
+    let hub = hookah.url("/_hookah/hub");
+    let form_type = ("content-type", "application/x-www-form-urlencoded");
+    let subscribe = form(&[
+        ("hub.mode", "subscribe"),
+        ("hub.callback", &callback),
+        ("hub.topic", &topic),
+        ("hub.secret", "shhh"),
+        ("hub.lease_seconds", "3600"),
+    ]);
+    assert_eq!(send("POST", &hub, &[form_type], &subscribe).await.status, 202);
+    let verification = subscriber.wait_for(1, WAIT).await.remove(0);
+    assert!(verification.path_and_query.contains("hub.mode=subscribe"), "{}", verification.path_and_query);
+    assert!(verification.path_and_query.contains("hub.lease_seconds=3600"));
+
+    // Publishing takes the API token; wait until the verification took effect.
+    let publish = form(&[("hub.mode", "publish"), ("hub.url", &topic)]);
+    let mut delivered = None;
+    for _ in 0..50 {
+        let answer = hookah.call("POST", "/_hookah/hub", &[form_type], &publish).await;
+        assert_eq!(answer.status, 202, "{}", String::from_utf8_lossy(&answer.body));
+        if answer.json()["matched"] == 1 {
+            delivered = Some(subscriber.wait_for(2, WAIT).await.remove(1));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let delivery = delivered.expect("the subscription never became active");
+    assert_eq!(delivery.body, b"<feed>new</feed>");
+    assert_eq!(delivery.header("content-type"), Some("application/atom+xml"));
+    let link = delivery.header("link").unwrap();
+    assert!(link.contains(&format!("<{topic}>; rel=\"self\"")) && link.contains("rel=\"hub\""), "{link}");
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"shhh").unwrap();
+    mac.update(&delivery.body);
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(delivery.header("x-hub-signature"), Some(format!("sha256={expected}").as_str()));
+    let unauthenticated = send("POST", &hub, &[form_type], &publish).await;
+    assert_eq!(unauthenticated.status, 401);
+
+    let unsubscribe = form(&[("hub.mode", "unsubscribe"), ("hub.callback", &callback), ("hub.topic", &topic)]);
+    assert_eq!(send("POST", &hub, &[form_type], &unsubscribe).await.status, 202);
+    let got = subscriber.wait_for(3, WAIT).await;
+    assert!(got[2].path_and_query.contains("hub.mode=unsubscribe"));
+    let mut matched = Value::Null;
+    for _ in 0..50 {
+        matched = hookah.call("POST", "/_hookah/hub", &[form_type], &publish).await.json()["matched"].clone();
+        if matched == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(matched, 0, "unsubscribed");
+    let bad = send("POST", &hub, &[form_type], b"hub.mode=watch").await;
+    assert_eq!((bad.status, bad.error_code()), (400, "bad_hub_request".to_string()));
+}
+
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
