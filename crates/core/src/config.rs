@@ -39,6 +39,8 @@ pub struct Config {
     pub disable_after_dead: u32,
     /// ...or after every attempt has failed for this long.
     pub disable_after_failing_ms: u64,
+    /// URL prefixes WebSub subscribers may subscribe to; empty allows every topic.
+    pub websub_topics: Vec<String>,
 }
 
 /// The API token; `Debug` never shows it.
@@ -117,6 +119,11 @@ impl Config {
             fanout_batch: number("fanout_batch", "500", 1, 5_000)?,
             disable_after_dead: number("disable_after_dead", "5", 1, 10_000)? as u32,
             disable_after_failing_ms: duration("disable_after_failing", "5d")?,
+            websub_topics: text("websub_topics", "")
+                .split(',')
+                .map(|prefix| prefix.trim().to_string())
+                .filter(|prefix| !prefix.is_empty())
+                .collect(),
         })
     }
 

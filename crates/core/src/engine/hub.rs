@@ -64,6 +64,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     fn hub_subscribe(&self, hub_url: &str, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
         let callback = self.check_url(&request.callback)?;
         let now = self.clock.now_ms();
+        let topics = &self.config.websub_topics;
+        if !topics.is_empty() && !topics.iter().any(|prefix| request.topic.starts_with(prefix)) {
+            // Refused: the subscriber hears it through a denial notice (§5.2).
+            let query = websub::denial_query(&request.topic, "this hub does not serve that topic");
+            let mut denial = self.new_record("GET", websub::append_query(&callback, &query), Vec::new(), now);
+            denial.max_attempts = super::subscriptions::VERIFY_ATTEMPTS;
+            let denial = transition::claim(denial, now);
+            self.store(&denial, Vec::new(), Vec::new()).map_err(ApiError::storage)?;
+            return Ok(HubOutcome { status: 202, body: json!({ "status": "denied" }), attempt: vec![denial] });
+        }
         let channel = topic_channel(&request.topic);
         let index = keys::websub_index(&callback, &request.topic);
         let existing = self.kv.get(&index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok());

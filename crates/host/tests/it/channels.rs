@@ -354,6 +354,83 @@ async fn the_websub_hub_verifies_publishes_signs_and_unsubscribes() {
     assert_eq!((bad.status, bad.error_code()), (400, "bad_hub_request".to_string()));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websub_leases_expire_and_refused_topics_get_a_denial_notice() {
+    let publisher = Receiver::start().await;
+    let topic = format!("http://{}/feed", publisher.host_port());
+    let allowed = format!("http://{}/", publisher.host_port());
+    let hookah = TestHookah::start_with(&[("websub_topics", &allowed)]).await;
+    let subscriber = Receiver::start().await;
+    subscriber.answer(|request, _| echo(request));
+    let callback = format!("http://{}/cb", subscriber.host_port());
+    let form_type = ("content-type", "application/x-www-form-urlencoded");
+    let hub = hookah.url("/_hookah/hub");
+    let subscribe = |topic: &str| {
+        format!(
+            "hub.mode=subscribe&hub.callback={}&hub.topic={}&hub.lease_seconds=300",
+            encode(&callback),
+            encode(topic)
+        )
+    };
+    let refused = send("POST", &hub, &[form_type], subscribe("http://elsewhere.example/feed").as_bytes()).await;
+    assert_eq!(refused.status, 202);
+    let denial = subscriber.wait_for(1, WAIT).await.remove(0);
+    assert!(denial.path_and_query.contains("hub.mode=denied"), "{}", denial.path_and_query);
+    assert!(denial.path_and_query.contains("hub.reason="));
+
+    assert_eq!(send("POST", &hub, &[form_type], subscribe(&topic).as_bytes()).await.status, 202);
+    subscriber.wait_for(2, WAIT).await;
+    let publish = format!("hub.mode=publish&hub.url={}", encode(&topic));
+    let mut matched = Value::Null;
+    for _ in 0..50 {
+        matched = hookah.call("POST", "/_hookah/hub", &[form_type], publish.as_bytes()).await.json()["matched"].clone();
+        if matched == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(matched, 1);
+    hookah.advance(Duration::from_secs(301));
+    let after = hookah.call("POST", "/_hookah/hub", &[form_type], publish.as_bytes()).await.json();
+    assert_eq!(after["matched"], 0, "the lease ran out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_dead_jobs_disables_a_subscription() {
+    let variables = [("retry_schedule", "1s"), ("disable_after_dead", "2")];
+    let hookah = TestHookah::start_with(&variables).await;
+    hookah.call("PUT", "/_hookah/v1/channels/flaky", &[], br#"{"verify_intent": false}"#).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(|_, _| Answer::status(500));
+    let sub =
+        subscribe(&hookah, "flaky", json!({"url": format!("http://{}/x", receiver.host_port())}), None).await.json();
+    let id = sub["id"].as_str().unwrap();
+    for round in 1..=2 {
+        publish(&hookah, "flaky", "t.x", b"{}").await;
+        receiver.wait_for(2 * round - 1, WAIT).await;
+        wait_for_retrying_job(&hookah).await;
+        hookah.advance(Duration::from_secs(3));
+        hookah.sweep().await;
+        receiver.wait_for(2 * round, WAIT).await;
+    }
+    let disabled = wait_status(&hookah, "flaky", id, "disabled").await;
+    assert!(disabled["disabled_reason"].as_str().unwrap().contains("2 jobs in a row"), "{disabled:#}");
+}
+
+/// Waits (bounded) until a job's first attempt is recorded and it waits for its retry.
+async fn wait_for_retrying_job(hookah: &TestHookah) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let page = hookah.call("GET", "/_hookah/v1/jobs?state=pending", &[], b"").await.json();
+        let waiting = page["data"].as_array().unwrap().iter().any(|job| job["in_flight"] == false);
+        if waiting {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no job ever waited for its retry");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn encode(value: &str) -> String {
     value
         .bytes()
