@@ -25,6 +25,7 @@ pub mod config;
 pub mod delivery;
 pub mod digest;
 pub mod duration;
+pub mod encoding;
 pub mod engine;
 pub mod error;
 pub mod ids;

@@ -1,6 +1,6 @@
 //! `/_hookah/v1/channels/{channel}/…`, `/_hookah/v1/tokens` and the WebSub hub at `/_hookah/hub`.
 
-use super::{only, FollowUp, Reply};
+use super::{only, FollowUp, PageQuery, Reply};
 use crate::engine::{ChannelRequest, Hookah, Principal, SubscriptionRequest, TokenRequest};
 use crate::error::ApiError;
 use crate::job::JobRecord;
@@ -89,7 +89,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 Ok(with_follow_up(201, &view, verification.into_iter().collect()))
             }
             ([], "GET") => {
-                let (limit, cursor) = page_query(query)?;
+                let PageQuery { limit, cursor, .. } = PageQuery::parse(query, false)?;
                 Ok(Reply::json(200, &self.list_subscriptions(principal, channel, limit, cursor)?))
             }
             ([], _) => Err(ApiError::method_not_allowed("GET, POST")),
@@ -129,23 +129,4 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let outcome = self.hub(principal, &hub_url, &incoming.body).await?;
         Ok(with_follow_up(outcome.status, &outcome.body, outcome.attempt))
     }
-}
-
-/// `limit` (1–200, default 50) and `cursor` of a listing.
-fn page_query(query: &str) -> Result<(usize, Option<u64>), ApiError> {
-    let mut limit = 50;
-    let mut cursor = None;
-    for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
-        let number =
-            value.parse::<u64>().map_err(|_| ApiError::bad_request("bad_query", format!("{name} must be a number")));
-        match name {
-            "limit" => limit = number? as usize,
-            "cursor" => cursor = Some(number?),
-            _ => return Err(ApiError::bad_request("bad_query", format!("unknown parameter `{name}`"))),
-        }
-    }
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("bad_query", "limit must be 1 to 200"));
-    }
-    Ok((limit, cursor))
 }

@@ -1,6 +1,6 @@
 //! `/_hookah/v1/jobs`: a job, its attempts, listing by state, retry, cancel and bulk replay.
 
-use super::{only, FollowUp, Reply};
+use super::{only, FollowUp, PageQuery, Reply};
 use crate::engine::{check_list_state, Hookah, ReplayFilter};
 use crate::error::ApiError;
 use crate::job::{view, AttemptDetail};
@@ -8,9 +8,6 @@ use crate::keys;
 use crate::ports::{Kv, Transport};
 use crate::request::Incoming;
 use serde_json::json;
-
-/// Jobs one listing page returns at most.
-pub(super) const MAX_PAGE: usize = 200;
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(super) fn jobs_route(&self, incoming: &Incoming, query: &str, rest: &[&str]) -> Result<Reply, ApiError> {
@@ -47,25 +44,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     fn list_route(&self, query: &str) -> Result<Reply, ApiError> {
-        let mut state = None;
-        let mut limit = 50;
-        let mut cursor = None;
-        for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
-            let number = |what: &str| {
-                value.parse::<u64>().map_err(|_| ApiError::bad_request("bad_query", format!("{what} must be a number")))
-            };
-            match name {
-                "state" => state = Some(value),
-                "limit" => limit = number("limit")? as usize,
-                "cursor" => cursor = Some(number("cursor")?),
-                _ => return Err(ApiError::bad_request("bad_query", format!("unknown parameter `{name}`"))),
-            }
-        }
+        let PageQuery { limit, cursor, state } = PageQuery::parse(query, true)?;
         let state = state.ok_or_else(|| ApiError::bad_request("bad_filter", "name a state"))?;
-        check_list_state(state)?;
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::bad_request("bad_query", format!("limit must be 1 to {MAX_PAGE}")));
-        }
+        check_list_state(&state)?;
+        let state = state.as_str();
         let page = self.list_page(state, limit, cursor, |_| true).map_err(ApiError::storage)?;
         let data: Vec<_> = page.jobs.iter().map(view::job).collect();
         Ok(Reply::json(200, &json!({ "data": data, "next_cursor": page.next.map(|c| c.to_string()) })))

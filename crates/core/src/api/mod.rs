@@ -155,6 +155,37 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 }
 
+/// Items one listing page returns at most.
+const MAX_PAGE: usize = 200;
+
+/// The query of a listing: `limit` (1–200, default 50), `cursor`, and `state` where allowed.
+pub(crate) struct PageQuery {
+    pub(crate) limit: usize,
+    pub(crate) cursor: Option<u64>,
+    pub(crate) state: Option<String>,
+}
+
+impl PageQuery {
+    pub(crate) fn parse(query: &str, with_state: bool) -> Result<Self, ApiError> {
+        let mut page = PageQuery { limit: 50, cursor: None, state: None };
+        for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            let number = || {
+                value.parse::<u64>().map_err(|_| ApiError::bad_request("bad_query", format!("{name} must be a number")))
+            };
+            match name {
+                "limit" => page.limit = number()? as usize,
+                "cursor" => page.cursor = Some(number()?),
+                "state" if with_state => page.state = Some(value.to_string()),
+                _ => return Err(ApiError::bad_request("bad_query", format!("unknown parameter `{name}`"))),
+            }
+        }
+        if !(1..=MAX_PAGE).contains(&page.limit) {
+            return Err(ApiError::bad_request("bad_query", format!("limit must be 1 to {MAX_PAGE}")));
+        }
+        Ok(page)
+    }
+}
+
 pub(crate) fn only(incoming: &Incoming, method: &str) -> Result<(), ApiError> {
     if incoming.method.eq_ignore_ascii_case(method) {
         Ok(())

@@ -9,18 +9,7 @@ use crate::error::ApiError;
 use crate::job::view::public_state;
 use crate::job::JobRecord;
 use crate::ports::{Kv, Transport};
-
-/// Response headers that describe the receiver's connection, not its answer.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "proxy-connection",
-];
+use crate::request::headers::HOP_BY_HOP;
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(super) async fn sync_attempt(&self, record: JobRecord, wait_ms: Option<u64>) -> Result<Reply, ApiError> {
@@ -41,7 +30,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 let mut headers: Vec<(String, String)> = response
                     .headers
                     .into_iter()
-                    .filter(|(name, _)| !HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str()))
+                    .filter(|(name, _)| {
+                        let name = name.to_ascii_lowercase();
+                        name != "content-length" && !HOP_BY_HOP.contains(&name.as_str())
+                    })
                     .collect();
                 if response.truncated {
                     headers.push(("hookah-response-truncated".into(), "true".into()));

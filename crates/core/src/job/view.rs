@@ -23,26 +23,10 @@ pub fn accepted(record: &JobRecord) -> Value {
 pub fn job(record: &JobRecord) -> Value {
     let next_attempt_at = match record.state {
         State::Pending { next_at } => Some(rfc3339(next_at)),
-        State::InFlight { .. } => None,
         _ => None,
     };
-    let attempts: Vec<Value> = record
-        .attempts
-        .iter()
-        .map(|attempt| {
-            let mut entry = json!({ "at": rfc3339(attempt.at), "duration_ms": attempt.duration_ms });
-            if let Some(status) = attempt.status {
-                entry["status"] = json!(status);
-            }
-            if let Some(error) = attempt.error {
-                entry["error"] = error_name(error);
-            }
-            if let Some(message) = &attempt.message {
-                entry["message"] = json!(message);
-            }
-            entry
-        })
-        .collect();
+    let attempts: Vec<Value> =
+        record.attempts.iter().enumerate().map(|(i, entry)| attempt(i + 1, entry, None)).collect();
     json!({
         "id": record.id,
         "state": public_state(&record.state),

@@ -1,20 +1,11 @@
 //! Which of the caller's headers reach the receiver.
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones Hookah
-/// sets itself or must never pass on.
-const DROPPED: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "authorization",
-    "content-length",
-    "expect",
-    "idempotency-key",
-];
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+pub const HOP_BY_HOP: &[&str] =
+    &["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection"];
+
+/// Besides those, the ones Hookah sets itself or must never pass on.
+const DROPPED: &[&str] = &["host", "authorization", "content-length", "expect", "idempotency-key"];
 
 /// Prefixes of header names that are Hookah's controls, the host's, or signature headers we set.
 const DROPPED_PREFIXES: &[&str] = &["proxy-", "hookah-", "spin-", "webhook-"];
@@ -32,6 +23,7 @@ pub fn forwarded(headers: &[(String, String)]) -> Vec<(String, String)> {
         .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
         .filter(|(name, _)| {
             !DROPPED.contains(&name.as_str())
+                && !HOP_BY_HOP.contains(&name.as_str())
                 && !DROPPED_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
                 && !named_by_connection.contains(name)
         })

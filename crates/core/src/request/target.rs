@@ -1,5 +1,6 @@
 //! Where a submission goes: `/{host[:port]}/{path}`, `/https://{host}/{path}`, or an `_url` parameter.
 
+use crate::encoding::form_decode;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,34 +116,14 @@ fn take_param(encoded: &str, name: &str) -> Option<(String, Option<String>)> {
     let mut rest = Vec::new();
     for pair in encoded.split('&').filter(|pair| !pair.is_empty()) {
         let (key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-        if value.is_none() && percent_decode(key).as_deref() == Some(name) {
-            value = Some(percent_decode(raw_value)?);
+        if value.is_none() && form_decode(key.as_bytes()).as_deref() == Some(name) {
+            value = Some(form_decode(raw_value.as_bytes())?);
         } else {
             rest.push(pair);
         }
     }
     let remaining = (!rest.is_empty()).then(|| rest.join("&"));
     value.map(|value| (value, remaining))
-}
-
-/// Form-style decoding: `+` is a space, `%XX` a byte; the result must be UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 /// An absolute `http(s)://` URL, validated like a target (callback URLs, subscription URLs).

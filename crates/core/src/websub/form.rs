@@ -24,32 +24,9 @@ pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
 }
 
 fn decode(raw: &[u8]) -> Result<String, ApiError> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let byte = raw.get(i + 1..i + 3).and_then(|hex| Some(hex_value(hex[0])? << 4 | hex_value(hex[1])?));
-                let Some(byte) = byte else {
-                    return Err(ApiError::bad_request(
-                        "bad_form",
-                        "a `%` in the form is not followed by two hex digits",
-                    ));
-                };
-                out.push(byte);
-                i += 2;
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
     // WebSub requires UTF-8 (§5.1); anything else would be mangled on the way to a URL.
-    String::from_utf8(out).map_err(|_| ApiError::bad_request("bad_form", "the form does not decode to UTF-8"))
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    char::from(digit).to_digit(16).map(|d| d as u8)
+    crate::encoding::form_decode(raw)
+        .ok_or_else(|| ApiError::bad_request("bad_form", "the form has a `%` without two hex digits, or is not UTF-8"))
 }
 
 /// Encodes pairs as `name=value&…`, percent-encoding every byte but the unreserved ones

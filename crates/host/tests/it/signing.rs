@@ -3,33 +3,16 @@
 //! the core's signing code, and by the official Python and Node libraries.
 
 use crate::support::receiver::Recorded;
+use crate::support::signature::hmac_matches;
 use crate::support::{send, Receiver, TestHookah};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The signatures in a `webhook-signature` header that verify with `secret` (Standard Webhooks
-/// v1: base64 HMAC-SHA256 over `id.timestamp.body`, key = base64 after `whsec_`).
-fn hmac_matches(request: &Recorded, secret: &str) -> usize {
-    let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
-    let content = format!(
-        "{}.{}.{}",
-        request.header("webhook-id").unwrap(),
-        request.header("webhook-timestamp").unwrap(),
-        String::from_utf8_lossy(&request.body)
-    );
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-    mac.update(content.as_bytes());
-    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-    request.header("webhook-signature").unwrap_or_default().split(' ').filter(|s| *s == expected).count()
-}
 
 fn ed25519_verifies(request: &Recorded, public_key: &str) -> bool {
     let key: [u8; 32] = STANDARD.decode(public_key.strip_prefix("whpk_").unwrap()).unwrap().try_into().unwrap();

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod hookah;
 pub mod receiver;
+pub mod signature;
 
 pub use client::send;
 pub use hookah::{TestHookah, TOKEN};
