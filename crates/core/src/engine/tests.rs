@@ -254,3 +254,47 @@ fn a_retry_after_delay_survives_an_early_sweep() {
     let report = world.sweep();
     assert_eq!(report.delivered, 1, "{report:?} {:?}", world.job(&id));
 }
+
+#[test]
+fn a_fan_out_runs_in_bounded_steps_and_a_redone_step_creates_no_duplicates() {
+    use crate::engine::{Principal, SubscriptionRequest};
+    let mut world = World::new(ScriptedTransport::status(200));
+    world.config.fanout_batch = 2;
+    let hookah = world.hookah();
+    hookah.set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
+    for i in 0..5 {
+        let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
+        hookah.create_subscription(&Principal::App, "c", request).unwrap();
+    }
+    let (event, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
+    assert_eq!((event.matched, event.cursor, immediate.len()), (2, 2, 2), "one bounded step before the answer");
+
+    // Redo the first step as if its writer had died after committing it: same jobs, none new.
+    let replayed = crate::channels::record::EventRecord { cursor: 0, matched: 0, ..event.clone() };
+    let mut entries = Vec::new();
+    let (_, again) = hookah.fanout_step(replayed, b"{}", T0, false, &mut entries).unwrap();
+    assert!(again.is_empty(), "derived ids: the step finds its jobs already made");
+
+    block_on(hookah.follow_up(FollowUp::AttemptMany(immediate)));
+    // A step per sweep; each step's jobs are delivered by a later sweep.
+    for _ in 0..8 {
+        world.clock.advance(1_000);
+        world.sweep();
+    }
+    let sent = world.transport.sent.borrow();
+    let mut urls: Vec<&str> = sent.iter().map(|r| r.url.as_str()).collect();
+    urls.sort();
+    urls.dedup();
+    assert_eq!((sent.len(), urls.len()), (5, 5), "each subscription exactly once");
+}
+
+#[test]
+fn a_sweep_that_finds_the_lock_taken_does_nothing() {
+    let world = World::new(ScriptedTransport::status(500));
+    world.submit(&[]);
+    world.clock.advance(120_000);
+    use crate::ports::Kv;
+    world.kv.increment(&keys::sweep_lock(world.clock.0.get()), 1).unwrap();
+    let report = world.sweep();
+    assert!(report.busy && report.claimed == 0, "{report:?}");
+}
