@@ -65,7 +65,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .collect();
         details.push(None);
         if let Some(last) = &job.last_detail {
-            if let Some(slot) = details.get_mut(last.n - 1) {
+            if let Some(slot) = last.n.checked_sub(1).and_then(|i| details.get_mut(i)) {
                 *slot = Some(last.clone());
             }
         }

@@ -130,4 +130,56 @@ mod tests {
         assert_eq!(submission.target.url(), "https://example.com/cb");
         assert_eq!(submission.body, b"k=v");
     }
+
+    /// Seeded random inputs: parsing answers a submission or a 4xx error, and never panics.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        const PIECES: &[&str] = &[
+            "/",
+            "//",
+            "http:",
+            "https:",
+            "example.com",
+            "127.0.0.1",
+            "[::1]",
+            "[",
+            "]",
+            ":",
+            "8080",
+            "?",
+            "&",
+            "=",
+            "_url",
+            "%",
+            "%2F",
+            "%zz",
+            "+",
+            "@",
+            "€",
+            " ",
+            "\t",
+            "dispatch",
+            "0x7f",
+            "..",
+            "#",
+            "localhost",
+        ];
+        let config = Config::default();
+        let mut seed: u64 = 42;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % n
+        };
+        for _ in 0..5_000 {
+            let path: String = (0..next(8)).map(|_| PIECES[next(PIECES.len())]).collect();
+            let body: String = (0..next(4)).map(|_| PIECES[next(PIECES.len())]).collect();
+            let form = if next(2) == 0 { "application/x-www-form-urlencoded" } else { "text/plain" };
+            let control = ["hookah-delay", "hookah-mode", "hookah-callback", "hookah-wait"][next(4)];
+            let value = PIECES[next(PIECES.len())];
+            let request = incoming("POST", &format!("/{path}"), &[("content-type", form), (control, value)], &body);
+            if let Err(error) = parse_submission(request, &config) {
+                assert!((400..500).contains(&error.status), "{error}");
+            }
+        }
+    }
 }

@@ -80,7 +80,7 @@ pub fn resolve(path_and_query: &str, form_body: Option<&[u8]>) -> Result<Resolve
 /// `https://`, `https:/` (a proxy collapsed `//`), or nothing.
 fn split_scheme(rest: &str) -> (Option<Scheme>, &str) {
     for (name, scheme) in [("https:", Scheme::Https), ("http:", Scheme::Http)] {
-        if rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name) {
+        if rest.get(..name.len()).is_some_and(|prefix| prefix.eq_ignore_ascii_case(name)) {
             let after = &rest[name.len()..];
             let after = after.strip_prefix("//").or_else(|| after.strip_prefix('/')).unwrap_or(after);
             return (Some(scheme), after);
@@ -256,5 +256,7 @@ mod tests {
         check("/-x.com/", None, Err("bad_target"));
         check("/[zz]/", None, Err("bad_target"));
         check("/example.com/a\tb", None, Err("bad_target"));
+        check("/htt€/x", None, Err("bad_target"));
+        check("/h€llo.example/x", None, Err("bad_target"));
     }
 }
