@@ -35,6 +35,7 @@ pub mod keys;
 pub mod ports;
 pub mod request;
 pub mod signing;
+pub mod stored;
 pub mod websub;
 
 #[cfg(any(test, feature = "testing"))]

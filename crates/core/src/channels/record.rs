@@ -71,13 +71,6 @@ pub struct WebSubLease {
 }
 
 impl SubscriptionRecord {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a subscription record always serializes")
-    }
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<Self>(bytes).ok().filter(|r| r.v == RECORD_VERSION)
-    }
-
     /// Whether it gets events at `now`.
     pub fn receives(&self, now: u64) -> bool {
         self.status == Status::Active && self.websub.as_ref().is_none_or(|lease| lease.lease_until > now)
@@ -132,12 +125,6 @@ pub struct EventRecord {
 }
 
 impl EventRecord {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an event record always serializes")
-    }
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<Self>(bytes).ok().filter(|r| r.v == RECORD_VERSION)
-    }
     pub fn view(&self) -> Value {
         json!({
             "id": self.id,
@@ -150,3 +137,6 @@ impl EventRecord {
         })
     }
 }
+
+crate::stored::stored!(SubscriptionRecord, RECORD_VERSION);
+crate::stored::stored!(EventRecord, RECORD_VERSION);

@@ -31,13 +31,6 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a token record always serializes")
-    }
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<Self>(bytes).ok().filter(|r| r.v == TOKEN_RECORD_VERSION)
-    }
-
     /// The presented secret matches, and the token is live at `now`.
     pub fn admits(&self, secret: &str, now: u64) -> bool {
         let matches = bool::from(sha256_hex(secret.as_bytes()).as_bytes().ct_eq(self.secret_sha256.as_bytes()));
@@ -83,3 +76,5 @@ mod tests {
         assert_eq!(parse("Bearer"), None);
     }
 }
+
+crate::stored::stored!(TokenRecord, TOKEN_RECORD_VERSION);

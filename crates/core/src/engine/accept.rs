@@ -8,6 +8,7 @@ use crate::job::{transition, Callback, JobRecord, State, RECORD_VERSION};
 use crate::keys;
 use crate::ports::{Kv, KvError, Transport};
 use crate::request::Submission;
+use crate::stored::Stored;
 use serde::{Deserialize, Serialize};
 
 /// How long an `Idempotency-Key` keeps answering with its job.

@@ -7,6 +7,7 @@ use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State};
 use crate::keys;
 use crate::ports::{Captured, Kv, KvError, OutboundRequest, Sent, Transport};
 use crate::signing::{signature_header, SigningKey, WebhookId, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use crate::stored::Stored;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 

@@ -9,6 +9,7 @@ use crate::job::view::rfc3339;
 use crate::job::{JobRecord, State, Verification};
 use crate::keys;
 use crate::ports::{Kv, KvError, Transport};
+use crate::stored::Stored;
 use serde_json::{json, Value};
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {

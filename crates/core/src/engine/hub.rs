@@ -14,6 +14,7 @@ use crate::job::{transition, JobRecord, Verification};
 use crate::keyring::Secret;
 use crate::keys;
 use crate::ports::{Kv, KvError, OutboundRequest, Transport};
+use crate::stored::Stored;
 use crate::websub::{self, HubRequest, LeasePolicy};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

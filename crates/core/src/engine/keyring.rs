@@ -8,6 +8,7 @@ use crate::keyring::{KeyRecord, Previous, Secret, DEFAULT_GRACE_MS, KEY_RECORD_V
 use crate::keys;
 use crate::ports::{Kv, KvError, Transport};
 use crate::signing::{generate_ed25519_secret, generate_hmac_secret, SigningKey};
+use crate::stored::Stored;
 use serde::Deserialize;
 use serde_json::Value;
 

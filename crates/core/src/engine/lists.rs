@@ -7,6 +7,7 @@ use crate::job::view::public_state;
 use crate::job::JobRecord;
 use crate::keys;
 use crate::ports::{Kv, KvError, Transport};
+use crate::stored::Stored;
 use std::collections::{BTreeMap, HashSet};
 
 /// States that have lists.

@@ -29,6 +29,7 @@ pub use verify::digest_of;
 
 use crate::config::Config;
 use crate::ports::{Clock, Entropy, Kv, Transport};
+use crate::stored::Stored;
 
 /// Hookah bound to one invocation's ports.
 pub struct Hookah<'a, K, T> {

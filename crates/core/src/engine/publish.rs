@@ -13,6 +13,7 @@ use crate::ids::{derived_job_id, event_id, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord, State};
 use crate::keys;
 use crate::ports::{Kv, KvError, Transport};
+use crate::stored::Stored;
 
 /// A fan-out step that creates at most this many jobs delivers them itself, right away.
 pub(super) const IMMEDIATE_JOBS: usize = 16;

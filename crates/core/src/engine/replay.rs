@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::job::{transition, JobRecord, State};
 use crate::keys;
 use crate::ports::{Kv, Transport};
+use crate::stored::Stored;
 use serde::Deserialize;
 
 /// Jobs one bulk-replay call re-queues at most.

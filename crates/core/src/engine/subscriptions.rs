@@ -13,6 +13,7 @@ use crate::keys;
 use crate::ports::{Kv, Transport};
 use crate::request::{address, target};
 use crate::signing::{generate_hmac_secret, SigningKey};
+use crate::stored::Stored;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;

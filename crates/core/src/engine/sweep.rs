@@ -8,6 +8,7 @@ use crate::job::view::public_state;
 use crate::job::{JobRecord, State};
 use crate::keys::{self, bucket_of, BUCKET_MS, SETTLE_MS};
 use crate::ports::{Kv, KvError, Transport};
+use crate::stored::Stored;
 use futures::StreamExt;
 use serde::Serialize;
 

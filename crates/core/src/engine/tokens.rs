@@ -10,6 +10,7 @@ use crate::ids::{token_id, ID_RANDOM_BYTES};
 use crate::job::view::rfc3339;
 use crate::keys;
 use crate::ports::{Kv, Transport};
+use crate::stored::Stored;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;

@@ -168,15 +168,6 @@ pub enum AttemptError {
 }
 
 impl JobRecord {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a job record always serializes")
-    }
-
-    /// `None` for bytes that are not a record of a version this code reads.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<JobRecord>(bytes).ok().filter(|record| record.v == RECORD_VERSION)
-    }
-
     /// How long one attempt may hold the job.
     pub fn lease_ms(&self) -> u64 {
         lease_ms(self.timeout_ms)
@@ -186,3 +177,5 @@ impl JobRecord {
 pub fn lease_ms(timeout_ms: u64) -> u64 {
     2 * timeout_ms + LEASE_MARGIN_MS
 }
+
+crate::stored::stored!(JobRecord, RECORD_VERSION);

@@ -54,14 +54,6 @@ pub struct Previous {
 }
 
 impl KeyRecord {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a key record always serializes")
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<KeyRecord>(bytes).ok().filter(|record| record.v == KEY_RECORD_VERSION)
-    }
-
     /// The keys that sign at `now`: the current one first, then the previous one in its grace.
     pub fn signing_keys(&self, now: u64) -> Vec<SigningKey> {
         let previous = self.previous.as_ref().filter(|p| p.until > now).map(|p| &p.secret);
@@ -99,6 +91,7 @@ impl KeyRecord {
 mod tests {
     use super::*;
     use crate::signing::generate_hmac_secret;
+    use crate::stored::Stored;
 
     fn record(previous_until: Option<u64>) -> KeyRecord {
         let secret = |byte| Secret::new(generate_hmac_secret(&[byte; 32]).unwrap().expose_secret());
@@ -129,3 +122,5 @@ mod tests {
         assert_eq!(KeyRecord::from_bytes(&key.to_bytes()), Some(key));
     }
 }
+
+crate::stored::stored!(KeyRecord, KEY_RECORD_VERSION);
