@@ -14,7 +14,8 @@
 //! - `keyring`: stored signing keys, rotation with a grace period.
 //! - `channels`: channel, subscription and event records, name grammar, scoped tokens.
 //! - `websub`: the W3C WebSub hub protocol (forms, intent verification, `X-Hub-Signature`).
-//! - `config`, `auth`, `ids`, `duration`, `error`: the small pieces.
+//! - `stored`: versioned JSON records.
+//! - `config`, `auth`, `ids`, `duration`, `digest`, `encoding`, `error`: the small pieces.
 //! - `memory` (tests and the `testing` feature): in-memory ports that record what they did.
 #![forbid(unsafe_code)]
 

@@ -94,8 +94,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let api_path = path.strip_prefix(API_PREFIX).filter(|rest| rest.is_empty() || rest.starts_with('/'));
         let segments: Vec<&str> = api_path.unwrap_or_default().split('/').filter(|s| !s.is_empty()).collect();
         // A user's scoped token reaches its channel's subscriptions and nothing else.
-        if let (Principal::Scoped(_), ["v1", "channels", _, "subscriptions", ..]) = (&principal, segments.as_slice()) {
-        } else if principal != Principal::App {
+        let subscriptions_route = matches!(segments.as_slice(), ["v1", "channels", _, "subscriptions", ..]);
+        if matches!(principal, Principal::Scoped(_)) && !subscriptions_route {
             return Err(ApiError::new(403, "forbidden", "a scoped token only manages its channel's subscriptions"));
         }
         if api_path.is_none() {
