@@ -223,9 +223,14 @@ fn deliveries_are_signed_with_the_default_key_and_both_keys_during_a_rotation() 
         let verified = only_one.verify_at(Some(&job), header("webhook-timestamp"), Some(signatures), &sent.body, now);
         assert_eq!(verified, Ok(()));
     }
-    assert_eq!(world.hookah().verify_delivery(&job, &crate::digest::sha256_hex(&sent.body)), Ok(true));
-    assert_eq!(world.hookah().verify_delivery(&job, &crate::digest::sha256_hex(b"other")), Ok(false));
-    assert_eq!(world.hookah().verify_delivery("job_00000000000000000000000000", "00"), Ok(false));
+    assert_eq!(
+        world.hookah().verify_delivery(&job, &crate::digest::sha256_hex(&sent.body), Some("http://example.com/")),
+        Ok(true)
+    );
+    assert_eq!(world.hookah().verify_delivery(&job, &crate::digest::sha256_hex(b"other"), None), Ok(false));
+    assert_eq!(world.hookah().verify_delivery("job_00000000000000000000000000", "00", None), Ok(false));
+    let digest = crate::digest::sha256_hex(&sent.body);
+    assert_eq!(world.hookah().verify_delivery(&job, &digest, Some("http://other.example/")), Ok(false));
 
     world.clock.advance(61_000);
     let (_, follow_up) = world.submit(&[]);

@@ -10,9 +10,16 @@ use crate::ports::{Kv, KvError, Transport};
 use subtle::ConstantTimeEq;
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
-    /// `body_sha256` is the receiver's hex digest of the body it got.
-    pub fn verify_delivery(&self, webhook_id: &str, body_sha256: &str) -> Result<bool, KvError> {
+    /// `body_sha256` is the receiver's hex digest of the body it got; `receiver`, when given, is
+    /// the URL (or a prefix of it) the receiver was called at.
+    pub fn verify_delivery(
+        &self,
+        webhook_id: &str,
+        body_sha256: &str,
+        receiver: Option<&str>,
+    ) -> Result<bool, KvError> {
         let record = if is_job_id(webhook_id) { self.load_job(webhook_id)? } else { None };
+        let record = record.filter(|job| receiver.is_none_or(|url| job.url.starts_with(url)));
         let now = self.clock.now_ms();
         let (expected, live) = match &record {
             Some(record) => (record.body_sha256.as_str(), self.sent_and_retained(record, now)),

@@ -115,6 +115,12 @@ async fn the_verification_endpoint_confirms_only_what_was_sent() {
     let by_digest = hookah.url(&format!("/_hookah/verify?sha256={digest}"));
     let answer = send("POST", &by_digest, &[("webhook-id", job.as_str())], b"").await;
     assert_eq!(answer.json()["status"], "VERIFIED");
+    // A receiver can also ask whether the call was made to it.
+    let mine = format!("http%3A%2F%2F{}%2Fipn", receiver.host_port());
+    let to_me = hookah.url(&format!("/_hookah/verify?receiver={mine}"));
+    assert_eq!(send("POST", &to_me, &[("webhook-id", job.as_str())], body).await.json()["status"], "VERIFIED");
+    let elsewhere = hookah.url("/_hookah/verify?receiver=http%3A%2F%2Fother.example%2F");
+    assert_eq!(send("POST", &elsewhere, &[("webhook-id", job.as_str())], body).await.json()["status"], "INVALID");
 
     hookah.advance(Duration::from_secs(2 * 3_600));
     assert_eq!(verify(job.clone(), body.to_vec(), "").await, "INVALID", "expired with the retention period");
