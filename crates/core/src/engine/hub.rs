@@ -10,14 +10,12 @@ use crate::delivery::AttemptResult;
 use crate::digest::sha256_hex;
 use crate::error::ApiError;
 use crate::ids::{subscription_id, ID_RANDOM_BYTES};
-use crate::job::{transition, JobRecord, Verification};
+use crate::job::{transition, JobRecord};
 use crate::keyring::Secret;
 use crate::keys;
 use crate::ports::{Kv, KvError, OutboundRequest, Transport};
 use crate::stored::Stored;
 use crate::websub::{self, HubRequest, LeasePolicy};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::{json, Value};
 
 /// The channel a topic's subscribers live in.
@@ -132,7 +130,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             sub.status = crate::channels::record::Status::Pending;
         }
         let query = websub::verification_query("subscribe", &request.topic, &challenge, Some(lease.lease_seconds));
-        let job = self.hub_verification(websub::append_query(&callback, &query), &sub.id, challenge, false, now);
+        let job = self.verification_job(websub::append_query(&callback, &query), &sub.id, challenge, false, now);
         entries.push((keys::subscription(&sub.id), sub.to_bytes()));
         self.store(&job, Vec::new(), entries).map_err(ApiError::storage)?;
         Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
@@ -148,7 +146,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let now = self.clock.now_ms();
         let challenge = self.challenge();
         let query = websub::verification_query("unsubscribe", &request.topic, &challenge, None);
-        let job = self.hub_verification(websub::append_query(&callback, &query), &id, challenge, true, now);
+        let job = self.verification_job(websub::append_query(&callback, &query), &id, challenge, true, now);
         self.store(&job, Vec::new(), Vec::new()).map_err(ApiError::storage)?;
         Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
     }
@@ -178,19 +176,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .publish_internal(&topic_channel(topic), "websub.update", headers, response.body, true)
             .map_err(ApiError::storage)?;
         Ok(HubOutcome { status: 202, body: json!({ "event_id": event.id, "matched": event.matched }), attempt })
-    }
-
-    fn challenge(&self) -> String {
-        let mut random = [0u8; 24];
-        self.entropy.fill(&mut random);
-        URL_SAFE_NO_PAD.encode(random)
-    }
-
-    fn hub_verification(&self, url: String, sub: &str, challenge: String, unsubscribe: bool, now: u64) -> JobRecord {
-        let mut job = self.new_record("GET", url, Vec::new(), now);
-        job.max_attempts = super::subscriptions::VERIFY_ATTEMPTS;
-        job.verifies = Some(Verification { subscription: sub.to_string(), challenge, unsubscribe });
-        transition::claim(job, now)
     }
 
     /// Removes a subscription and everything that finds it.

@@ -168,9 +168,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Marks the subscription pending and builds the job that asks its URL to echo a challenge,
     /// claimed for its first attempt.
     pub(crate) fn begin_verification(&self, sub: &mut SubscriptionRecord, now: u64) -> JobRecord {
-        let mut random = [0u8; 24];
-        self.entropy.fill(&mut random);
-        let challenge = URL_SAFE_NO_PAD.encode(random);
+        let challenge = self.challenge();
         sub.status = Status::Pending;
         sub.challenge = Some(challenge.clone());
         let query = crate::websub::encode_query(&[
@@ -179,13 +177,29 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             ("hookah.challenge", &challenge),
         ]);
         let url = crate::websub::append_query(&sub.url, &query);
-        self.verification_job(url, &sub.id, challenge, now)
+        self.verification_job(url, &sub.id, challenge, false, now)
     }
 
-    pub(crate) fn verification_job(&self, url: String, sub_id: &str, challenge: String, now: u64) -> JobRecord {
+    /// A random challenge a URL must echo to prove it wants a subscription.
+    pub(crate) fn challenge(&self) -> String {
+        let mut random = [0u8; 24];
+        self.entropy.fill(&mut random);
+        URL_SAFE_NO_PAD.encode(random)
+    }
+
+    /// The GET that asks `url` to echo `challenge`, claimed for its first attempt; its outcome
+    /// confirms (or, with `unsubscribe`, removes) the subscription.
+    pub(crate) fn verification_job(
+        &self,
+        url: String,
+        sub_id: &str,
+        challenge: String,
+        unsubscribe: bool,
+        now: u64,
+    ) -> JobRecord {
         let mut job = self.new_record("GET", url, Vec::new(), now);
         job.max_attempts = VERIFY_ATTEMPTS;
-        job.verifies = Some(Verification { subscription: sub_id.to_string(), challenge, unsubscribe: false });
+        job.verifies = Some(Verification { subscription: sub_id.to_string(), challenge, unsubscribe });
         transition::claim(job, now)
     }
 

@@ -119,16 +119,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     pub fn revoke_token(&self, id: &str) -> Result<(), ApiError> {
         let key = keys::token(id);
-        let (cas, current) = self.kv.cas_open(&key).map_err(ApiError::storage)?;
-        let mut record = current
+        let stored = self.kv.get(&key).map_err(ApiError::storage)?;
+        let mut record = stored
             .as_deref()
             .and_then(TokenRecord::from_bytes)
             .ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
+        // Revoking is the only change a token ever sees, so a plain write cannot undo another.
         record.revoked = true;
-        // A lost race means someone else changed the token; revoking again is harmless.
-        if !self.kv.cas_swap(cas, &record.to_bytes()).map_err(ApiError::storage)? {
-            self.kv.set(&key, &record.to_bytes()).map_err(ApiError::storage)?;
-        }
-        Ok(())
+        self.kv.set(&key, &record.to_bytes()).map_err(ApiError::storage)
     }
 }
