@@ -42,6 +42,12 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl From<crate::ports::KvError> for ApiError {
+    fn from(error: crate::ports::KvError) -> Self {
+        Self::storage(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

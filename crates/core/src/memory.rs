@@ -25,15 +25,7 @@ impl MemoryKv {
     }
 }
 
-/// The captured value of an open compare-and-swap.
-pub struct MemoryCas {
-    key: String,
-    captured: Option<Vec<u8>>,
-}
-
 impl Kv for MemoryKv {
-    type Cas = MemoryCas;
-
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.read(1);
         Ok(self.data.borrow().get(key).cloned())
@@ -69,30 +61,18 @@ impl Kv for MemoryKv {
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
         self.commit();
         let mut data = self.data.borrow_mut();
+        // Counters are kept as ASCII decimal, like Spin's Redis store (the host's end-to-end
+        // tests cover SQLite's 8-byte format), so a reader that assumes one format fails here.
         let current = match data.get(key) {
             None => 0,
-            Some(bytes) => i64::from_le_bytes(
-                <[u8; 8]>::try_from(bytes.as_slice()).map_err(|_| KvError(format!("{key} is not a counter")))?,
-            ),
+            Some(bytes) => std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| text.parse::<i64>().ok())
+                .ok_or_else(|| KvError(format!("{key} is not a counter")))?,
         };
         let next = current + delta;
-        data.insert(key.to_string(), next.to_le_bytes().to_vec());
+        data.insert(key.to_string(), next.to_string().into_bytes());
         Ok(next)
-    }
-    fn cas_open(&self, key: &str) -> Result<(MemoryCas, Option<Vec<u8>>), KvError> {
-        self.read(1);
-        let captured = self.data.borrow().get(key).cloned();
-        Ok((MemoryCas { key: key.to_string(), captured: captured.clone() }, captured))
-    }
-    fn cas_swap(&self, cas: MemoryCas, value: &[u8]) -> Result<bool, KvError> {
-        self.commit();
-        let mut data = self.data.borrow_mut();
-        // Like Spin: a swap on a key that was missing when opened is a plain upsert.
-        if cas.captured.is_some() && data.get(&cas.key) != cas.captured.as_ref() {
-            return Ok(false);
-        }
-        data.insert(cas.key, value.to_vec());
-        Ok(true)
     }
 }
 

@@ -8,26 +8,25 @@ use thiserror::Error;
 #[error("key-value store: {0}")]
 pub struct KvError(pub String);
 
-/// Spin's key-value store with `wasi:keyvalue` atomics and batch operations.
+/// Spin's key-value store, limited to what every Spin backend does the same way (SQLite and
+/// Redis differ in batch reads, counter formats and compare-and-swap): `get`, `set`, `delete`,
+/// atomic `set_many`/`delete_many`, and the value `increment` returns. There is deliberately no
+/// compare-and-swap: Spin's Redis store reports every swap as failed although it wrote it, and its
+/// SQLite store upserts a missing key. Records that several writers change use `engine::fence`.
 pub trait Kv {
-    /// An open compare-and-swap on one key (it captured the key's value when opened).
-    type Cas;
-
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError>;
     fn delete(&self, key: &str) -> Result<(), KvError>;
-    /// Values in the order of `keys`.
+    /// Values in the order of `keys`, `None` where a key is missing. Adapters make this hold
+    /// whatever the backend's batch read does (or fall back to single reads).
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError>;
     /// All entries in one commit.
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), KvError>;
     fn delete_many(&self, keys: &[String]) -> Result<(), KvError>;
-    /// Atomically adds `delta` to an 8-byte little-endian counter (missing = 0); returns the new value.
+    /// Atomically adds `delta` to a counter (missing = 0) and returns the new value. Backends
+    /// store counters in formats of their own: read one back only with `keys::decode_counter`,
+    /// and never `set` a key that is incremented.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError>;
-    /// Opens a compare-and-swap and returns the value it captured. On a missing key a swap is a
-    /// plain upsert (Spin's semantics), so callers only swap keys they saw present.
-    fn cas_open(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), KvError>;
-    /// `Ok(false)` when the key changed since `cas_open`.
-    fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<bool, KvError>;
 }
 
 /// One outbound webhook call.

@@ -1,8 +1,15 @@
-//! The key-value port on Spin's `default` store through `wasi:keyvalue` (store, atomics, batch).
+//! The key-value port on Spin's `default` store through `wasi:keyvalue` (store, atomics, batch),
+//! shaped so the core sees the same behaviour on every Spin backend.
 
 use hookah_core::ports::{Kv, KvError};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
+use std::cell::Cell;
 use std::collections::HashMap;
+
+thread_local! {
+    /// Set once the backend refused a batch read: later reads in this invocation go key by key.
+    static BATCH_READS_BROKEN: Cell<bool> = const { Cell::new(false) };
+}
 
 pub struct SpinKv {
     bucket: store::Bucket,
@@ -19,8 +26,6 @@ fn err(error: impl std::fmt::Debug) -> KvError {
 }
 
 impl Kv for SpinKv {
-    type Cas = atomics::Cas;
-
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.bucket.get(key).map_err(err)
     }
@@ -31,14 +36,26 @@ impl Kv for SpinKv {
         self.bucket.delete(key).map_err(err)
     }
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        match keys.len() {
+            0 => return Ok(Vec::new()),
+            // Spin's Redis store answers a batch read of one present key with a host panic, which
+            // fails the whole request: one key is always a plain read.
+            1 => return Ok(vec![self.get(&keys[0])?]),
+            _ => {}
         }
-        // The batch interface answers with (key, value) pairs, leaving out missing keys: match
-        // them up by key, not position (a key may be asked for twice).
-        let found: HashMap<String, Option<Vec<u8>>> =
-            batch::get_many(&self.bucket, keys).map_err(err)?.into_iter().collect();
-        Ok(keys.iter().map(|key| found.get(key).cloned().flatten()).collect())
+        if !BATCH_READS_BROKEN.get() {
+            match batch::get_many(&self.bucket, keys) {
+                // SQLite answers found pairs only, sorted by key: match them up by key, not
+                // position, and ignore any pair that was not asked for.
+                Ok(pairs) => {
+                    let found: HashMap<String, Option<Vec<u8>>> = pairs.into_iter().collect();
+                    return Ok(keys.iter().map(|key| found.get(key).cloned().flatten()).collect());
+                }
+                // Spin's Redis store builds batch reads on `KEYS` and fails them.
+                Err(_) => BATCH_READS_BROKEN.set(true),
+            }
+        }
+        keys.iter().map(|key| self.get(key)).collect()
     }
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
         if entries.is_empty() {
@@ -54,17 +71,5 @@ impl Kv for SpinKv {
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
         atomics::increment(&self.bucket, key, delta).map_err(err)
-    }
-    fn cas_open(&self, key: &str) -> Result<(atomics::Cas, Option<Vec<u8>>), KvError> {
-        let cas = atomics::Cas::new(&self.bucket, key).map_err(err)?;
-        let current = cas.current().map_err(err)?;
-        Ok((cas, current))
-    }
-    fn cas_swap(&self, cas: atomics::Cas, value: &[u8]) -> Result<bool, KvError> {
-        match atomics::swap(cas, value) {
-            Ok(()) => Ok(true),
-            Err(atomics::CasError::CasFailed(_)) => Ok(false),
-            Err(atomics::CasError::StoreError(error)) => Err(err(error)),
-        }
     }
 }

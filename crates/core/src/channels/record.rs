@@ -56,6 +56,9 @@ pub struct SubscriptionRecord {
     /// A WebSub subscription: its topic, `hub.secret` and lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websub: Option<WebSubLease>,
+    /// The fenced-update turn that wrote this version (`engine::fence`).
+    #[serde(default)]
+    pub turn: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,4 +142,5 @@ impl EventRecord {
 }
 
 crate::stored::stored!(SubscriptionRecord, RECORD_VERSION);
+crate::engine::fence::fenced!(SubscriptionRecord);
 crate::stored::stored!(EventRecord, RECORD_VERSION);

@@ -3,7 +3,7 @@
 use super::{lists, timers, Hookah};
 use crate::delivery::AttemptResult;
 use crate::job::transition::{self, Decision};
-use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State};
+use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State, LEASE_SAFETY_MS};
 use crate::keys;
 use crate::ports::{Captured, Kv, KvError, OutboundRequest, Sent, Transport};
 use crate::signing::{signature_header, SigningKey, WebhookId, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
@@ -13,9 +13,6 @@ use base64::Engine;
 
 /// Sent when the caller set no `User-Agent`.
 pub const USER_AGENT: &str = concat!("Hookah/", env!("CARGO_PKG_VERSION"));
-
-/// How often recording an outcome re-reads the record after losing a compare-and-swap.
-const CAS_ATTEMPTS: usize = 4;
 
 /// How an attempt is made beyond the job's own settings.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,9 +38,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     pub async fn attempt_with(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
-        let State::InFlight { claim, .. } = record.state else {
+        if !matches!(record.state, State::InFlight { .. }) {
             return Ok(Attempted { record: None, sent: None });
-        };
+        }
         let body = if record.body_len > 0 {
             match self.kv.get(&keys::body(&record.id))? {
                 Some(body) => body,
@@ -75,7 +72,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             request_headers,
             ..detail_of(sent.response.as_ref(), self.config.attempt_body_bytes)
         };
-        let record = self.record_outcome(&record.id, claim, attempt, detail, &sent).await?;
+        let record = self.record_outcome(&record, attempt, detail, &sent).await?;
         Ok(Attempted { record, sent: Some(sent) })
     }
 
@@ -84,55 +81,59 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.config.attempt_body_bytes.max(callback)
     }
 
+    /// Records what came of the attempt `claimed` holds. Only the claim's holder writes here, and
+    /// only while its lease lasts: anyone else must win the job's next turn, which a takeover
+    /// does only once the lease has ended.
     async fn record_outcome(
         &self,
-        id: &str,
-        claim: u32,
+        claimed: &JobRecord,
         attempt: Attempt,
         detail: AttemptDetail,
         sent: &Sent,
     ) -> Result<Option<JobRecord>, KvError> {
+        let id = &claimed.id;
         let key = keys::job(id);
+        let read = self.kv.get_many(&[key.clone(), keys::cancel_request(id)])?;
+        let Some(current) = read[0].as_deref().and_then(JobRecord::from_bytes) else {
+            return Ok(None);
+        };
+        let State::InFlight { claim, lease_until } = claimed.state else { return Ok(None) };
+        let now = self.clock.now_ms();
+        if current.turn != claimed.turn || now + LEASE_SAFETY_MS > lease_until {
+            // Taken over, cancelled, or too late to be sure it is not.
+            return Ok(None);
+        }
+        let mut decision = transition::decide(&current, &sent.result, now, self.config, self.entropy.next_u32());
+        if read[1].is_some() && matches!(decision, Decision::Retry { .. }) {
+            decision = Decision::Cancelled;
+        }
+        // Everything the new record points at goes in the same commit: the earlier attempt's
+        // detail, the retry's timer slot, the job's entry in the pending list.
+        let mut entries = Vec::new();
+        if let Some(previous) = &current.last_detail {
+            entries.push((keys::attempt_detail(id, previous.n), serde_json::to_vec(previous).unwrap_or_default()));
+        }
         let mut retry_timer = None;
-        let mut pending_listed = None;
-        for _ in 0..CAS_ATTEMPTS {
-            let (cas, current) = self.kv.cas_open(&key)?;
-            let Some(current) = current.as_deref().and_then(JobRecord::from_bytes) else {
-                return Ok(None);
-            };
-            let now = self.clock.now_ms();
-            let decision = transition::decide(&current, &sent.result, now, self.config, self.entropy.next_u32());
-            // Everything the new record points at is written before it: the earlier attempt's
-            // detail, the retry's timer slot, the job's entry in the pending list.
-            let mut entries = Vec::new();
-            if let Some(previous) = &current.last_detail {
-                entries.push((keys::attempt_detail(id, previous.n), serde_json::to_vec(previous).unwrap_or_default()));
-            }
-            if let (Decision::Retry { at }, None) = (&decision, retry_timer) {
-                let bucket = keys::timer_bucket(*at, now);
-                entries.extend(timers::allocate(self.kv, &[(bucket, id)])?);
-                retry_timer = Some(bucket);
-                if current.pending_listed != Some(current.generation) {
-                    entries.extend(lists::append(self.kv, "pending", &[(id, current.generation)])?);
-                    pending_listed = Some(current.generation);
-                }
-            }
-            if !entries.is_empty() {
-                self.kv.set_many(entries)?;
-            }
-            let Some(mut next) =
-                transition::complete(&current, claim, attempt.clone(), Some(detail.clone()), &decision, retry_timer)
-            else {
-                return Ok(None);
-            };
-            next.pending_listed = pending_listed.or(next.pending_listed);
-            if self.kv.cas_swap(cas, &next.to_bytes())? {
-                self.report_if_asked(&next, Some(sent))?;
-                self.after_outcome(&next)?;
-                return Ok(Some(next));
+        if let Decision::Retry { at } = decision {
+            let bucket = keys::timer_bucket(at, now);
+            entries.extend(timers::allocate(self.kv, &[(bucket, id)])?);
+            retry_timer = Some(bucket);
+            if current.pending_listed != Some(current.generation) {
+                entries.extend(lists::append(self.kv, "pending", &[(id, current.generation)])?);
             }
         }
-        Ok(None)
+        let Some(mut next) = transition::complete(&current, claim, attempt, Some(detail), &decision, retry_timer)
+        else {
+            return Ok(None);
+        };
+        if retry_timer.is_some() {
+            next.pending_listed = Some(current.generation);
+        }
+        entries.push((key, next.to_bytes()));
+        self.kv.set_many(entries)?;
+        self.report_if_asked(&next, Some(sent))?;
+        self.after_outcome(&next)?;
+        Ok(Some(next))
     }
 }
 

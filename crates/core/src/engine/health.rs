@@ -2,6 +2,7 @@
 //! subscription; a subscription's deliveries decide its health (410 disables it at once, a run of
 //! dead jobs or days of failure disable it too); Hookah's operational events go to `hookah.ops`.
 
+use super::fence::{self, Updated};
 use super::Hookah;
 use crate::channels::grammar::OPS_CHANNEL;
 use crate::channels::record::{Status, SubscriptionRecord};
@@ -9,7 +10,6 @@ use crate::job::view::rfc3339;
 use crate::job::{JobRecord, State, Verification};
 use crate::keys;
 use crate::ports::{Kv, KvError, Transport};
-use crate::stored::Stored;
 use serde_json::{json, Value};
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
@@ -57,7 +57,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     fn track_health(&self, job: &JobRecord, sub: &str) -> Result<(), KvError> {
         let dead_key = keys::subscription_health(sub);
-        let failing_key = format!("{dead_key}:since");
+        let failing_key = keys::subscription_failing_since(sub);
         let now = self.clock.now_ms();
         match job.state {
             // A delivery ends the run of failures; the reads cost no commit on the happy path.
@@ -69,7 +69,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 let since = match self.kv.get(&failing_key)? {
                     Some(bytes) => keys::decode_counter(Some(&bytes)),
                     None => {
-                        self.kv.set(&failing_key, &keys::encode_counter(now))?;
+                        self.kv.set(&failing_key, &keys::encode_number(now))?;
                         now
                     }
                 };
@@ -103,27 +103,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(())
     }
 
-    /// Compare-and-swap on a subscription; `change` returns `None` to leave it as it is.
+    /// A fenced update of a subscription; `change` returns `None` to leave it as it is.
     /// Returns the new record when it changed.
-    fn update_subscription_record(
+    pub(crate) fn update_subscription_record(
         &self,
         id: &str,
         change: impl Fn(&mut SubscriptionRecord) -> Option<()>,
     ) -> Result<Option<SubscriptionRecord>, KvError> {
-        let key = keys::subscription(id);
-        for _ in 0..4 {
-            let (cas, current) = self.kv.cas_open(&key)?;
-            let Some(mut record) = current.as_deref().and_then(SubscriptionRecord::from_bytes) else {
-                return Ok(None);
-            };
-            if change(&mut record).is_none() {
-                return Ok(None);
-            }
-            if self.kv.cas_swap(cas, &record.to_bytes())? {
-                return Ok(Some(record));
-            }
+        let now = || self.clock.now_ms();
+        let updated = fence::update(self.kv, &keys::subscription(id), &now, |current: &SubscriptionRecord, _| {
+            let mut record = current.clone();
+            Ok::<_, KvError>(change(&mut record).map(|()| (record, Vec::new())))
+        })?;
+        match updated {
+            Updated::Changed(record) => Ok(Some(record)),
+            Updated::Unchanged(_) | Updated::Missing => Ok(None),
+            Updated::Busy => Err(KvError(format!("subscription {id} kept changing; the update was not made"))),
         }
-        Ok(None)
     }
 
     /// Publishes one of Hookah's own events to `hookah.ops`, when anyone subscribed.

@@ -120,6 +120,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     created_at: now,
                     updated_at: now,
                     websub: Some(lease.clone()),
+                    turn: 0,
                 }
             }
         };
@@ -184,7 +185,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         else {
             return Ok(());
         };
-        let mut doomed = vec![keys::subscription(id), keys::signing_key(&sub.key_id), keys::subscription_health(id)];
+        let mut doomed = vec![
+            keys::subscription(id),
+            keys::signing_key(&sub.key_id),
+            keys::subscription_health(id),
+            keys::subscription_failing_since(id),
+        ];
         if let Some(lease) = &sub.websub {
             doomed.push(keys::websub_index(&sub.url, &lease.topic));
         }

@@ -1,5 +1,6 @@
 //! Managing signing keys, and choosing the keys that sign an attempt.
 
+use super::fence::{self, Updated};
 use super::Hookah;
 use crate::error::ApiError;
 use crate::ids::{is_key_id, key_id, ID_RANDOM_BYTES};
@@ -54,6 +55,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             created_at: now,
             rotated_at: None,
             previous: None,
+            turn: 0,
         };
         let n = self.kv.increment(keys::KEY_COUNT, 1).map_err(ApiError::storage)? as u64;
         if n > MAX_KEYS {
@@ -141,24 +143,25 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Some(secs) if secs.saturating_mul(1000) <= MAX_GRACE_MS => secs * 1000,
             Some(_) => return Err(ApiError::bad_request("bad_key", "grace_seconds is at most 30 days")),
         };
-        let key = keys::signing_key(id);
-        for _ in 0..4 {
-            let (cas, current) = self.kv.cas_open(&key).map_err(ApiError::storage)?;
-            let current = current.as_deref().and_then(KeyRecord::from_bytes).ok_or_else(|| not_found(id))?;
-            let secret = self.new_secret(current.kind(), request.secret.clone())?;
-            let now = self.clock.now_ms();
+        let now = || self.clock.now_ms();
+        let updated = fence::update(self.kv, &keys::signing_key(id), &now, |current: &KeyRecord, now| {
             let rotated = KeyRecord {
-                secret,
+                secret: self.new_secret(current.kind(), request.secret.clone())?,
                 rotated_at: Some(now),
                 previous: Some(Previous { secret: current.secret.clone(), until: now + grace_ms }),
-                ..current
+                ..current.clone()
             };
-            if self.kv.cas_swap(cas, &rotated.to_bytes()).map_err(ApiError::storage)? {
+            Ok::<_, ApiError>(Some((rotated, Vec::new())))
+        })?;
+        match updated {
+            Updated::Changed(rotated) => {
                 let default = self.default_key_id().map_err(ApiError::storage)?;
-                return Ok(with_secret(rotated.view(now, default.as_deref() == Some(id)), &rotated.secret));
+                let view = rotated.view(self.clock.now_ms(), default.as_deref() == Some(id));
+                Ok(with_secret(view, &rotated.secret))
             }
+            Updated::Unchanged(_) | Updated::Missing => Err(not_found(id)),
+            Updated::Busy => Err(super::replay::busy()),
         }
-        Err(ApiError::new(409, "conflict", "the key changed during rotation; try again"))
     }
 
     pub fn delete_key(&self, id: &str) -> Result<(), ApiError> {

@@ -3,6 +3,7 @@
 
 mod accept;
 mod attempt;
+pub(crate) mod fence;
 mod health;
 mod hub;
 mod keyring;

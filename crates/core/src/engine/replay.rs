@@ -1,6 +1,7 @@
 //! Operators' tools: retrying one finished job, cancelling one, and replaying many in bounded,
 //! resumable batches.
 
+use super::fence::{self, Turn, Updated};
 use super::{lists, timers, Hookah};
 use crate::error::ApiError;
 use crate::job::{transition, JobRecord, State};
@@ -39,6 +40,15 @@ pub struct ReplayReport {
     pub next_cursor: Option<u64>,
 }
 
+fn job_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("no job {id}"))
+}
+
+/// Other writers kept changing the record.
+pub(crate) fn busy() -> ApiError {
+    ApiError::new(409, "busy", "the record is being changed by another request; try again shortly")
+}
+
 fn finished_state(state: &str) -> Result<(), ApiError> {
     match state {
         "delivered" | "dead" | "gone" | "cancelled" => Ok(()),
@@ -58,8 +68,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         })
     }
 
-    /// Stops a pending job: no more attempts. An attempt already in flight is not recorded.
+    /// Stops a pending job: no more attempts. An attempt in flight goes on, and no attempt
+    /// starts after it: the job ends cancelled unless that attempt ends it first.
     pub fn cancel_job(&self, id: &str) -> Result<JobRecord, ApiError> {
+        let current = self.load_job(id).map_err(ApiError::storage)?.ok_or_else(|| job_not_found(id))?;
+        if let State::InFlight { lease_until, .. } = current.state {
+            if lease_until > self.clock.now_ms() {
+                self.kv.set(&keys::cancel_request(id), b"1").map_err(ApiError::storage)?;
+                return Ok(current);
+            }
+        }
         let cancelled = self.update_job(id, |current, now| {
             if current.state.finished_at().is_some() {
                 return Err(ApiError::new(409, "already_finished", "the job has already ended"));
@@ -74,33 +92,28 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(cancelled)
     }
 
-    /// Compare-and-swap loop over one job: `change` computes the new record from the current
-    /// one; the new timer slot and pending-list entry are written before the record.
+    /// A fenced update of one job: `change` computes the new record from the current one; the
+    /// new timer slot and pending-list entry go in the record's commit.
     fn update_job(
         &self,
         id: &str,
         change: impl Fn(&JobRecord, u64) -> Result<JobRecord, ApiError>,
     ) -> Result<JobRecord, ApiError> {
-        let key = keys::job(id);
-        for _ in 0..4 {
-            let (cas, current) = self.kv.cas_open(&key).map_err(ApiError::storage)?;
-            let current = current
-                .as_deref()
-                .and_then(JobRecord::from_bytes)
-                .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
-            let now = self.clock.now_ms();
-            let mut next = change(&current, now)?;
+        let now = || self.clock.now_ms();
+        let updated = fence::update(self.kv, &keys::job(id), &now, |current: &JobRecord, now| {
+            let mut next = change(current, now)?;
             let mut entries = timers::allocate(self.kv, &[(next.timer, id)]).map_err(ApiError::storage)?;
             if next.generation != current.generation {
                 entries.extend(lists::append(self.kv, "pending", &[(id, next.generation)]).map_err(ApiError::storage)?);
                 next.pending_listed = Some(next.generation);
             }
-            self.kv.set_many(entries).map_err(ApiError::storage)?;
-            if self.kv.cas_swap(cas, &next.to_bytes()).map_err(ApiError::storage)? {
-                return Ok(next);
-            }
+            Ok::<_, ApiError>(Some((next, entries)))
+        })?;
+        match updated {
+            Updated::Changed(next) | Updated::Unchanged(next) => Ok(next),
+            Updated::Missing => Err(job_not_found(id)),
+            Updated::Busy => Err(busy()),
         }
-        Err(ApiError::new(409, "conflict", "the job kept changing; try again"))
     }
 
     /// Re-queues matching finished jobs from one page of their state's list, newest first.
@@ -116,29 +129,32 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 && filter.until.is_none_or(|until| created < until)
                 && filter.target_prefix.as_deref().is_none_or(|prefix| job.url.starts_with(prefix))
         };
-        let page = self.list_page(&filter.state, limit, filter.cursor, matches).map_err(ApiError::storage)?;
+        // The time is taken before the page is read: turns are judged as of then.
         let now = self.clock.now_ms();
+        let page = self.list_page(&filter.state, limit, filter.cursor, matches).map_err(ApiError::storage)?;
         let bucket = keys::timer_bucket(now, now);
-        let ids: Vec<(u64, &str)> = page.jobs.iter().map(|job| (bucket, job.id.as_str())).collect();
-        let listed: Vec<(&str, u32)> = page.jobs.iter().map(|job| (job.id.as_str(), job.generation + 1)).collect();
-        let mut entries = timers::allocate(self.kv, &ids).map_err(ApiError::storage)?;
-        entries.extend(lists::append(self.kv, "pending", &listed).map_err(ApiError::storage)?);
-        self.kv.set_many(entries).map_err(ApiError::storage)?;
-        let mut count = 0;
+        // One turn per job; the jobs whose turn was won are written in one commit with their
+        // timer slots and list entries.
+        let mut won = Vec::new();
         for job in &page.jobs {
-            let (cas, current) = self.kv.cas_open(&keys::job(&job.id)).map_err(ApiError::storage)?;
-            // Only the job as listed: if it moved on meanwhile, leave it.
-            if current.as_deref().and_then(JobRecord::from_bytes).as_ref() != Some(job) {
-                continue;
-            }
-            let mut next = requeued(job);
-            next.state = State::Pending { next_at: now };
-            next.timer = bucket;
-            next.pending_listed = Some(next.generation);
-            if self.kv.cas_swap(cas, &next.to_bytes()).map_err(ApiError::storage)? {
-                count += 1;
+            if let Turn::Won(turn) =
+                fence::take_turn(self.kv, &keys::job(&job.id), job.turn, now).map_err(ApiError::storage)?
+            {
+                let mut next = requeued(job);
+                next.state = State::Pending { next_at: now };
+                next.timer = bucket;
+                next.pending_listed = Some(next.generation);
+                next.turn = turn;
+                won.push(next);
             }
         }
+        let ids: Vec<(u64, &str)> = won.iter().map(|job| (bucket, job.id.as_str())).collect();
+        let listed: Vec<(&str, u32)> = won.iter().map(|job| (job.id.as_str(), job.generation)).collect();
+        let mut entries = timers::allocate(self.kv, &ids).map_err(ApiError::storage)?;
+        entries.extend(lists::append(self.kv, "pending", &listed).map_err(ApiError::storage)?);
+        entries.extend(won.iter().map(|job| (keys::job(&job.id), job.to_bytes())));
+        self.kv.set_many(entries).map_err(ApiError::storage)?;
+        let count = won.len();
         Ok(ReplayReport { requeued: count, scanned: page.scanned, next_cursor: page.next })
     }
 }

@@ -1,6 +1,7 @@
 //! Channel subscriptions: create, read, list, update, delete, rotate, re-enable, and the intent
 //! verification that turns a new (or moved) subscription active.
 
+use super::fence::{self, Turn};
 use super::tokens::{forbidden, Principal};
 use super::Hookah;
 use crate::channels::grammar::{check_filter, check_public_channel, MAX_EVENT_TYPES};
@@ -113,6 +114,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             created_at: now,
             updated_at: now,
             websub: None,
+            turn: 0,
         };
         let slot = self.kv.increment(&keys::channel_sub_count(channel), 1).map_err(ApiError::storage)? as u64;
         let verification = self.channel_record(channel)?.verify_intent.then(|| self.begin_verification(&mut sub, now));
@@ -162,6 +164,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             created_at: now,
             rotated_at: None,
             previous: None,
+            turn: 0,
         })
     }
 
@@ -281,6 +284,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         id: &str,
         request: SubscriptionRequest,
     ) -> Result<(Value, Option<JobRecord>), ApiError> {
+        let read_at = self.clock.now_ms();
         let mut sub = self.find_subscription(principal, channel, id, true)?;
         if request.secret.is_some() || request.tenant.is_some() {
             return Err(bad("secret and tenant cannot change; rotate the secret instead"));
@@ -306,7 +310,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             sub.metadata = metadata;
         }
         sub.updated_at = now;
-        self.save_subscription(&sub, verification.as_ref())?;
+        self.save_subscription(&mut sub, read_at, verification.as_ref())?;
         Ok((sub.view(), verification))
     }
 
@@ -318,6 +322,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         channel: &str,
         id: &str,
     ) -> Result<(Value, Option<JobRecord>), ApiError> {
+        let read_at = self.clock.now_ms();
         let mut sub = self.find_subscription(principal, channel, id, true)?;
         let now = self.clock.now_ms();
         let mut verification = None;
@@ -329,13 +334,27 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         sub.disabled_reason = None;
         sub.disabled_at = None;
         sub.updated_at = now;
-        self.kv.delete(&keys::subscription_health(id)).map_err(ApiError::storage)?;
-        self.save_subscription(&sub, verification.as_ref())?;
+        // Its health starts afresh: no dead jobs in a row, no failing clock.
+        let health = [keys::subscription_health(id), keys::subscription_failing_since(id)];
+        self.kv.delete_many(&health).map_err(ApiError::storage)?;
+        self.save_subscription(&mut sub, read_at, verification.as_ref())?;
         Ok((sub.view(), verification))
     }
 
-    fn save_subscription(&self, sub: &SubscriptionRecord, verification: Option<&JobRecord>) -> Result<(), ApiError> {
-        let entry = vec![(keys::subscription(&sub.id), sub.to_bytes())];
+    /// Writes `sub`, read at `read_at`, as the next turn of its record: a 409 if another writer
+    /// changed it since.
+    fn save_subscription(
+        &self,
+        sub: &mut SubscriptionRecord,
+        read_at: u64,
+        verification: Option<&JobRecord>,
+    ) -> Result<(), ApiError> {
+        let key = keys::subscription(&sub.id);
+        match fence::take_turn(self.kv, &key, sub.turn, read_at)? {
+            Turn::Won(turn) => sub.turn = turn,
+            Turn::Busy => return Err(super::replay::busy()),
+        }
+        let entry = vec![(key, sub.to_bytes())];
         match verification {
             Some(job) => self.store(job, Vec::new(), entry),
             None => self.kv.set_many(entry),

@@ -2,6 +2,7 @@
 //! Its cost follows the slots it reads (bounded by `sweep_batch`) and the buckets it walks, never
 //! the number of jobs stored.
 
+use super::fence::{self, Turn};
 use super::{lists, timers, Hookah};
 use crate::job::transition::{self, TimerAction};
 use crate::job::view::public_state;
@@ -11,6 +12,7 @@ use crate::ports::{Kv, KvError, Transport};
 use crate::stored::Stored;
 use futures::StreamExt;
 use serde::Serialize;
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
@@ -36,7 +38,6 @@ pub struct SweepReport {
 struct Found {
     bucket: u64,
     id: String,
-    stored: Vec<u8>,
     record: JobRecord,
 }
 
@@ -113,7 +114,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 slot_buckets.push(bucket);
             }
             if take > 0 {
-                done_updates.push((keys::slot_done(bucket), keys::encode_counter(done + take)));
+                done_updates.push((keys::slot_done(bucket), keys::encode_number(done + take)));
             }
             counts.push((count, done + take));
         }
@@ -154,70 +155,105 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .into_iter()
             .zip(records)
             .filter_map(|((bucket, id), stored)| {
-                let stored = stored?;
-                let record = JobRecord::from_bytes(&stored)?;
-                Some(Found { bucket, id, stored, record })
+                let record = JobRecord::from_bytes(&stored?)?;
+                Some(Found { bucket, id, record })
             })
             .collect();
         Ok((found, events))
     }
 
     /// Carries out each slot's timer action; returns the records this sweep now holds claims on.
+    /// `now` was taken before the records were read.
     fn act_on_slots(&self, found: Vec<Found>, now: u64, report: &mut SweepReport) -> Result<Vec<JobRecord>, KvError> {
-        let mut updates = Vec::new();
         let mut new_timers: Vec<(u64, &str)> = Vec::new();
-        let mut deletions = Vec::new();
         let mut finished: Vec<(&'static str, &str, u32)> = Vec::new();
+        let mut wanted = Vec::new();
+        let mut seen = HashSet::new();
         for slot in &found {
-            match transition::on_timer(&slot.record, slot.bucket, now, self.config) {
-                TimerAction::Skip => report.skipped += 1,
-                TimerAction::Delete => {
-                    report.deleted += 1;
-                    deletions.extend(self.keys_of(&slot.record)?);
+            let action = transition::on_timer(&slot.record, slot.bucket, now, self.config);
+            // Two live slots of one job in one sweep: the first decides.
+            if matches!(action, TimerAction::Skip) || !seen.insert(slot.id.as_str()) {
+                report.skipped += 1;
+                continue;
+            }
+            match action {
+                TimerAction::Skip => {}
+                TimerAction::Reschedule { bucket } => {
+                    report.rescheduled += 1;
+                    new_timers.push((bucket, &slot.id));
                 }
                 TimerAction::KeepUntil { bucket } => {
                     // The first visit after a job ended: it joins its state's list now.
                     new_timers.push((bucket, &slot.id));
                     finished.push((public_state(&slot.record.state), &slot.id, slot.record.generation));
                 }
-                TimerAction::Claim(next) | TimerAction::Reschedule(next) => {
+                TimerAction::Delete => wanted.push((slot, None)),
+                TimerAction::Claim(next) => wanted.push((slot, Some(*next))),
+            }
+        }
+        let cancel_keys: Vec<String> =
+            wanted.iter().filter(|(_, next)| next.is_some()).map(|(slot, _)| keys::cancel_request(&slot.id)).collect();
+        let mut cancelled = self.kv.get_many(&cancel_keys)?.into_iter().map(|flag| flag.is_some());
+
+        let mut records = Vec::new();
+        let mut deletions = Vec::new();
+        let mut claims = Vec::new();
+        for (slot, next) in wanted {
+            let cancel = next.is_some() && cancelled.next().unwrap_or(false);
+            let Turn::Won(turn) = fence::take_turn(self.kv, &keys::job(&slot.id), slot.record.turn, now)? else {
+                // Another writer holds the job's next turn: look again once it must have written.
+                report.skipped += 1;
+                new_timers.push((keys::timer_bucket(now + fence::TURN_STALE_MS, now), &slot.id));
+                continue;
+            };
+            match next {
+                None => {
+                    report.deleted += 1;
+                    deletions.extend(self.keys_of(&slot.record, turn)?);
+                }
+                Some(_) if cancel => {
+                    // Cancelled while an attempt was in flight: no attempt starts after that.
+                    let mut record = slot.record.clone();
+                    record.state = State::Cancelled { at: now };
+                    record.timer = keys::timer_bucket(now, now);
+                    record.turn = turn;
+                    new_timers.push((record.timer, &slot.id));
+                    report.rescheduled += 1;
+                    records.push(record);
+                }
+                Some(mut next) => {
+                    next.turn = turn;
                     new_timers.push((next.timer, &slot.id));
-                    updates.push((slot, next));
+                    report.claimed += 1;
+                    records.push(next.clone());
+                    claims.push(next);
                 }
             }
         }
-        // New slots first, then the records that point at them: a crash in between leaves only
-        // stale slots, which are skipped.
-        if !new_timers.is_empty() {
-            let mut entries = timers::allocate(self.kv, &new_timers)?;
-            entries.extend(lists::append_grouped(self.kv, &finished)?);
-            self.kv.set_many(entries)?;
+        if self.clock.now_ms() > now + fence::TURN_DEADLINE_MS {
+            // Too slow to write the turns won: they go stale and other sweeps skip them.
+            return Err(KvError("the sweep took too long to record its claims".into()));
+        }
+        // New slots and the records that point at them in one commit.
+        let mut entries = timers::allocate(self.kv, &new_timers)?;
+        entries.extend(lists::append_grouped(self.kv, &finished)?);
+        entries.extend(records.iter().map(|record| (keys::job(&record.id), record.to_bytes())));
+        self.kv.set_many(entries)?;
+        for record in records.iter().filter(|r| matches!(r.state, State::Cancelled { .. })) {
+            self.report_if_asked(record, None)?;
         }
         if !deletions.is_empty() {
             self.kv.delete_many(&deletions)?;
         }
-        let mut claims = Vec::new();
-        for (slot, next) in updates {
-            let (cas, current) = self.kv.cas_open(&keys::job(&slot.id))?;
-            // Someone else moved the job since we read it (another sweep, the accepting
-            // invocation): theirs is the claim.
-            if current.as_deref() != Some(slot.stored.as_slice()) || !self.kv.cas_swap(cas, &next.to_bytes())? {
-                report.skipped += 1;
-                continue;
-            }
-            if matches!(next.state, State::InFlight { .. }) {
-                report.claimed += 1;
-                claims.push(next);
-            } else {
-                report.rescheduled += 1;
-            }
-        }
         Ok(claims)
     }
 
-    /// Every key a job owns, for its deletion at the end of retention.
-    fn keys_of(&self, job: &JobRecord) -> Result<Vec<String>, KvError> {
-        let mut doomed = vec![keys::job(&job.id), keys::body(&job.id)];
+    /// Every key a job owns, for its deletion at the end of retention (`turn`: the one that
+    /// deletes it).
+    fn keys_of(&self, job: &JobRecord, turn: u64) -> Result<Vec<String>, KvError> {
+        let key = keys::job(&job.id);
+        let mut doomed: Vec<String> = fence::turn_keys(&key, turn).collect();
+        doomed.extend([key, keys::body(&job.id), keys::cancel_request(&job.id)]);
         doomed.extend((1..=job.attempts.len()).map(|n| keys::attempt_detail(&job.id, n)));
         if let Some(hash) = &job.idempotency_key {
             doomed.push(keys::idempotency_race(hash, job.created_at / keys::IDEMPOTENCY_WINDOW_MS));
@@ -252,7 +288,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !doomed.is_empty() {
             self.kv.delete_many(&doomed)?;
         }
-        self.kv.set(keys::SWEEP_CURSOR, &keys::encode_counter(buckets[0] + finished))?;
+        self.kv.set(keys::SWEEP_CURSOR, &keys::encode_number(buckets[0] + finished))?;
         Ok(finished)
     }
 }

@@ -71,7 +71,7 @@ fn accepted_job_is_stored_in_one_batch_and_delivered_after_the_answer() {
     block_on(world.hookah().follow_up(follow_up));
     let job = world.job(&id).unwrap();
     assert!(matches!(job.state, State::Delivered { .. }));
-    assert_eq!(world.kv.commits.get(), 3, "recording the outcome is one compare-and-swap");
+    assert_eq!(world.kv.commits.get(), 3, "recording the outcome is one write");
     let sent = world.transport.sent.borrow();
     assert_eq!(sent.len(), 1);
     assert!(sent[0].headers.contains(&("webhook-id".to_string(), id.clone())));
@@ -111,6 +111,62 @@ fn a_job_whose_invocation_died_is_taken_over_after_its_lease() {
     let job = world.job(&id).unwrap();
     assert_eq!(job.attempts[0].error, Some(AttemptError::Abandoned));
     assert_eq!(job.attempts[1].status, Some(204));
+}
+
+#[test]
+fn a_stale_claimant_cannot_overwrite_the_takeover() {
+    let calls = Rc::new(Cell::new(0));
+    let counter = calls.clone();
+    let world = World::new(ScriptedTransport::new(move |_| {
+        counter.set(counter.get() + 1);
+        // The takeover delivers; the stale holder's late attempt fails.
+        let status = if counter.get() == 1 { 204 } else { 500 };
+        AttemptResult::Response { status, retry_after: None }
+    }));
+    let (id, stale_follow_up) = world.submit(&[]);
+    world.clock.advance(65_000);
+    let report = world.sweep();
+    assert_eq!((report.claimed, report.delivered), (1, 1), "{report:?}");
+    let taken_over = world.job(&id).unwrap();
+    // The first holder was only slow: it makes its attempt after its lease, and its outcome is
+    // not recorded over the newer state.
+    block_on(world.hookah().follow_up(stale_follow_up));
+    assert_eq!(calls.get(), 2);
+    assert_eq!(world.job(&id).unwrap(), taken_over);
+    assert!(matches!(taken_over.state, State::Delivered { .. }));
+}
+
+#[test]
+fn a_turn_won_by_a_writer_that_died_is_skipped_once_stale() {
+    let world = World::new(ScriptedTransport::status(200));
+    let (id, _) = world.submit(&[("hookah-delay", "5")]);
+    // A writer won the job's next turn and died before writing it.
+    use crate::ports::Kv;
+    world.kv.increment(&keys::turn(&keys::job(&id), 1), 1).unwrap();
+    world.clock.advance(10_000);
+    let report = world.sweep();
+    assert_eq!(report.claimed, 0, "{report:?}");
+    assert!(world.transport.sent.borrow().is_empty());
+    // Nothing moves until the turn is stale; then the next turn is taken and the job delivered.
+    world.clock.advance(20_000);
+    assert_eq!(world.sweep().claimed, 0);
+    world.clock.advance(15_000);
+    let report = world.sweep();
+    assert_eq!((report.claimed, report.delivered), (1, 1), "{report:?}");
+    assert_eq!(world.job(&id).unwrap().turn, 2);
+}
+
+#[test]
+fn a_cancel_during_an_attempt_lets_no_attempt_start_after_it() {
+    let world = World::new(ScriptedTransport::status(500));
+    let (id, follow_up) = world.submit(&[]);
+    let answer = world.hookah().cancel_job(&id).unwrap();
+    assert!(matches!(answer.state, State::InFlight { .. }), "the attempt in flight goes on");
+    block_on(world.hookah().follow_up(follow_up));
+    assert!(matches!(world.job(&id).unwrap().state, State::Cancelled { .. }));
+    world.clock.advance(3_600_000);
+    world.sweep();
+    assert_eq!(world.transport.sent.borrow().len(), 1);
 }
 
 #[test]

@@ -13,6 +13,11 @@ pub const RECORD_VERSION: u32 = 1;
 /// taken over.
 pub const LEASE_MARGIN_MS: u64 = 30_000;
 
+/// An attempt's holder records its outcome only this long before its lease ends, at the latest:
+/// a takeover waits for the lease's end, so the two never write at once while clocks disagree
+/// by less than this.
+pub const LEASE_SAFETY_MS: u64 = 10_000;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub v: u32,
@@ -66,6 +71,9 @@ pub struct JobRecord {
     /// Key of the idempotency record that points here, deleted with the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The fenced-update turn that wrote this version (`engine::fence`).
+    #[serde(default)]
+    pub turn: u64,
 }
 
 /// What an intent-verification request must get back.
@@ -179,3 +187,5 @@ pub fn lease_ms(timeout_ms: u64) -> u64 {
 }
 
 crate::stored::stored!(JobRecord, RECORD_VERSION);
+
+crate::engine::fence::fenced!(JobRecord);

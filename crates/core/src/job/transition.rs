@@ -12,16 +12,18 @@ pub enum TimerAction {
     /// A stale or duplicate slot: the record's timer is elsewhere.
     Skip,
     /// Attempt now: store `record` (in flight, with its new timer) and deliver.
-    Claim(JobRecord),
-    /// Not due: store `record` (new timer) and wait.
-    Reschedule(JobRecord),
+    Claim(Box<JobRecord>),
+    /// Not due yet: look again at `bucket` (a new slot; the record stays as it is).
+    Reschedule { bucket: u64 },
     /// Finished; keep it until its retention ends: a new slot in `bucket`, record unchanged.
     KeepUntil { bucket: u64 },
     /// Finished and past retention: delete the record and body.
     Delete,
 }
 
-/// Decides what a timer means for `record`.
+/// Decides what a timer means for `record`. A slot counts for an unfinished job when it is at
+/// or after the record's own timer: writers that could not change the record (it was another
+/// writer's turn) leave such slots so the job is looked at again. Earlier slots are stale.
 pub fn on_timer(record: &JobRecord, slot_bucket: u64, now: u64, config: &Config) -> TimerAction {
     if let Some(finished_at) = record.state.finished_at() {
         let expires = finished_at.saturating_add(config.retention_ms);
@@ -33,15 +35,13 @@ pub fn on_timer(record: &JobRecord, slot_bucket: u64, now: u64, config: &Config)
             TimerAction::Skip
         };
     }
-    if slot_bucket != record.timer {
+    if slot_bucket < record.timer {
         return TimerAction::Skip;
     }
     match record.state {
-        State::Pending { next_at } if next_at > now => {
-            TimerAction::Reschedule(JobRecord { timer: timer_bucket(next_at, now), ..record.clone() })
-        }
+        State::Pending { next_at } if next_at > now => TimerAction::Reschedule { bucket: timer_bucket(next_at, now) },
         State::InFlight { lease_until, .. } if lease_until > now => {
-            TimerAction::Reschedule(JobRecord { timer: timer_bucket(lease_until, now), ..record.clone() })
+            TimerAction::Reschedule { bucket: timer_bucket(lease_until, now) }
         }
         State::InFlight { lease_until, .. } => {
             let mut abandoned = record.clone();
@@ -52,9 +52,9 @@ pub fn on_timer(record: &JobRecord, slot_bucket: u64, now: u64, config: &Config)
                 error: Some(AttemptError::Abandoned),
                 message: Some("the attempt's lease expired before it reported".into()),
             });
-            TimerAction::Claim(claim(abandoned, now))
+            TimerAction::Claim(Box::new(claim(abandoned, now)))
         }
-        _ => TimerAction::Claim(claim(record.clone(), now)),
+        _ => TimerAction::Claim(Box::new(claim(record.clone(), now))),
     }
 }
 
@@ -71,8 +71,12 @@ pub fn claim(mut record: JobRecord, now: u64) -> JobRecord {
 pub enum Decision {
     Delivered,
     Gone,
-    Retry { at: u64 },
+    Retry {
+        at: u64,
+    },
     Dead,
+    /// The job was cancelled while the attempt was in flight.
+    Cancelled,
 }
 
 /// Decides the next state after attempt number `attempts_made` ended with `result`.
@@ -119,6 +123,7 @@ pub fn complete(
         Decision::Delivered => State::Delivered { at },
         Decision::Gone => State::Gone { at },
         Decision::Dead => State::Dead { at },
+        Decision::Cancelled => State::Cancelled { at },
         Decision::Retry { at: next_at } => {
             next.timer = retry_timer.unwrap_or_else(|| bucket_of(next_at));
             State::Pending { next_at }
@@ -166,11 +171,15 @@ mod tests {
         let TimerAction::Claim(claimed) = action else { panic!("{action:?}") };
         assert_eq!(claimed.state, State::InFlight { claim: 1, lease_until: NOW + 60_000 });
         assert_eq!(claimed.timer, lease_bucket);
-        // A slot that is not the record's timer is skipped.
+        // A slot before the record's timer is stale; one after it still counts.
         assert_eq!(on_timer(&record(State::Pending { next_at: NOW - 5 }, b + 7), b, NOW, &config), TimerAction::Skip);
-        // Not yet due: rescheduled.
+        assert!(matches!(
+            on_timer(&record(State::Pending { next_at: NOW - 5 }, b - 7), b, NOW, &config),
+            TimerAction::Claim(_)
+        ));
+        // Not yet due: looked at again when it is.
         let action = on_timer(&record(State::Pending { next_at: NOW + 10_000 }, b), b, NOW, &config);
-        assert!(matches!(action, TimerAction::Reschedule(r) if r.timer == bucket_of(NOW + 10_000)));
+        assert_eq!(action, TimerAction::Reschedule { bucket: bucket_of(NOW + 10_000) });
         // Lease expired: an abandoned attempt is logged and the job is claimed again.
         let action = on_timer(&record(State::InFlight { claim: 1, lease_until: NOW - 1 }, b), b, NOW, &config);
         let TimerAction::Claim(claimed) = action else { panic!("{action:?}") };

@@ -44,6 +44,9 @@ pub struct KeyRecord {
     pub rotated_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Previous>,
+    /// The fenced-update turn that wrote this version (`engine::fence`).
+    #[serde(default)]
+    pub turn: u64,
 }
 
 /// The key a rotation replaced, signing until `until`.
@@ -102,6 +105,7 @@ mod tests {
             created_at: 0,
             rotated_at: previous_until.map(|_| 5),
             previous: previous_until.map(|until| Previous { secret: secret(2), until }),
+            turn: 0,
         }
     }
 
@@ -124,3 +128,4 @@ mod tests {
 }
 
 crate::stored::stored!(KeyRecord, KEY_RECORD_VERSION);
+crate::engine::fence::fenced!(KeyRecord);
