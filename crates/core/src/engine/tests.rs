@@ -359,3 +359,31 @@ fn a_sweep_that_finds_the_lock_taken_does_nothing() {
     let report = world.sweep();
     assert!(report.busy && report.claimed == 0, "{report:?}");
 }
+
+#[test]
+fn re_enabling_a_subscription_restarts_its_failing_clock() {
+    use crate::channels::record::Status;
+    use crate::engine::{Principal, SubscriptionRequest};
+    let mut world = World::new(ScriptedTransport::status(500));
+    world.config.disable_after_failing_ms = 3_600_000;
+    let hookah = world.hookah();
+    hookah.set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
+    let request = SubscriptionRequest { url: Some("https://s.example/".into()), ..Default::default() };
+    let (view, _) = hookah.create_subscription(&Principal::App, "c", request).unwrap();
+    let id = view["id"].as_str().unwrap().to_string();
+    let publish_and_attempt = || {
+        let hookah = world.hookah();
+        let (_, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
+        block_on(hookah.follow_up(FollowUp::AttemptMany(immediate)));
+    };
+    let status = || world.hookah().find_subscription(&Principal::App, "c", &id, false).unwrap().status;
+    publish_and_attempt();
+    world.clock.advance(2 * 3_600_000);
+    publish_and_attempt();
+    assert_eq!(status(), Status::Disabled, "failing for longer than disable_after_failing");
+
+    world.hookah().enable_subscription(&Principal::App, "c", &id).unwrap();
+    assert_eq!(status(), Status::Active);
+    publish_and_attempt();
+    assert_eq!(status(), Status::Active, "the first failure after /enable starts a new failing clock");
+}
