@@ -33,6 +33,9 @@ pub struct Config {
     pub sweep_batch: usize,
     /// Deliveries one sweep runs at once.
     pub sweep_concurrency: usize,
+    /// How long one sweep keeps taking new batches (keep it below the cron interval); the
+    /// deliveries it started may run past it.
+    pub sweep_budget_ms: u64,
     /// Subscriptions one fan-out step reads (at publish time, then per sweep).
     pub fanout_batch: usize,
     /// A subscription is disabled after this many dead jobs in a row...
@@ -116,6 +119,7 @@ impl Config {
             callback_body_bytes: number("callback_body_bytes", "65536", 0, 262_144)?,
             sweep_batch: number("sweep_batch", "200", 1, 10_000)?,
             sweep_concurrency: number("sweep_concurrency", "32", 1, 1_000)?,
+            sweep_budget_ms: duration("sweep_budget", "4s")?,
             fanout_batch: number("fanout_batch", "500", 1, 5_000)?,
             disable_after_dead: number("disable_after_dead", "5", 1, 10_000)? as u32,
             disable_after_failing_ms: duration("disable_after_failing", "5d")?,

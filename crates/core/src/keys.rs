@@ -9,7 +9,7 @@
 //! - `job:{id}:attempt:{n}`: attempt `n`'s request and response, once a later attempt came.
 //! - `list:{state}:n` / `list:{state}:{k}`: per-state job lists for listing and bulk replay.
 //! - `idem:{hash}` / `idem:{hash}:n:{window}`: idempotency records and the counters that settle races.
-//! - `sweep:lock:{window}`: held while a sweep decides (increment to take, delete to free).
+//! - `due:{bucket}:claim:{window}`: which sweep works a bucket in a window (increment to take).
 //! - `chan:{name}`, `chan:{name}:subs:n|{k}`, `sub:{id}`, `sub:{id}:health`, `websub:{hash}`:
 //!   channels and their subscriptions; `evt:{id}`, `evt:{id}:body`: published events (an event
 //!   with fan-out left has a timer slot like a job); `tok:{id}`: scoped tokens.
@@ -42,12 +42,14 @@ pub fn timer_bucket(due_ms: u64, now_ms: u64) -> u64 {
     bucket_of(due_ms).max(bucket_of(now_ms) + 1)
 }
 
-/// Held by the sweep that is deciding what to do with slots; per time window, so a crashed
-/// holder frees it when the window ends.
-pub const SWEEP_LOCK_WINDOW_MS: u64 = 60_000;
+/// How long a sweep owns a bucket it claimed: a sweep that dies frees its buckets when the
+/// window ends.
+pub const BUCKET_CLAIM_WINDOW_MS: u64 = 15_000;
 
-pub fn sweep_lock(now_ms: u64) -> String {
-    format!("sweep:lock:{}", now_ms / SWEEP_LOCK_WINDOW_MS)
+/// `due:{bucket}:claim:{window}`: the sweep that increments it to 1 works the bucket in that
+/// window; parallel sweeps take other buckets.
+pub fn bucket_claim(bucket: u64, now_ms: u64) -> String {
+    format!("due:{bucket}:claim:{}", now_ms / BUCKET_CLAIM_WINDOW_MS)
 }
 
 /// The full record of attempt `n` (1-based) once a later attempt replaced it in the job record.

@@ -95,6 +95,8 @@ impl ScriptedTransport {
 
 impl Transport for ScriptedTransport {
     async fn send(&self, request: OutboundRequest) -> Sent {
+        // A real call waits for the network: let other tasks run meanwhile.
+        YieldOnce(false).await;
         let result = (self.answer.borrow_mut())(&request);
         self.sent.borrow_mut().push(request);
         let response = matches!(result, AttemptResult::Response { .. }).then(|| Captured {
@@ -103,6 +105,21 @@ impl Transport for ScriptedTransport {
             truncated: false,
         });
         Sent { result, duration_ms: 3, response }
+    }
+}
+
+/// Pending once, then ready: gives the executor a chance to run other futures.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 

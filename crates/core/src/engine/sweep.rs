@@ -1,23 +1,26 @@
-//! A sweep: walk the timer buckets that have passed, act on each slot, deliver what is due.
-//! Its cost follows the slots it reads (bounded by `sweep_batch`) and the buckets it walks, never
-//! the number of jobs stored.
+//! A sweep: walk the timer buckets that have passed, act on each slot, deliver what is due, batch
+//! after batch until the due work is drained or the time budget is spent. Its cost follows the
+//! slots it reads and the buckets it walks, never the number of jobs stored. Sweeps run in
+//! parallel (cron on every instance, HTTP sweeps): each claims the buckets it works for a window.
 
 use super::fence::{self, Turn};
 use super::{lists, timers, Hookah};
 use crate::job::transition::{self, TimerAction};
 use crate::job::view::public_state;
 use crate::job::{JobRecord, State};
-use crate::keys::{self, bucket_of, BUCKET_MS, SETTLE_MS};
+use crate::keys::{self, bucket_of, BUCKET_CLAIM_WINDOW_MS, BUCKET_MS, SETTLE_MS};
 use crate::ports::{Kv, KvError, Transport};
 use crate::stored::Stored;
-use futures::StreamExt;
+use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
-    /// Another sweep held the lock: this one did nothing.
+    /// Due work was left to another sweep that held its bucket.
     pub busy: bool,
+    /// Batches decided (each at most `sweep_batch` slots).
+    pub batches: u64,
     pub buckets: u64,
     pub slots: u64,
     pub claimed: u64,
@@ -42,37 +45,42 @@ struct Found {
 }
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Works batches of due slots until none is left or `sweep_budget` has passed, delivering
+    /// the claims of each batch concurrently (up to `sweep_concurrency`) while it decides the
+    /// next. Parallel sweeps take different buckets; each attempt is still decided by a turn.
     pub async fn sweep(&self) -> Result<SweepReport, KvError> {
+        let started = self.clock.now_ms();
         let mut report = SweepReport::default();
-        let now = self.clock.now_ms();
-        // Only whole buckets that have ended are swept: every slot in them is due.
-        let current = bucket_of(now);
-        let cursor = match self.kv.get(keys::SWEEP_CURSOR)? {
-            Some(bytes) => keys::decode_counter(Some(&bytes)),
-            None => current.saturating_sub(keys::LOOKBACK_BUCKETS),
-        };
-        let end = current.min(cursor + keys::MAX_BUCKETS_PER_SWEEP);
-        if cursor >= end {
-            return Ok(report);
-        }
-        // One sweep decides at a time, so list entries are written once; deliveries run after
-        // the lock is released. Job claims stay compare-and-swap all the same.
-        let lock = keys::sweep_lock(now);
-        if self.kv.increment(&lock, 1)? != 1 {
-            report.busy = true;
-            return Ok(report);
-        }
-        let decided = self.decide_slots(cursor, end, now, &mut report);
-        let previous = keys::sweep_lock(now.saturating_sub(keys::SWEEP_LOCK_WINDOW_MS));
-        self.kv.delete_many(&[lock, previous])?;
-        let claims = decided?;
-
-        let outcomes: Vec<Result<Option<JobRecord>, KvError>> = futures::stream::iter(claims)
-            .map(|record| self.attempt(record))
-            .buffer_unordered(self.config.sweep_concurrency)
-            .collect()
-            .await;
-        for outcome in outcomes {
+        let mut owned = HashSet::new();
+        let mut queue = VecDeque::new();
+        let mut pool = FuturesUnordered::new();
+        let mut deciding = true;
+        loop {
+            while pool.len() < self.config.sweep_concurrency {
+                let Some(claim) = queue.pop_front() else { break };
+                pool.push(self.attempt(claim));
+            }
+            if deciding && queue.is_empty() {
+                let batch = if self.clock.now_ms() < started + self.config.sweep_budget_ms {
+                    self.decide_batch(&mut owned, &mut report)?
+                } else {
+                    None
+                };
+                match batch {
+                    Some(claims) => {
+                        report.batches += 1;
+                        queue.extend(claims);
+                        continue;
+                    }
+                    None => deciding = false,
+                }
+            }
+            let Some(outcome) = pool.next().await else {
+                if deciding || !queue.is_empty() {
+                    continue;
+                }
+                break;
+            };
             match outcome? {
                 Some(JobRecord { state: State::Delivered { .. }, .. }) => report.delivered += 1,
                 Some(JobRecord { state: State::Pending { .. }, .. }) => report.retrying += 1,
@@ -83,45 +91,64 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(report)
     }
 
-    /// Reads the due slots of buckets `cursor..end`, acts on them and finishes settled buckets;
-    /// returns the claims to deliver.
-    fn decide_slots(
+    /// One batch: reads up to `sweep_batch` due slots, oldest buckets first, from buckets this
+    /// sweep holds (claiming buckets as it goes), acts on them and finishes settled buckets.
+    /// Returns the claims to deliver; `None` when nothing is left that no other sweep holds.
+    fn decide_batch(
         &self,
-        cursor: u64,
-        end: u64,
-        now: u64,
+        owned: &mut HashSet<u64>,
         report: &mut SweepReport,
-    ) -> Result<Vec<JobRecord>, KvError> {
-        let buckets: Vec<u64> = (cursor..end).collect();
-        report.buckets = buckets.len() as u64;
-        let progress_keys: Vec<String> =
-            buckets.iter().flat_map(|&b| [keys::slot_count(b), keys::slot_done(b)]).collect();
-        let progress = self.kv.get_many(&progress_keys)?;
-
-        // Pick up to `sweep_batch` unhandled slots, oldest buckets first.
+    ) -> Result<Option<Vec<JobRecord>>, KvError> {
+        // Taken before any record is read: turns are judged as of then.
+        let now = self.clock.now_ms();
+        // Only whole buckets that have ended are swept: every slot in them is due.
+        let current = bucket_of(now);
+        let cursor = match self.kv.get(keys::SWEEP_CURSOR)? {
+            Some(bytes) => keys::decode_counter(Some(&bytes)),
+            None => current.saturating_sub(keys::LOOKBACK_BUCKETS),
+        };
+        let end = current.min(cursor + keys::MAX_BUCKETS_PER_SWEEP);
         let mut budget = self.config.sweep_batch as u64;
+        let mut walked = Vec::new();
         let mut slot_keys = Vec::new();
         let mut slot_buckets = Vec::new();
-        let mut counts = Vec::with_capacity(buckets.len());
         let mut done_updates = Vec::new();
-        for (i, &bucket) in buckets.iter().enumerate() {
-            let count = keys::decode_counter(progress[2 * i].as_deref());
-            let done = keys::decode_counter(progress[2 * i + 1].as_deref()).min(count);
-            let take = (count - done).min(budget);
-            budget -= take;
-            for n in done + 1..=done + take {
-                slot_keys.push(keys::slot(bucket, n));
-                slot_buckets.push(bucket);
+        let mut window = cursor;
+        while window < end && budget > 0 {
+            let buckets: Vec<u64> = (window..end.min(window + PROGRESS_WINDOW)).collect();
+            window += PROGRESS_WINDOW;
+            let progress_keys: Vec<String> =
+                buckets.iter().flat_map(|&b| [keys::slot_count(b), keys::slot_done(b)]).collect();
+            let progress = self.kv.get_many(&progress_keys)?;
+            for (i, &bucket) in buckets.iter().enumerate() {
+                let count = keys::decode_counter(progress[2 * i].as_deref());
+                let done = keys::decode_counter(progress[2 * i + 1].as_deref()).min(count);
+                let mut take = (count - done).min(budget);
+                if take > 0 && !owned.contains(&bucket) {
+                    if self.kv.increment(&keys::bucket_claim(bucket, now), 1)? == 1 {
+                        owned.insert(bucket);
+                    } else {
+                        // Another sweep works this bucket now.
+                        report.busy = true;
+                        take = 0;
+                    }
+                }
+                budget -= take;
+                for n in done + 1..=done + take {
+                    slot_keys.push(keys::slot(bucket, n));
+                    slot_buckets.push(bucket);
+                }
+                if take > 0 {
+                    done_updates.push((keys::slot_done(bucket), keys::encode_number(done + take)));
+                }
+                walked.push((bucket, count, done + take));
             }
-            if take > 0 {
-                done_updates.push((keys::slot_done(bucket), keys::encode_number(done + take)));
-            }
-            counts.push((count, done + take));
         }
-        report.slots = slot_keys.len() as u64;
+        report.buckets += walked.len() as u64;
+        report.slots += slot_keys.len() as u64;
 
         let (found, events) = self.read_slots(&slot_keys, &slot_buckets)?;
-        report.skipped = report.slots - found.len() as u64 - events.len() as u64;
+        report.skipped += slot_keys.len() as u64 - found.len() as u64 - events.len() as u64;
         let claims = self.act_on_slots(found, now, report)?;
         for (bucket, id) in events {
             report.events += 1;
@@ -130,9 +157,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !done_updates.is_empty() {
             self.kv.set_many(done_updates)?;
         }
-        report.finished_buckets = self.finish_buckets(&buckets, &counts, now)?;
-
-        Ok(claims)
+        report.finished_buckets += self.finish_buckets(&walked, now)?;
+        Ok((!slot_keys.is_empty()).then_some(claims))
     }
 
     /// The jobs the slots point at, and the events (whose timers drive fan-out).
@@ -268,10 +294,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Deletes the oldest buckets that are fully handled and settled, and moves the cursor past
     /// them. Returns how many went.
-    fn finish_buckets(&self, buckets: &[u64], counts: &[(u64, u64)], now: u64) -> Result<u64, KvError> {
+    fn finish_buckets(&self, walked: &[(u64, u64, u64)], now: u64) -> Result<u64, KvError> {
         let mut doomed = Vec::new();
         let mut finished = 0;
-        for (&bucket, &(count, done)) in buckets.iter().zip(counts) {
+        for &(bucket, count, done) in walked {
             let settled = (bucket + 1) * BUCKET_MS + SETTLE_MS <= now;
             if !settled || done < count {
                 break;
@@ -279,6 +305,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             doomed.extend((1..=count).map(|n| keys::slot(bucket, n)));
             if count > 0 {
                 doomed.extend([keys::slot_count(bucket), keys::slot_done(bucket)]);
+                // The claims of the windows since the bucket ended (a bucket worked for longer
+                // than that leaves a few behind).
+                let first = ((bucket + 1) * BUCKET_MS)
+                    .max(now.saturating_sub(CLAIM_WINDOWS_FORGOTTEN * BUCKET_CLAIM_WINDOW_MS));
+                let windows = first / BUCKET_CLAIM_WINDOW_MS..=now / BUCKET_CLAIM_WINDOW_MS;
+                doomed.extend(windows.map(|w| keys::bucket_claim(bucket, w * BUCKET_CLAIM_WINDOW_MS)));
             }
             finished += 1;
         }
@@ -288,7 +320,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !doomed.is_empty() {
             self.kv.delete_many(&doomed)?;
         }
-        self.kv.set(keys::SWEEP_CURSOR, &keys::encode_number(buckets[0] + finished))?;
+        self.kv.set(keys::SWEEP_CURSOR, &keys::encode_number(walked[0].0 + finished))?;
         Ok(finished)
     }
 }
+
+/// Buckets whose progress one read fetches.
+const PROGRESS_WINDOW: u64 = 64;
+/// Claim windows of a finished bucket that are deleted with it, at most.
+const CLAIM_WINDOWS_FORGOTTEN: u64 = 256;

@@ -235,12 +235,12 @@ fn sweep_cost_follows_due_work_not_stored_jobs() {
         block_on(world.hookah().follow_up(follow_up));
     }
     world.clock.advance(120_000);
-    // The lease timers fire, a batch per sweep: each job's timer moves to its retention's end.
-    let mut sweeps = 0;
-    while world.sweep().slots > 0 {
-        sweeps += 1;
-        assert!(sweeps <= 2_000 / world.config.sweep_batch + 1);
-    }
+    // The lease timers fire: one sweep drains them batch after batch, and each job's timer
+    // moves to its retention's end.
+    let report = world.sweep();
+    assert_eq!(report.slots, 2_000, "{report:?}");
+    assert_eq!(report.batches, (2_000 / world.config.sweep_batch) as u64, "{report:?}");
+    assert_eq!(world.sweep().slots, 0);
     world.clock.advance(5_000);
     let reads = world.kv.reads.get();
     let report = world.sweep();
@@ -350,14 +350,17 @@ fn a_fan_out_runs_in_bounded_steps_and_a_redone_step_creates_no_duplicates() {
 }
 
 #[test]
-fn a_sweep_that_finds_the_lock_taken_does_nothing() {
+fn a_sweep_leaves_a_bucket_another_sweep_holds_until_its_window_ends() {
     let world = World::new(ScriptedTransport::status(500));
-    world.submit(&[]);
+    let (id, _) = world.submit(&[]);
     world.clock.advance(120_000);
+    let timer = world.job(&id).unwrap().timer;
     use crate::ports::Kv;
-    world.kv.increment(&keys::sweep_lock(world.clock.0.get()), 1).unwrap();
+    world.kv.increment(&keys::bucket_claim(timer, world.clock.0.get()), 1).unwrap();
     let report = world.sweep();
     assert!(report.busy && report.claimed == 0, "{report:?}");
+    world.clock.advance(keys::BUCKET_CLAIM_WINDOW_MS);
+    assert_eq!(world.sweep().claimed, 1);
 }
 
 #[test]
@@ -386,4 +389,35 @@ fn re_enabling_a_subscription_restarts_its_failing_clock() {
     assert_eq!(status(), Status::Active);
     publish_and_attempt();
     assert_eq!(status(), Status::Active, "the first failure after /enable starts a new failing clock");
+}
+
+#[test]
+fn parallel_sweeps_share_the_due_work_without_repeating_an_attempt() {
+    let world = World::new(ScriptedTransport::status(500));
+    // Spread over 30 s, so the retries fall in many buckets.
+    let ids: Vec<String> = (0..300)
+        .map(|_| {
+            world.clock.advance(100);
+            let (id, follow_up) = world.submit(&[]);
+            block_on(world.hookah().follow_up(follow_up));
+            id
+        })
+        .collect();
+    world.clock.advance(10_000);
+    let (first, second) = (world.hookah(), world.hookah());
+    let (a, b) = block_on(async { futures::join!(first.sweep(), second.sweep()) });
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.claimed + b.claimed, 300, "{a:?} {b:?}");
+    assert!(a.claimed > 0 && b.claimed > 0, "both worked, on different buckets: {a:?} {b:?}");
+    // Even with every bucket's progress and claims forgotten, a third sweep repeats nothing.
+    for key in world.kv.keys_with_prefix("due:") {
+        if key.ends_with(":done") || key.contains(":claim:") {
+            world.kv.data.borrow_mut().remove(&key);
+        }
+    }
+    assert_eq!(world.sweep().claimed, 0);
+    assert_eq!(world.transport.sent.borrow().len(), 600);
+    for id in &ids {
+        assert_eq!(world.job(id).unwrap().attempts.len(), 2);
+    }
 }
