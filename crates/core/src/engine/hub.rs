@@ -47,21 +47,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         match websub::parse_hub_request(&form)? {
             HubRequest::Subscribe(request) => self.hub_subscribe(hub_url, request),
             HubRequest::Unsubscribe(request) => self.hub_unsubscribe(request),
-            HubRequest::Publish { topic } => {
-                if principal != Some(&Principal::App) {
-                    return Err(ApiError::new(
-                        401,
-                        "unauthorized",
-                        "publishing needs Authorization: Bearer <api token>",
-                    ));
+            HubRequest::Publish { topic } => match principal {
+                Some(Principal::App) => self.hub_publish(&topic).await,
+                // Like every other route a scoped token may not use.
+                Some(Principal::Scoped(_)) => {
+                    Err(super::tokens::forbidden("a scoped token only manages its channel's subscriptions"))
                 }
-                self.hub_publish(&topic).await
-            }
+                None => Err(ApiError::new(401, "unauthorized", "publishing needs Authorization: Bearer <api token>")),
+            },
         }
     }
 
     fn hub_subscribe(&self, hub_url: &str, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
-        let callback = self.check_url(&request.callback)?;
+        let callback = self.check_url("hub.callback", &request.callback)?;
         let now = self.clock.now_ms();
         let topics = &self.config.websub_topics;
         if !topics.is_empty() && !topics.iter().any(|prefix| request.topic.starts_with(prefix)) {
@@ -137,7 +135,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     fn hub_unsubscribe(&self, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
-        let callback = self.check_url(&request.callback)?;
+        let callback = self.check_url("hub.callback", &request.callback)?;
         let index = keys::websub_index(&callback, &request.topic);
         let Some(id) = self.kv.get(&index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok()) else {
             // Nothing to remove; answering the same way reveals nothing about other subscribers.
@@ -152,7 +150,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     async fn hub_publish(&self, topic: &str) -> Result<HubOutcome, ApiError> {
-        let target = self.check_url(topic)?;
+        let target = self.check_url("hub.url", topic)?;
         let request = OutboundRequest {
             method: "GET".into(),
             url: target,

@@ -6,7 +6,7 @@
 //! ones that exist.
 
 use super::{lists, timers, Hookah};
-use crate::channels::grammar::{check_event_type, check_public_channel, matches_any};
+use crate::channels::grammar::{check_app_channel, check_event_type, matches_any};
 use crate::channels::record::{EventRecord, SubscriptionRecord, RECORD_VERSION};
 use crate::error::ApiError;
 use crate::ids::{derived_job_id, event_id, ID_RANDOM_BYTES};
@@ -28,7 +28,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<(EventRecord, Vec<JobRecord>), ApiError> {
-        check_public_channel(channel)?;
+        check_app_channel(channel)?;
         check_event_type(event_type)?;
         self.publish_internal(channel, event_type, headers, body, true).map_err(ApiError::storage)
     }
