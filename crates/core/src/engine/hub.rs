@@ -73,23 +73,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         let channel = topic_channel(&request.topic);
         let index = keys::websub_index(&callback, &request.topic);
-        let existing = self.kv.get(&index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok());
-        let existing = existing
-            .and_then(|id| self.kv.get(&keys::subscription(&id)).ok().flatten())
-            .and_then(|bytes| SubscriptionRecord::from_bytes(&bytes));
+        let existing = self.websub_subscription(&index)?;
+        // The lease starts when the callback confirms it.
         let lease = WebSubLease {
             topic: request.topic.clone(),
             hub_url: hub_url.to_string(),
             secret: request.secret.map(Secret::new),
             lease_seconds: LeasePolicy::default().grant(request.lease_seconds),
-            lease_until: existing.as_ref().and_then(|s| s.websub.as_ref()).map_or(0, |l| l.lease_until),
+            lease_until: 0,
         };
         let mut entries = Vec::new();
         let mut sub = match existing {
-            // A renewal keeps delivering under its current lease until the new one is confirmed.
+            // Anyone can ask on a subscriber's behalf: the current secret and lease stay in force
+            // until the callback confirms the new ones (§5.3).
             Some(mut sub) => {
-                sub.websub = Some(lease.clone());
-                sub.updated_at = now;
+                sub.renewal = Some(lease.clone());
                 sub
             }
             None => {
@@ -118,6 +116,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     created_at: now,
                     updated_at: now,
                     websub: Some(lease.clone()),
+                    renewal: None,
                 }
             }
         };
@@ -132,6 +131,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         entries.push((keys::subscription(&sub.id), sub.to_bytes()));
         self.store(&job, Vec::new(), entries).map_err(ApiError::storage)?;
         Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
+    }
+
+    /// The subscription a callback and topic already have; a store failure is an error, never
+    /// "none" (that would create a second subscription beside the first).
+    fn websub_subscription(&self, index: &str) -> Result<Option<SubscriptionRecord>, ApiError> {
+        let Some(id) = self.kv.get(index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok()) else {
+            return Ok(None);
+        };
+        let stored = self.kv.get(&keys::subscription(&id)).map_err(ApiError::storage)?;
+        Ok(stored.as_deref().and_then(SubscriptionRecord::from_bytes))
     }
 
     fn hub_unsubscribe(&self, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
@@ -163,6 +172,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let (AttemptResult::Response { status: 200..=299, .. }, Some(response)) = (&sent.result, sent.response) else {
             return Err(ApiError::new(422, "topic_unavailable", "fetching the topic did not give a 2xx answer"));
         };
+        if response.truncated {
+            // Subscribers would get a cut-off document signed as if it were whole.
+            let limit = self.config.max_body_bytes;
+            let message =
+                format!("the topic's content is over the {limit}-byte limit (max_body_bytes); nothing was published");
+            return Err(ApiError::new(422, "topic_too_large", message));
+        }
         let content_type = response
             .headers
             .iter()

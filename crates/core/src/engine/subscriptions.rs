@@ -113,6 +113,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             created_at: now,
             updated_at: now,
             websub: None,
+            renewal: None,
         };
         let slot = self.kv.increment(&keys::channel_sub_count(channel), 1).map_err(ApiError::storage)? as u64;
         let verification = self.channel_record(channel)?.verify_intent.then(|| self.begin_verification(&mut sub, now));

@@ -409,7 +409,7 @@ async fn a_run_of_dead_jobs_disables_a_subscription() {
 }
 
 /// Waits (bounded) until a job's first attempt is recorded and it waits for its retry.
-async fn wait_for_retrying_job(hookah: &TestHookah) {
+pub(crate) async fn wait_for_retrying_job(hookah: &TestHookah) {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let page = hookah.call("GET", "/_hookah/v1/jobs?state=pending", &[], b"").await.json();
