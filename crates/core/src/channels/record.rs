@@ -146,8 +146,12 @@ pub struct EventRecord {
     pub matched: u64,
     /// Bucket of the event's timer while its fan-out goes on (or until it is deleted).
     pub timer: u64,
+    /// When the fan-out ended: complete, or stopped by `fanout_error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fanned_out_at: Option<u64>,
+    /// Why the fan-out stopped before reaching every subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout_error: Option<String>,
 }
 
 impl EventRecord {
@@ -158,8 +162,9 @@ impl EventRecord {
             "event_type": self.event_type,
             "created_at": rfc3339(self.created_at),
             "matched": self.matched,
-            "fanout_complete": self.fanned_out_at.is_some(),
+            "fanout_complete": self.fanned_out_at.is_some() && self.fanout_error.is_none(),
             "fanned_out_at": self.fanned_out_at.map(rfc3339),
+            "fanout_error": self.fanout_error,
         })
     }
 }

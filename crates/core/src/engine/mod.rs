@@ -48,4 +48,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 }
 
 #[cfg(test)]
+mod failure_tests;
+#[cfg(test)]
 mod tests;

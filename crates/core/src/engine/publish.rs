@@ -59,6 +59,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             matched: 0,
             timer: 0,
             fanned_out_at: None,
+            fanout_error: None,
         };
         let mut entries = vec![(keys::event_body(&event.id), body.clone())];
         let (event, jobs) = self.fanout_step(event, &body, now, claim_small, &mut entries)?;
@@ -175,9 +176,25 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             return Ok(());
         }
-        let body = self.kv.get(&keys::event_body(id))?.unwrap_or_default();
+        let body = match self.kv.get(&keys::event_body(id))? {
+            Some(body) => body,
+            None if event.body_len == 0 => Vec::new(),
+            // An empty body in its place would deliver something that was never published.
+            None => return self.stop_fanout(event, now, "the event's body is missing from the store"),
+        };
         let mut entries = Vec::new();
         self.fanout_step(event, &body, now, false, &mut entries)?;
+        self.kv.set_many(entries)
+    }
+
+    /// Ends a fan-out that cannot go on, saying why on the event; it is deleted after retention
+    /// like a finished one.
+    fn stop_fanout(&self, mut event: EventRecord, now: u64, reason: &str) -> Result<(), KvError> {
+        event.fanout_error = Some(format!("{reason}; the fan-out stopped after {} jobs", event.matched));
+        event.fanned_out_at = Some(now);
+        event.timer = keys::timer_bucket(now + self.config.retention_ms, now);
+        let mut entries = timers::allocate(self.kv, &[(event.timer, &event.id)])?;
+        entries.push((keys::event(&event.id), event.to_bytes()));
         self.kv.set_many(entries)
     }
 
