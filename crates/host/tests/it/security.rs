@@ -3,6 +3,9 @@
 use crate::channels::{echo, subscribe};
 use crate::support::{send, Receiver, TestHookah, TOKEN};
 use serde_json::json;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_but_health_needs_the_token() {
@@ -82,6 +85,38 @@ async fn bad_input_gets_a_clear_json_4xx_and_stores_nothing() {
         assert_eq!((response.status, response.error_code()), (status, code.to_string()), "{method} {path}");
     }
     assert_eq!(hookah.stored_keys(), 0);
+}
+
+/// A client still sending an oversized body reads its 413 rather than a reset connection. The
+/// client writes the whole request before reading, as simple clients do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_oversized_post_reads_its_413() {
+    let hookah = TestHookah::start().await;
+    let body = vec![b'x'; 2 * 1024 * 1024];
+    for n in 0..25 {
+        let answer = tokio::time::timeout(Duration::from_secs(30), post_then_read(&hookah, &body)).await;
+        let answer = answer.unwrap_or_else(|_| panic!("post {n} took over 30 s"));
+        let answer = answer.unwrap_or_else(|e| panic!("post {n}: the connection failed: {e}"));
+        let (head, json) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with("HTTP/1.1 413"), "post {n}: {head}");
+        assert!(json.contains(r#""code":"body_too_large""#), "post {n}: {json}");
+    }
+    assert_eq!(hookah.stored_keys(), 0);
+}
+
+/// Writes a whole POST on a fresh connection, then reads the answer to the end.
+async fn post_then_read(hookah: &TestHookah, body: &[u8]) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(hookah.host.addr()).await?;
+    let head = format!(
+        "POST /example.com/hook HTTP/1.1\r\nhost: hookah.test\r\nauthorization: Bearer {TOKEN}\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
