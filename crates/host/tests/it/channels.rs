@@ -191,6 +191,8 @@ async fn a_subscription_whose_url_does_not_confirm_stays_inactive() {
     let id = sub["id"].as_str().unwrap();
     receiver.wait_for(1, WAIT).await;
     assert_eq!(publish(&hookah, "quiet", "a.b", b"{}").await["matched"], 0, "pending subscriptions get nothing");
+    // The first attempt is recorded after the answer; a sweep before that would take it over.
+    wait_for_retrying_job(&hookah).await;
     for _ in 0..3 {
         hookah.advance(Duration::from_secs(400));
         hookah.sweep().await;
