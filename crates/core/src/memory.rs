@@ -11,14 +11,23 @@ pub struct MemoryKv {
     pub data: RefCell<BTreeMap<String, Vec<u8>>>,
     pub reads: Cell<u64>,
     pub commits: Cell<u64>,
+    /// Reads of keys starting with this fail, as from a store that is down (tests of error paths).
+    pub failing_reads: RefCell<Option<String>>,
 }
 
 impl MemoryKv {
     fn commit(&self) {
         self.commits.set(self.commits.get() + 1);
     }
-    fn read(&self, n: usize) {
-        self.reads.set(self.reads.get() + n as u64);
+    fn read<'k>(&self, keys: impl IntoIterator<Item = &'k str>) -> Result<(), KvError> {
+        let failing = self.failing_reads.borrow();
+        for key in keys {
+            self.reads.set(self.reads.get() + 1);
+            if failing.as_deref().is_some_and(|prefix| key.starts_with(prefix)) {
+                return Err(KvError(format!("reading {key} failed")));
+            }
+        }
+        Ok(())
     }
     pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
         self.data.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect()
@@ -27,7 +36,7 @@ impl MemoryKv {
 
 impl Kv for MemoryKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.read(1);
+        self.read([key])?;
         Ok(self.data.borrow().get(key).cloned())
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
@@ -41,7 +50,7 @@ impl Kv for MemoryKv {
         Ok(())
     }
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
-        self.read(keys.len());
+        self.read(keys.iter().map(String::as_str))?;
         let data = self.data.borrow();
         Ok(keys.iter().map(|k| data.get(k).cloned()).collect())
     }

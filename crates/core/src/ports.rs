@@ -56,7 +56,7 @@ pub struct Sent {
 pub struct Captured {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// The body went on past `capture_bytes`.
+    /// `body` is not the whole body: it went on past `capture_bytes`, or broke off.
     pub truncated: bool,
 }
 

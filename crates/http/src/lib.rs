@@ -3,7 +3,7 @@
 // The export macro generates the component ABI glue, which is unsafe code.
 #![allow(unsafe_code)]
 
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use hookah_core::request::too_large;
 use hookah_core::{ApiError, Hookah, Incoming, Reply};
 use hookah_spin_ports::{load_config, SpinKv, SpinTransport, WallClock, WasiEntropy};
@@ -34,8 +34,14 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     hookah.follow_up(follow_up).await;
 }
 
-/// Reads method, path, headers and a body of at most `limit` bytes (refused early by its
-/// `content-length` when it declares one).
+/// Bytes of an oversized body read and thrown away before the 413 goes out. A client still
+/// sending when the answer comes and the connection closes would see a reset instead of the
+/// answer; past this bound it does, rather than Hookah reading without end.
+const DRAIN_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads method, path, headers and a body of at most `limit` bytes. An oversized body is
+/// refused by its `content-length` when it declares one, and read to its end (up to
+/// `DRAIN_BYTES`) before the refusal goes out.
 async fn read_request(request: IncomingRequest, limit: usize) -> Result<Incoming, ApiError> {
     let method = request.method().to_string();
     let path_and_query = request.path_with_query().unwrap_or_else(|| "/".into());
@@ -49,19 +55,34 @@ async fn read_request(request: IncomingRequest, limit: usize) -> Result<Incoming
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, value)| value.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    let mut stream = request.into_body_stream();
+    if let Some(length) = declared.filter(|&length| length > limit as u64) {
+        if length <= DRAIN_BYTES {
+            drain(&mut stream, length).await;
+        }
         return Err(too_large(limit));
     }
     let mut body = Vec::new();
-    let mut stream = request.into_body_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| ApiError::bad_request("bad_body", "the request body could not be read"))?;
         if body.len() + chunk.len() > limit {
+            drain(&mut stream, DRAIN_BYTES).await;
             return Err(too_large(limit));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(Incoming { method, path_and_query, headers, body })
+}
+
+/// Reads and discards the rest of a body, at most `bound` bytes of it.
+async fn drain<E>(stream: &mut (impl Stream<Item = Result<Vec<u8>, E>> + Unpin), bound: u64) {
+    let mut read = 0u64;
+    while read < bound {
+        match stream.next().await {
+            Some(Ok(chunk)) => read += chunk.len() as u64,
+            _ => return,
+        }
+    }
 }
 
 async fn respond(response_out: ResponseOutparam, reply: Reply) {

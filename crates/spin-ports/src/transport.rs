@@ -120,7 +120,7 @@ fn method(name: &str) -> Method {
 }
 
 /// Reads the headers and up to `limit` bytes of the body; a body that fails midway keeps what
-/// arrived.
+/// arrived and counts as truncated (it is not the whole body either).
 async fn capture(response: IncomingResponse, limit: usize) -> Captured {
     let headers = response
         .headers()
@@ -133,7 +133,11 @@ async fn capture(response: IncomingResponse, limit: usize) -> Captured {
         return captured;
     }
     let mut stream = response.take_body_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            captured.truncated = true;
+            break;
+        };
         let room = limit - captured.body.len();
         if chunk.len() > room {
             captured.body.extend_from_slice(&chunk[..room]);

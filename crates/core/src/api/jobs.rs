@@ -18,7 +18,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             (["retry"], _) => {
                 only(incoming, "POST")?;
                 let filter: ReplayFilter = serde_json::from_slice(&incoming.body)
-                    .map_err(|e| ApiError::bad_request("bad_filter", format!("the body: {e}")))?;
+                    .map_err(|e| ApiError::bad_request("bad_json", format!("the body: {e}")))?;
                 Ok(Reply::json(200, &json!(self.replay(&filter)?)))
             }
             ([id], "GET") => Ok(Reply::json(200, &view::job(&self.find_job(id)?))),

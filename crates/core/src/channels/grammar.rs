@@ -31,6 +31,20 @@ pub fn check_public_channel(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Channels the app may publish to and configure: every public one but `hookah.ops`, whose
+/// events subscribers trust as Hookah's own (anyone may still subscribe to it).
+pub fn check_app_channel(name: &str) -> Result<(), ApiError> {
+    check_public_channel(name)?;
+    if name == OPS_CHANNEL {
+        return Err(ApiError::new(
+            403,
+            "reserved_channel",
+            "only Hookah publishes to hookah.ops or changes its settings; subscribing to it is allowed",
+        ));
+    }
+    Ok(())
+}
+
 fn valid_segments(text: &str) -> bool {
     text.split('.').all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b)))
 }
@@ -100,6 +114,8 @@ mod tests {
         }
         assert!(check_public_channel("hookah.internal").is_err());
         assert!(check_public_channel(OPS_CHANNEL).is_ok());
+        assert_eq!(check_app_channel(OPS_CHANNEL).map_err(|e| (e.status, e.code)), Err((403, "reserved_channel")));
+        assert!(check_app_channel("orders").is_ok());
         for ok in ["invoice.paid", "a", "A_b-c.d"] {
             assert!(check_event_type(ok).is_ok(), "{ok}");
         }

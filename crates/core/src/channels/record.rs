@@ -56,6 +56,10 @@ pub struct SubscriptionRecord {
     /// A WebSub subscription: its topic, `hub.secret` and lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websub: Option<WebSubLease>,
+    /// A WebSub re-subscription's secret and lease, waiting for `challenge` to be echoed; until
+    /// then `websub` stays in force, so an unverified request changes nothing a subscriber sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<WebSubLease>,
     /// The fenced-update turn that wrote this version (`engine::fence`).
     #[serde(default)]
     pub turn: u64,
@@ -77,6 +81,28 @@ impl SubscriptionRecord {
     /// Whether it gets events at `now`.
     pub fn receives(&self, now: u64) -> bool {
         self.status == Status::Active && self.websub.as_ref().is_none_or(|lease| lease.lease_until > now)
+    }
+
+    /// Applies the end of the intent verification it was waiting for. A confirmed one makes it
+    /// active and starts its lease afresh (a WebSub renewal's secret and lease take effect only
+    /// now); a failed one fails a pending subscription and leaves an active one as it was.
+    pub fn verification_ended(&mut self, confirmed: bool, now: u64) {
+        self.challenge = None;
+        let renewal = self.renewal.take();
+        match (confirmed, self.status) {
+            (true, Status::Pending | Status::Active) => {
+                self.status = Status::Active;
+                if let Some(renewal) = renewal {
+                    self.websub = Some(renewal);
+                }
+                if let Some(lease) = self.websub.as_mut() {
+                    lease.lease_until = now + lease.lease_seconds * 1000;
+                }
+            }
+            (false, Status::Pending) => self.status = Status::VerificationFailed,
+            // A failed renewal changes nothing; a subscription disabled meanwhile stays disabled.
+            _ => {}
+        }
     }
 
     pub fn view(&self) -> Value {
@@ -123,8 +149,12 @@ pub struct EventRecord {
     pub matched: u64,
     /// Bucket of the event's timer while its fan-out goes on (or until it is deleted).
     pub timer: u64,
+    /// When the fan-out ended: complete, or stopped by `fanout_error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fanned_out_at: Option<u64>,
+    /// Why the fan-out stopped before reaching every subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout_error: Option<String>,
 }
 
 impl EventRecord {
@@ -135,8 +165,9 @@ impl EventRecord {
             "event_type": self.event_type,
             "created_at": rfc3339(self.created_at),
             "matched": self.matched,
-            "fanout_complete": self.fanned_out_at.is_some(),
+            "fanout_complete": self.fanned_out_at.is_some() && self.fanout_error.is_none(),
             "fanned_out_at": self.fanned_out_at.map(rfc3339),
+            "fanout_error": self.fanout_error,
         })
     }
 }
@@ -144,3 +175,60 @@ impl EventRecord {
 crate::stored::stored!(SubscriptionRecord, RECORD_VERSION);
 crate::engine::fence::fenced!(SubscriptionRecord);
 crate::stored::stored!(EventRecord, RECORD_VERSION);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyring::Secret;
+
+    fn lease(secret: &str, lease_seconds: u64, lease_until: u64) -> WebSubLease {
+        let secret = Some(Secret::new(secret.into()));
+        WebSubLease {
+            topic: "https://pub.example/feed".into(),
+            hub_url: "http://hub".into(),
+            secret,
+            lease_seconds,
+            lease_until,
+        }
+    }
+
+    /// An active WebSub subscription (secret `old`, until 5000) asked to renew with `new`.
+    fn renewing(status: Status) -> SubscriptionRecord {
+        SubscriptionRecord {
+            v: RECORD_VERSION,
+            id: "sub_x".into(),
+            channel: "websub.x".into(),
+            tenant: None,
+            url: "https://sub.example/cb".into(),
+            event_types: Vec::new(),
+            description: String::new(),
+            metadata: Value::Null,
+            key_id: "key_x".into(),
+            status,
+            disabled_reason: None,
+            disabled_at: None,
+            challenge: Some("c".into()),
+            created_at: 0,
+            updated_at: 0,
+            websub: Some(lease("old", 5, 5_000)),
+            renewal: Some(lease("new", 10, 0)),
+            turn: 0,
+        }
+    }
+
+    fn check(status: Status, confirmed: bool, expected: (Status, WebSubLease)) {
+        let mut sub = renewing(status);
+        sub.verification_ended(confirmed, 1_000);
+        assert_eq!((sub.status, sub.websub.unwrap()), expected, "{status:?} confirmed={confirmed}");
+        assert_eq!((sub.challenge, sub.renewal), (None, None));
+    }
+
+    #[test]
+    fn a_renewal_takes_effect_only_once_confirmed() {
+        check(Status::Active, true, (Status::Active, lease("new", 10, 11_000)));
+        check(Status::Active, false, (Status::Active, lease("old", 5, 5_000)));
+        check(Status::Pending, true, (Status::Active, lease("new", 10, 11_000)));
+        check(Status::Pending, false, (Status::VerificationFailed, lease("old", 5, 5_000)));
+        check(Status::Disabled, true, (Status::Disabled, lease("old", 5, 5_000)));
+    }
+}

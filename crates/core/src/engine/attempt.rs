@@ -50,12 +50,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Vec::new()
         };
         let started = self.clock.now_ms();
-        let signing_keys = self.keys_for(&record, started)?;
-        let mut request = outbound_request(&record, body, &signing_keys, started / 1000);
-        request.capture_bytes = options.capture_bytes.max(self.capture_bytes(&record));
-        request.timeout_ms = options.timeout_ms.map_or(request.timeout_ms, |t| t.min(request.timeout_ms));
-        let request_headers = redacted(&request.headers);
-        let mut sent = self.transport.send(request).await;
+        let (request_headers, mut sent) = match self.keys_for(&record, started)? {
+            Ok(signing_keys) => {
+                let mut request = outbound_request(&record, body, &signing_keys, started / 1000);
+                request.capture_bytes = options.capture_bytes.max(self.capture_bytes(&record));
+                request.timeout_ms = options.timeout_ms.map_or(request.timeout_ms, |t| t.min(request.timeout_ms));
+                (redacted(&request.headers), self.transport.send(request).await)
+            }
+            // Never unsigned in its place: a failed attempt that says why, retried on schedule.
+            Err(unusable) => (Vec::new(), not_sent(format!("not sent: {unusable}"))),
+        };
         if let Some(verification) = &record.verifies {
             // An intent verification counts only if the answer echoes the challenge.
             if let AttemptResult::Response { status: status @ 200..=299, .. } = sent.result {
@@ -157,6 +161,15 @@ pub fn outbound_request(record: &JobRecord, body: Vec<u8>, keys: &[SigningKey], 
         body,
         timeout_ms: record.timeout_ms,
         capture_bytes: 0,
+    }
+}
+
+/// An attempt that failed before anything was sent.
+fn not_sent(message: String) -> Sent {
+    Sent {
+        result: AttemptResult::Failed { error: crate::delivery::TransportError::Other, message },
+        duration_ms: 0,
+        response: None,
     }
 }
 

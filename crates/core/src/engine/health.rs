@@ -37,20 +37,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             return Ok(());
         }
         let now = self.clock.now_ms();
-        let status = match job.state {
-            State::Delivered { .. } => Status::Active,
-            State::Dead { .. } | State::Gone { .. } => Status::VerificationFailed,
+        let confirmed = match job.state {
+            State::Delivered { .. } => true,
+            State::Dead { .. } | State::Gone { .. } => false,
             _ => return Ok(()),
         };
         self.update_subscription_record(&verification.subscription, |sub| {
             // Only the verification the subscription is waiting for counts.
-            (sub.status == Status::Pending && sub.challenge.as_deref() == Some(&verification.challenge)).then(|| {
-                sub.status = status;
-                sub.challenge = None;
-                if let (Status::Active, Some(lease)) = (status, sub.websub.as_mut()) {
-                    lease.lease_until = now + lease.lease_seconds * 1000;
-                }
-            })
+            (sub.challenge.as_deref() == Some(&verification.challenge)).then(|| sub.verification_ended(confirmed, now))
         })?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! fans its content out through the same durable jobs. Intent is always verified, by a GET the
 //! callback must answer by echoing `hub.challenge`.
 
+use super::fence::{self, Turn};
 use super::tokens::Principal;
 use super::Hookah;
 use crate::channels::record::{SubscriptionRecord, WebSubLease, RECORD_VERSION};
@@ -47,21 +48,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         match websub::parse_hub_request(&form)? {
             HubRequest::Subscribe(request) => self.hub_subscribe(hub_url, request),
             HubRequest::Unsubscribe(request) => self.hub_unsubscribe(request),
-            HubRequest::Publish { topic } => {
-                if principal != Some(&Principal::App) {
-                    return Err(ApiError::new(
-                        401,
-                        "unauthorized",
-                        "publishing needs Authorization: Bearer <api token>",
-                    ));
+            HubRequest::Publish { topic } => match principal {
+                Some(Principal::App) => self.hub_publish(&topic).await,
+                // Like every other route a scoped token may not use.
+                Some(Principal::Scoped(_)) => {
+                    Err(super::tokens::forbidden("a scoped token only manages its channel's subscriptions"))
                 }
-                self.hub_publish(&topic).await
-            }
+                None => Err(ApiError::new(401, "unauthorized", "publishing needs Authorization: Bearer <api token>")),
+            },
         }
     }
 
     fn hub_subscribe(&self, hub_url: &str, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
-        let callback = self.check_url(&request.callback)?;
+        let callback = self.check_url("hub.callback", &request.callback)?;
         let now = self.clock.now_ms();
         let topics = &self.config.websub_topics;
         if !topics.is_empty() && !topics.iter().any(|prefix| request.topic.starts_with(prefix)) {
@@ -75,23 +74,26 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         let channel = topic_channel(&request.topic);
         let index = keys::websub_index(&callback, &request.topic);
-        let existing = self.kv.get(&index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok());
-        let existing = existing
-            .and_then(|id| self.kv.get(&keys::subscription(&id)).ok().flatten())
-            .and_then(|bytes| SubscriptionRecord::from_bytes(&bytes));
+        let existing = self.websub_subscription(&index)?;
+        // The lease starts when the callback confirms it.
         let lease = WebSubLease {
             topic: request.topic.clone(),
             hub_url: hub_url.to_string(),
             secret: request.secret.map(Secret::new),
             lease_seconds: LeasePolicy::default().grant(request.lease_seconds),
-            lease_until: existing.as_ref().and_then(|s| s.websub.as_ref()).map_or(0, |l| l.lease_until),
+            lease_until: 0,
         };
         let mut entries = Vec::new();
         let mut sub = match existing {
-            // A renewal keeps delivering under its current lease until the new one is confirmed.
+            // Anyone can ask on a subscriber's behalf: the current secret and lease stay in force
+            // until the callback confirms the new ones (§5.3).
             Some(mut sub) => {
-                sub.websub = Some(lease.clone());
-                sub.updated_at = now;
+                sub.renewal = Some(lease.clone());
+                // Written as the record's next turn, so a concurrent change is not lost.
+                match fence::take_turn(self.kv, &keys::subscription(&sub.id), sub.turn, now)? {
+                    Turn::Won(turn) => sub.turn = turn,
+                    Turn::Busy => return Err(super::replay::busy()),
+                }
                 sub
             }
             None => {
@@ -121,6 +123,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     updated_at: now,
                     websub: Some(lease.clone()),
                     turn: 0,
+                    renewal: None,
                 }
             }
         };
@@ -137,8 +140,18 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
     }
 
+    /// The subscription a callback and topic already have; a store failure is an error, never
+    /// "none" (that would create a second subscription beside the first).
+    fn websub_subscription(&self, index: &str) -> Result<Option<SubscriptionRecord>, ApiError> {
+        let Some(id) = self.kv.get(index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok()) else {
+            return Ok(None);
+        };
+        let stored = self.kv.get(&keys::subscription(&id)).map_err(ApiError::storage)?;
+        Ok(stored.as_deref().and_then(SubscriptionRecord::from_bytes))
+    }
+
     fn hub_unsubscribe(&self, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
-        let callback = self.check_url(&request.callback)?;
+        let callback = self.check_url("hub.callback", &request.callback)?;
         let index = keys::websub_index(&callback, &request.topic);
         let Some(id) = self.kv.get(&index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok()) else {
             // Nothing to remove; answering the same way reveals nothing about other subscribers.
@@ -153,7 +166,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     async fn hub_publish(&self, topic: &str) -> Result<HubOutcome, ApiError> {
-        let target = self.check_url(topic)?;
+        let target = self.check_url("hub.url", topic)?;
         let request = OutboundRequest {
             method: "GET".into(),
             url: target,
@@ -166,6 +179,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let (AttemptResult::Response { status: 200..=299, .. }, Some(response)) = (&sent.result, sent.response) else {
             return Err(ApiError::new(422, "topic_unavailable", "fetching the topic did not give a 2xx answer"));
         };
+        if response.truncated {
+            // Subscribers would get a cut-off document signed as if it were whole.
+            let limit = self.config.max_body_bytes;
+            let message =
+                format!("the topic's content is over the {limit}-byte limit (max_body_bytes); nothing was published");
+            return Err(ApiError::new(422, "topic_too_large", message));
+        }
         let content_type = response
             .headers
             .iter()

@@ -5,7 +5,9 @@ use super::Hookah;
 use crate::error::ApiError;
 use crate::ids::{is_key_id, key_id, ID_RANDOM_BYTES};
 use crate::job::JobRecord;
-use crate::keyring::{KeyRecord, Previous, Secret, DEFAULT_GRACE_MS, KEY_RECORD_VERSION, MAX_GRACE_MS, MAX_KEYS};
+use crate::keyring::{
+    KeyRecord, Previous, Secret, UnusableKey, DEFAULT_GRACE_MS, KEY_RECORD_VERSION, MAX_GRACE_MS, MAX_KEYS,
+};
 use crate::keys;
 use crate::ports::{Kv, KvError, Transport};
 use crate::signing::{generate_ed25519_secret, generate_hmac_secret, SigningKey};
@@ -191,15 +193,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// The keys that sign an attempt of `job` now: its own key, else the `signing_secret`
     /// variable, else the stored default key; none when none exists (the delivery goes unsigned).
-    pub(crate) fn keys_for(&self, job: &JobRecord, now: u64) -> Result<Vec<SigningKey>, KvError> {
+    /// A key that exists but cannot sign is `UnusableKey`: the attempt must not go out unsigned.
+    pub(crate) fn keys_for(&self, job: &JobRecord, now: u64) -> Result<Result<Vec<SigningKey>, UnusableKey>, KvError> {
         let id = match (&job.signing_key, &self.config.signing_secret) {
             (Some(id), _) => Some(id.clone()),
-            (None, Some(secret)) => return Ok(SigningKey::parse(secret.expose()).into_iter().collect()),
+            (None, Some(secret)) => return Ok(Ok(SigningKey::parse(secret.expose()).into_iter().collect())),
             (None, None) => self.default_key_id()?,
         };
-        let Some(id) = id else { return Ok(Vec::new()) };
-        let record = self.kv.get(&keys::signing_key(&id))?.as_deref().and_then(KeyRecord::from_bytes);
-        Ok(record.map(|r| r.signing_keys(now)).unwrap_or_default())
+        let Some(id) = id else { return Ok(Ok(Vec::new())) };
+        let Some(bytes) = self.kv.get(&keys::signing_key(&id))? else { return Ok(Ok(Vec::new())) };
+        let unusable = |reason: String| UnusableKey { id: id.clone(), reason };
+        Ok(match KeyRecord::from_bytes(&bytes) {
+            Some(record) => record.try_signing_keys(now).map_err(|e| unusable(e.to_string())),
+            None => Err(unusable("its stored record could not be read".into())),
+        })
     }
 }
 

@@ -49,4 +49,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 }
 
 #[cfg(test)]
+mod failure_tests;
+#[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 //! ones that exist.
 
 use super::{lists, timers, Hookah};
-use crate::channels::grammar::{check_event_type, check_public_channel, matches_any};
+use crate::channels::grammar::{check_app_channel, check_event_type, matches_any};
 use crate::channels::record::{EventRecord, SubscriptionRecord, RECORD_VERSION};
 use crate::error::ApiError;
 use crate::ids::{derived_job_id, event_id, ID_RANDOM_BYTES};
@@ -28,7 +28,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<(EventRecord, Vec<JobRecord>), ApiError> {
-        check_public_channel(channel)?;
+        check_app_channel(channel)?;
         check_event_type(event_type)?;
         self.publish_internal(channel, event_type, headers, body, true).map_err(ApiError::storage)
     }
@@ -59,6 +59,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             matched: 0,
             timer: 0,
             fanned_out_at: None,
+            fanout_error: None,
         };
         let mut entries = vec![(keys::event_body(&event.id), body.clone())];
         let (event, jobs) = self.fanout_step(event, &body, now, claim_small, &mut entries)?;
@@ -175,9 +176,25 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             return Ok(());
         }
-        let body = self.kv.get(&keys::event_body(id))?.unwrap_or_default();
+        let body = match self.kv.get(&keys::event_body(id))? {
+            Some(body) => body,
+            None if event.body_len == 0 => Vec::new(),
+            // An empty body in its place would deliver something that was never published.
+            None => return self.stop_fanout(event, now, "the event's body is missing from the store"),
+        };
         let mut entries = Vec::new();
         self.fanout_step(event, &body, now, false, &mut entries)?;
+        self.kv.set_many(entries)
+    }
+
+    /// Ends a fan-out that cannot go on, saying why on the event; it is deleted after retention
+    /// like a finished one.
+    fn stop_fanout(&self, mut event: EventRecord, now: u64, reason: &str) -> Result<(), KvError> {
+        event.fanout_error = Some(format!("{reason}; the fan-out stopped after {} jobs", event.matched));
+        event.fanned_out_at = Some(now);
+        event.timer = keys::timer_bucket(now + self.config.retention_ms, now);
+        let mut entries = timers::allocate(self.kv, &[(event.timer, &event.id)])?;
+        entries.push((keys::event(&event.id), event.to_bytes()));
         self.kv.set_many(entries)
     }
 

@@ -4,7 +4,7 @@
 use super::fence::{self, Turn};
 use super::tokens::{forbidden, Principal};
 use super::Hookah;
-use crate::channels::grammar::{check_filter, check_public_channel, MAX_EVENT_TYPES};
+use crate::channels::grammar::{check_app_channel, check_filter, check_public_channel, MAX_EVENT_TYPES};
 use crate::channels::record::{ChannelRecord, Status, SubscriptionRecord, RECORD_VERSION};
 use crate::error::ApiError;
 use crate::ids::{is_subscription_id, key_id, subscription_id, ID_RANDOM_BYTES};
@@ -68,7 +68,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     pub fn set_channel(&self, channel: &str, request: ChannelRequest) -> Result<Value, ApiError> {
-        check_public_channel(channel)?;
+        check_app_channel(channel)?;
         let mut record = self.channel_record(channel)?;
         record.verify_intent = request.verify_intent;
         let bytes = serde_json::to_vec(&record).unwrap_or_default();
@@ -86,7 +86,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     ) -> Result<(Value, Option<JobRecord>), ApiError> {
         check_public_channel(channel)?;
         principal.check_channel(channel, true)?;
-        let url = self.check_url(request.url.as_deref().ok_or_else(|| bad("url is required"))?)?;
+        let url = self.check_url("url", request.url.as_deref().ok_or_else(|| bad("url is required"))?)?;
         let event_types = check_filters(request.event_types.unwrap_or_default())?;
         let tenant = match (principal.tenant(), request.tenant) {
             (Some(own), Some(asked)) if own != asked => return Err(forbidden("a token cannot act for another tenant")),
@@ -115,6 +115,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             updated_at: now,
             websub: None,
             turn: 0,
+            renewal: None,
         };
         let slot = self.kv.increment(&keys::channel_sub_count(channel), 1).map_err(ApiError::storage)? as u64;
         let verification = self.channel_record(channel)?.verify_intent.then(|| self.begin_verification(&mut sub, now));
@@ -134,8 +135,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Validates a subscriber URL like a dispatch target.
-    pub(crate) fn check_url(&self, url: &str) -> Result<String, ApiError> {
-        let parsed = target::parse_url(url)?;
+    pub(crate) fn check_url(&self, name: &str, url: &str) -> Result<String, ApiError> {
+        let parsed = target::parse_url(name, url)?;
         address::check_target(&parsed, &self.config.allowed_private_targets)?;
         Ok(parsed.url())
     }
@@ -292,7 +293,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let now = self.clock.now_ms();
         let mut verification = None;
         if let Some(url) = request.url {
-            let url = self.check_url(&url)?;
+            let url = self.check_url("url", &url)?;
             if url != sub.url {
                 sub.url = url;
                 if self.channel_record(channel)?.verify_intent {

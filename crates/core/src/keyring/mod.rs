@@ -2,7 +2,7 @@
 //! one, which keeps signing beside it so receivers can switch without a gap.
 
 use crate::job::view::rfc3339;
-use crate::signing::SigningKey;
+use crate::signing::{SigningError, SigningKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -34,6 +34,14 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A stored key that cannot sign: what an attempt reports instead of going out unsigned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("signing key {id} is unusable: {reason}")]
+pub struct UnusableKey {
+    pub id: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
     pub v: u32,
@@ -61,6 +69,12 @@ impl KeyRecord {
     pub fn signing_keys(&self, now: u64) -> Vec<SigningKey> {
         let previous = self.previous.as_ref().filter(|p| p.until > now).map(|p| &p.secret);
         std::iter::once(&self.secret).chain(previous).filter_map(|s| SigningKey::parse(s.expose()).ok()).collect()
+    }
+
+    /// The same, failing when a secret that should sign does not parse.
+    pub fn try_signing_keys(&self, now: u64) -> Result<Vec<SigningKey>, SigningError> {
+        let previous = self.previous.as_ref().filter(|p| p.until > now).map(|p| &p.secret);
+        std::iter::once(&self.secret).chain(previous).map(|s| SigningKey::parse(s.expose())).collect()
     }
 
     /// Public keys receivers verify `v1a` signatures with (empty for HMAC keys).
@@ -114,6 +128,17 @@ mod tests {
         assert_eq!(record(None).signing_keys(10).len(), 1);
         assert_eq!(record(Some(100)).signing_keys(99).len(), 2);
         assert_eq!(record(Some(100)).signing_keys(100).len(), 1);
+    }
+
+    #[test]
+    fn a_secret_that_does_not_parse_is_an_error_not_a_missing_signature() {
+        let mut key = record(Some(100));
+        assert_eq!(key.try_signing_keys(99).map(|keys| keys.len()), Ok(2));
+        key.previous.as_mut().unwrap().secret = Secret::new("whsec_not base64".into());
+        assert!(key.try_signing_keys(99).is_err());
+        assert_eq!(key.try_signing_keys(100).map(|keys| keys.len()), Ok(1), "past its grace it no longer signs");
+        key.secret = Secret::new("nonsense".into());
+        assert!(key.try_signing_keys(100).is_err());
     }
 
     #[test]

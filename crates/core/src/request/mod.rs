@@ -59,7 +59,9 @@ pub fn parse_submission(incoming: Incoming, config: &Config) -> Result<Submissio
     address::check_target(&resolved.target, &config.allowed_private_targets)?;
     let mut control = control::parse(&incoming.headers)?;
     if let Some(url) = &control.callback {
-        let callback = target::parse_url(url)?;
+        // A malformed value is a bad control header like any other; a refused address is not.
+        let callback = target::parse_url("hookah-callback", url)
+            .map_err(|e| ApiError::bad_request("bad_control_header", e.message))?;
         address::check_target(&callback, &config.allowed_private_targets)?;
         control.callback = Some(callback.url());
     }

@@ -92,14 +92,14 @@ fn split_scheme(rest: &str) -> (Option<Scheme>, &str) {
 fn resolve_url_parameter(query: Option<&str>, form_body: Option<&[u8]>) -> Result<Resolved, ApiError> {
     if let Some(query) = query {
         if let Some((url, remaining)) = take_param(query, "_url") {
-            let target = parse_absolute(&url, remaining.as_deref())?;
+            let target = parse_absolute("_url", &url, remaining.as_deref())?;
             return Ok(Resolved { target, rewritten_body: None });
         }
     }
     if let Some(body) = form_body {
         let body = std::str::from_utf8(body).map_err(|_| bad_target("the form body is not UTF-8"))?;
         if let Some((url, remaining)) = take_param(body, "_url") {
-            let target = parse_absolute(&url, query)?;
+            let target = parse_absolute("_url", &url, query)?;
             let rewritten = remaining.unwrap_or_default().into_bytes();
             return Ok(Resolved { target, rewritten_body: Some(rewritten) });
         }
@@ -126,17 +126,18 @@ fn take_param(encoded: &str, name: &str) -> Option<(String, Option<String>)> {
     value.map(|value| (value, remaining))
 }
 
-/// An absolute `http(s)://` URL, validated like a target (callback URLs, subscription URLs).
-pub fn parse_url(url: &str) -> Result<Target, ApiError> {
-    parse_absolute(url, None)
+/// An absolute `http(s)://` URL, validated like a target (callback URLs, subscription URLs);
+/// `name` says in errors where the URL came from.
+pub fn parse_url(name: &str, url: &str) -> Result<Target, ApiError> {
+    parse_absolute(name, url, None)
 }
 
-fn parse_absolute(url: &str, extra_query: Option<&str>) -> Result<Target, ApiError> {
+fn parse_absolute(name: &str, url: &str, extra_query: Option<&str>) -> Result<Target, ApiError> {
     let url = url.trim();
     let (scheme, rest) = match url.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (Scheme::Http, rest),
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (Scheme::Https, rest),
-        _ => return Err(bad_target("_url must be an absolute http:// or https:// URL")),
+        _ => return Err(bad_target(format!("{name} must be an absolute http:// or https:// URL"))),
     };
     let rest = rest.split('#').next().unwrap_or_default();
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -184,6 +185,11 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), ApiError> {
         (host, port)
     } else {
         match authority.rsplit_once(':') {
+            // Only a bracketed host may hold `:`; anything else would be read as an IPv6 address
+            // the caller never wrote.
+            Some((host, _)) if host.contains(':') => {
+                return Err(bad_target(format!("`{authority}` is not host:port; write IPv6 addresses in brackets")))
+            }
             Some((host, port)) => (host, Some(port)),
             None => (authority, None),
         }
@@ -199,7 +205,8 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), ApiError> {
     let valid_name = host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         && !host.starts_with(['.', '-'])
         && host.len() <= 253;
-    if !(valid_name || host.contains(':')) || host.is_empty() {
+    let bracketed = authority.starts_with('[');
+    if !(valid_name || bracketed) || host.is_empty() {
         return Err(bad_target(format!("`{host}` is not a host name")));
     }
     Ok((host, port))
@@ -255,6 +262,9 @@ mod tests {
         check("/exa mple.com/", None, Err("bad_target"));
         check("/-x.com/", None, Err("bad_target"));
         check("/[zz]/", None, Err("bad_target"));
+        check("/a:b:80/x", None, Err("bad_target"));
+        check("/::1/x", None, Err("bad_target"));
+        check("/?_url=http%3A%2F%2Fa%3Ab%3A80%2Fx", None, Err("bad_target"));
         check("/example.com/a\tb", None, Err("bad_target"));
         check("/htt€/x", None, Err("bad_target"));
         check("/h€llo.example/x", None, Err("bad_target"));

@@ -11,3 +11,4 @@ mod durability;
 mod responses;
 mod security;
 mod signing;
+mod websub;

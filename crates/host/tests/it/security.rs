@@ -1,6 +1,11 @@
 //! Authentication, address policy and bad input: clear JSON 4xx errors, nothing stored.
 
+use crate::channels::{echo, subscribe};
 use crate::support::{send, Receiver, TestHookah, TOKEN};
+use serde_json::json;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_but_health_needs_the_token() {
@@ -60,11 +65,14 @@ async fn bad_input_gets_a_clear_json_4xx_and_stores_nothing() {
         ("POST", "/", vec![], b"", 400, "no_destination"),
         ("POST", "/dispatch?x=1", vec![], b"", 400, "no_destination"),
         ("POST", "/example.com:99999/", vec![], b"", 400, "bad_target"),
+        ("POST", "/a:b:80/x", vec![], b"", 400, "bad_target"),
         ("POST", "/?_url=ftp%3A%2F%2Fexample.com", vec![], b"", 400, "bad_target"),
         ("POST", "/example.com/", vec![("hookah-max-attempts", "many")], b"", 400, "bad_control_header"),
         ("POST", "/example.com/", vec![("hookah-timeout", "0")], b"", 400, "bad_control_header"),
         ("POST", "/example.com/", vec![("hookah-delay", "-1")], b"", 400, "bad_control_header"),
         ("POST", "/example.com/", vec![("hookah-bogus", "1")], b"", 400, "bad_control_header"),
+        ("POST", "/example.com/", vec![("hookah-callback", "not a url")], b"", 400, "bad_control_header"),
+        ("POST", "/_hookah/v1/jobs/retry", vec![], b"{", 400, "bad_json"),
         ("DELETE", "/_hookah/v1/sweep", vec![], b"", 405, "method_not_allowed"),
         ("POST", "/_hookah/v1/jobs/job_x", vec![], b"", 405, "method_not_allowed"),
         ("GET", "/_hookah/v1/nothing", vec![], b"", 404, "not_found"),
@@ -77,4 +85,83 @@ async fn bad_input_gets_a_clear_json_4xx_and_stores_nothing() {
         assert_eq!((response.status, response.error_code()), (status, code.to_string()), "{method} {path}");
     }
     assert_eq!(hookah.stored_keys(), 0);
+}
+
+/// A client still sending an oversized body reads its 413 rather than a reset connection. The
+/// client writes the whole request before reading, as simple clients do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_oversized_post_reads_its_413() {
+    let hookah = TestHookah::start().await;
+    let body = vec![b'x'; 2 * 1024 * 1024];
+    for n in 0..25 {
+        let answer = tokio::time::timeout(Duration::from_secs(30), post_then_read(&hookah, &body)).await;
+        let answer = answer.unwrap_or_else(|_| panic!("post {n} took over 30 s"));
+        let answer = answer.unwrap_or_else(|e| panic!("post {n}: the connection failed: {e}"));
+        let (head, json) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with("HTTP/1.1 413"), "post {n}: {head}");
+        assert!(json.contains(r#""code":"body_too_large""#), "post {n}: {json}");
+    }
+    assert_eq!(hookah.stored_keys(), 0);
+}
+
+/// Writes a whole POST on a fresh connection, then reads the answer to the end.
+async fn post_then_read(hookah: &TestHookah, body: &[u8]) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(hookah.host.addr()).await?;
+    let head = format!(
+        "POST /example.com/hook HTTP/1.1\r\nhost: hookah.test\r\nauthorization: Bearer {TOKEN}\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_hookah_publishes_to_hookah_ops_or_changes_its_settings() {
+    let hookah = TestHookah::start().await;
+    let ops = Receiver::start().await;
+    ops.answer(|request, _| echo(request));
+    let subscribed = subscribe(&hookah, "hookah.ops", json!({"url": format!("http://{}/ops", ops.host_port())}), None);
+    let subscribed = subscribed.await;
+    assert_eq!(subscribed.status, 201, "subscribing stays allowed");
+    // Its intent verification writes too: count the keys once it is done.
+    crate::channels::wait_status(&hookah, "hookah.ops", subscribed.json()["id"].as_str().unwrap(), "active").await;
+    let stored = hookah.stored_keys();
+    let forged = hookah
+        .call(
+            "POST",
+            "/_hookah/v1/channels/hookah.ops/events",
+            &[("hookah-event-type", "subscription.disabled")],
+            b"{}",
+        )
+        .await;
+    assert_eq!((forged.status, forged.error_code()), (403, "reserved_channel".to_string()));
+    let settings = hookah.call("PUT", "/_hookah/v1/channels/hookah.ops", &[], br#"{"verify_intent": false}"#).await;
+    assert_eq!((settings.status, settings.error_code()), (403, "reserved_channel".to_string()));
+    assert_eq!(hookah.stored_keys(), stored, "nothing stored");
+    let read = hookah.call("GET", "/_hookah/v1/channels/hookah.ops", &[], b"").await;
+    assert_eq!((read.status, read.json()["verify_intent"].as_bool()), (200, Some(true)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_error_has_one_code_and_names_what_was_wrong() {
+    let hookah = TestHookah::start().await;
+    let callback = hookah.call("POST", "/example.com/", &[("hookah-callback", "not a url")], b"").await;
+    let message = callback.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("hookah-callback") && !message.contains("_url"), "{message}");
+
+    let filter = json!({"url": "https://x.example/hook", "event_types": ["a..b"]});
+    let filter = subscribe(&hookah, "app", filter, None).await;
+    assert_eq!((filter.status, filter.error_code()), (400, "bad_event_type".to_string()));
+
+    let mint = json!({"channel": "app", "tenant": "t", "access": "write", "expires_in": 3600}).to_string();
+    let token = hookah.call("POST", "/_hookah/v1/tokens", &[], mint.as_bytes()).await.json()["token"].clone();
+    let scoped = format!("Bearer {}", token.as_str().unwrap());
+    let form_type = ("content-type", "application/x-www-form-urlencoded");
+    let publish = b"hub.mode=publish&hub.url=https%3A%2F%2Fpub.example%2Ffeed";
+    let hub = send("POST", &hookah.url("/_hookah/hub"), &[("authorization", &scoped), form_type], publish).await;
+    assert_eq!((hub.status, hub.error_code()), (403, "forbidden".to_string()), "as on every route it may not use");
 }
