@@ -187,7 +187,7 @@ fn a_slot_allocated_but_not_yet_written_survives_compaction() {
     let mut now = T0 + TIDY_SETTLE_MS;
     while tidy(&kv, now) {}
     kv.set_many(slow.entries).unwrap();
-    kv.set(&"rec:slow".to_string(), b"r").unwrap();
+    kv.set("rec:slow", b"r").unwrap();
     assert_eq!(all(&kv), ["slow"]);
     // Later steps move it, and never lose it.
     for _ in 0..5 {
