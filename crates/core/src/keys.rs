@@ -10,14 +10,18 @@
 //! - `list:{state}:n` / `list:{state}:{k}`: per-state job lists for listing and bulk replay.
 //! - `idem:{hash}` / `idem:{hash}:n:{window}`: idempotency records and the counters that settle races.
 //! - `due:{bucket}:claim:{window}`: which sweep works a bucket in a window (increment to take).
-//! - `chan:{name}`, `chan:{name}:subs:n|{k}`, `sub:{id}`, `sub:{id}:health`, `websub:{hash}`:
-//!   channels and their subscriptions; `evt:{id}`, `evt:{id}:body`: published events (an event
-//!   with fan-out left has a timer slot like a job); `tok:{id}`: scoped tokens.
-//! - `key:{id}`: a signing key; `keys:n` / `keys:{n}`: the list of key ids (slots, like timers);
-//!   `keys:default`: the id of the key that signs jobs that name none.
+//! - `chan:{name}`, `sub:{id}`, `sub:{id}:health`, `websub:{hash}`: channels and their
+//!   subscriptions; `chan:{name}:subs`: the slot log of a channel's subscription ids;
+//!   `evt:{id}`, `evt:{id}:body`: published events (an event with fan-out left has a timer slot
+//!   like a job); `tok:{id}`: scoped tokens.
+//! - `key:{id}`: a signing key; `keys`: the slot log of key ids; `keys:default`: the id of the
+//!   key that signs jobs that name none.
+//! - A *slot log* `{log}` (`engine::slot_log`): `{log}:n` hands out slots (a counter),
+//!   `{log}:{k}` = `{id} {birth slot}`, `{log}:live` counts live items (a counter), `{log}:meta`
+//!   is the compaction record (floor, mark; fenced, so also `{log}:meta:turn:{n}`).
 //!
-//! A slot is a hint, the job record is the truth: a record names the bucket of its one
-//! authoritative timer, so stale or duplicate slots are recognised and skipped.
+//! A slot is a hint, the job record is the truth: a record names the bucket of its own timer,
+//! and slots before it are recognised as stale and skipped.
 
 /// Width of a timer bucket.
 pub const BUCKET_MS: u64 = 1_000;
@@ -84,13 +88,9 @@ pub fn channel(name: &str) -> String {
     format!("chan:{name}")
 }
 
-/// A channel's subscriptions: `chan:{name}:subs:n` counts slots, `chan:{name}:subs:{k}` holds ids.
-pub fn channel_sub_count(name: &str) -> String {
-    format!("chan:{name}:subs:n")
-}
-
-pub fn channel_sub_slot(name: &str, k: u64) -> String {
-    format!("chan:{name}:subs:{k}")
+/// The slot log of a channel's subscription ids.
+pub fn channel_subs(name: &str) -> String {
+    format!("chan:{name}:subs")
 }
 
 pub fn subscription(id: &str) -> String {
@@ -124,15 +124,32 @@ pub fn token(id: &str) -> String {
     format!("tok:{id}")
 }
 
-pub const KEY_COUNT: &str = "keys:n";
+/// The slot log of signing key ids.
+pub const KEY_LOG: &str = "keys";
 pub const DEFAULT_KEY: &str = "keys:default";
 
 pub fn signing_key(id: &str) -> String {
     format!("key:{id}")
 }
 
-pub fn key_slot(n: u64) -> String {
-    format!("keys:{n}")
+/// A slot log's slot counter (incremented).
+pub fn log_count(log: &str) -> String {
+    format!("{log}:n")
+}
+
+/// A slot log's count of live items (incremented both ways).
+pub fn log_live(log: &str) -> String {
+    format!("{log}:live")
+}
+
+/// A slot log's compaction record.
+pub fn log_meta(log: &str) -> String {
+    format!("{log}:meta")
+}
+
+/// Entry `k` of a slot log.
+pub fn log_entry(log: &str, k: u64) -> String {
+    format!("{log}:{k}")
 }
 
 pub fn job(id: &str) -> String {

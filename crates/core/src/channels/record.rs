@@ -141,7 +141,8 @@ pub struct EventRecord {
     /// Headers every delivery carries (content type, WebSub links).
     pub headers: Vec<(String, String)>,
     pub body_len: u64,
-    /// Subscription slots that existed at publish time: the fan-out covers `1..=total`.
+    /// Subscription slots handed out at publish time: the fan-out takes the subscriptions born
+    /// in `1..=total`, wherever compaction has since moved them.
     pub total: u64,
     /// Slots fanned out so far.
     pub cursor: u64,

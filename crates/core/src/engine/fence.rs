@@ -52,6 +52,8 @@ pub(crate) enum Turn {
     Won(u64),
     /// Another writer holds the next turn: re-read, or come back later.
     Busy,
+    /// The record was deleted (its deleter won the turn before it and removed the turn keys).
+    Gone,
 }
 
 /// Takes the turn after `current`, the turn of the version the writer read at `read_at` (a time
@@ -73,6 +75,20 @@ pub(crate) fn take_turn<K: Kv>(kv: &K, key: &str, current: u64, read_at: u64) ->
         }
     }
     Ok(Turn::Busy)
+}
+
+/// [`take_turn`] for a record that exists: a deleter wins a turn too, then deletes the record
+/// with its turn keys, so a writer that read the record before the deletion could win that turn
+/// afresh. Reading the record after winning tells: whoever deleted it took its turn before ours.
+pub(crate) fn take_turn_of_existing<K: Kv>(kv: &K, key: &str, current: u64, read_at: u64) -> Result<Turn, KvError> {
+    let turn = take_turn(kv, key, current, read_at)?;
+    if let Turn::Won(won) = turn {
+        if kv.get(key)?.is_none() {
+            kv.delete(&keys::turn(key, won))?;
+            return Ok(Turn::Gone);
+        }
+    }
+    Ok(turn)
 }
 
 /// The keys a fenced record leaves behind up to `turn`, for its deletion.
@@ -110,7 +126,11 @@ pub(crate) fn update<K: Kv, R: Fenced, E: From<KvError>>(
         let Some((mut next, mut entries)) = change(&current, started)? else {
             return Ok(Updated::Unchanged(current));
         };
-        let Turn::Won(turn) = take_turn(kv, key, current.turn(), started)? else { continue };
+        let turn = match take_turn_of_existing(kv, key, current.turn(), started)? {
+            Turn::Won(turn) => turn,
+            Turn::Busy => continue,
+            Turn::Gone => return Ok(Updated::Missing),
+        };
         if now() > started + TURN_DEADLINE_MS {
             // Too slow: the turn may be skipped by now. Let it go stale rather than race.
             return Ok(Updated::Busy);
@@ -147,5 +167,17 @@ mod tests {
         assert_eq!(take_turn(&kv, "r", 4, 10_000 + TURN_STALE_MS - 1).unwrap(), Turn::Busy);
         assert_eq!(take_turn(&kv, "r", 4, 10_000 + TURN_STALE_MS).unwrap(), Turn::Won(6));
         assert_eq!(take_turn(&kv, "r", 4, 10_000 + TURN_STALE_MS).unwrap(), Turn::Busy);
+    }
+
+    #[test]
+    fn a_writer_that_read_a_record_before_its_deletion_cannot_bring_it_back() {
+        let kv = MemoryKv::default();
+        kv.set("r", b"v").unwrap();
+        // The deleter wins turn 1 and removes the record with its turn keys.
+        assert_eq!(take_turn_of_existing(&kv, "r", 0, 0).unwrap(), Turn::Won(1));
+        kv.delete_many(&turn_keys("r", 1).chain(["r".to_string()]).collect::<Vec<_>>()).unwrap();
+        // A writer that read turn 0 before that wins turn 1 afresh, and learns it is gone.
+        assert_eq!(take_turn_of_existing(&kv, "r", 0, 0).unwrap(), Turn::Gone);
+        assert!(kv.data.borrow().is_empty(), "nothing left behind");
     }
 }

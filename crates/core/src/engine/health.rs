@@ -118,7 +118,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Publishes one of Hookah's own events to `hookah.ops`, when anyone subscribed.
     pub(crate) fn ops_event(&self, event_type: &str, payload: &Value) -> Result<(), KvError> {
-        if self.kv.get(&keys::channel_sub_count(OPS_CHANNEL))?.is_none() {
+        if super::sub_list::subscription_log(OPS_CHANNEL).bounds(self.kv)?.live == 0 {
             return Ok(());
         }
         let body = json!({ "type": event_type, "data": payload }).to_string().into_bytes();

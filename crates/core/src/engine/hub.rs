@@ -4,6 +4,7 @@
 //! callback must answer by echoing `hub.challenge`.
 
 use super::fence::{self, Turn};
+use super::sub_list::subscription_log;
 use super::tokens::Principal;
 use super::Hookah;
 use crate::channels::record::{SubscriptionRecord, WebSubLease, RECORD_VERSION};
@@ -90,9 +91,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Some(mut sub) => {
                 sub.renewal = Some(lease.clone());
                 // Written as the record's next turn, so a concurrent change is not lost.
-                match fence::take_turn(self.kv, &keys::subscription(&sub.id), sub.turn, now)? {
+                match fence::take_turn_of_existing(self.kv, &keys::subscription(&sub.id), sub.turn, now)? {
                     Turn::Won(turn) => sub.turn = turn,
-                    Turn::Busy => return Err(super::replay::busy()),
+                    Turn::Busy | Turn::Gone => return Err(super::replay::busy()),
                 }
                 sub
             }
@@ -101,8 +102,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 let mut random = [0u8; ID_RANDOM_BYTES];
                 self.entropy.fill(&mut random);
                 let id = subscription_id(&random);
-                let slot = self.kv.increment(&keys::channel_sub_count(&channel), 1).map_err(ApiError::storage)? as u64;
-                entries.push((keys::channel_sub_slot(&channel, slot), id.as_bytes().to_vec()));
+                let appended = subscription_log(&channel).append(self.kv, &[&id], now)?;
+                if self.clock.now_ms() > appended.write_by {
+                    subscription_log(&channel).abandon(self.kv, 1)?;
+                    return Err(ApiError::storage("the subscription's slot expired before it was written"));
+                }
+                entries.extend(appended.entries);
                 entries.push((keys::signing_key(&key.id), key.to_bytes()));
                 entries.push((index, id.as_bytes().to_vec()));
                 SubscriptionRecord {
@@ -199,21 +204,32 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(HubOutcome { status: 202, body: json!({ "event_id": event.id, "matched": event.matched }), attempt })
     }
 
-    /// Removes a subscription and everything that finds it.
+    /// Removes a subscription and everything that finds it. Only the writer that wins the
+    /// record's next turn and still finds it counts it out of its channel's list.
     pub(crate) fn forget_subscription(&self, id: &str) -> Result<(), KvError> {
-        let Some(sub) = self.kv.get(&keys::subscription(id))?.as_deref().and_then(SubscriptionRecord::from_bytes)
-        else {
-            return Ok(());
+        let read_at = self.clock.now_ms();
+        let load = || {
+            Ok::<_, KvError>(self.kv.get(&keys::subscription(id))?.as_deref().and_then(SubscriptionRecord::from_bytes))
         };
-        let mut doomed = vec![
+        let Some(sub) = load()? else { return Ok(()) };
+        let turn = match fence::take_turn_of_existing(self.kv, &keys::subscription(id), sub.turn, read_at)? {
+            Turn::Won(turn) => turn,
+            Turn::Gone => return Ok(()),
+            Turn::Busy => return Err(KvError(format!("subscription {id} is being changed; it was not removed"))),
+        };
+        let mut doomed: Vec<String> = fence::turn_keys(&keys::subscription(id), turn).collect();
+        doomed.extend([
             keys::subscription(id),
             keys::signing_key(&sub.key_id),
             keys::subscription_health(id),
             keys::subscription_failing_since(id),
-        ];
+        ]);
         if let Some(lease) = &sub.websub {
             doomed.push(keys::websub_index(&sub.url, &lease.topic));
         }
-        self.kv.delete_many(&doomed)
+        self.kv.delete_many(&doomed)?;
+        let log = subscription_log(&sub.channel);
+        log.removed(self.kv, 1)?;
+        self.tidy_subscriptions(&sub.channel, &log.bounds(self.kv)?)
     }
 }

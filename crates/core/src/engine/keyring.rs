@@ -1,6 +1,7 @@
 //! Managing signing keys, and choosing the keys that sign an attempt.
 
-use super::fence::{self, Updated};
+use super::fence::{self, Turn, Updated};
+use super::slot_log::{Bounds, Direction, SlotLog};
 use super::Hookah;
 use crate::error::ApiError;
 use crate::ids::{is_key_id, key_id, ID_RANDOM_BYTES};
@@ -38,6 +39,14 @@ impl KeyRequest {
     }
 }
 
+/// Pages of `MAX_KEYS` slots one listing reads at most (live keys plus dead history that
+/// compaction has not yet removed).
+const LIST_PAGES: usize = 4;
+
+fn key_log() -> SlotLog {
+    SlotLog::new(keys::KEY_LOG.to_string())
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("no key {id}"))
 }
@@ -59,18 +68,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             previous: None,
             turn: 0,
         };
-        let n = self.kv.increment(keys::KEY_COUNT, 1).map_err(ApiError::storage)? as u64;
-        if n > MAX_KEYS {
-            return Err(ApiError::new(409, "too_many_keys", format!("at most {MAX_KEYS} keys can be created")));
-        }
-        // The first key ever created becomes the default, so deliveries are signed from then on.
-        let is_default = request.default || n == 1;
-        let mut entries = vec![
-            (keys::signing_key(&record.id), record.to_bytes()),
-            (keys::key_slot(n), record.id.as_bytes().to_vec()),
-        ];
+        let log = key_log();
+        let Some(appended) = log.append_within(self.kv, &[&record.id], now, MAX_KEYS).map_err(ApiError::storage)?
+        else {
+            return Err(ApiError::new(409, "too_many_keys", format!("at most {MAX_KEYS} keys can exist at once")));
+        };
+        // With no default yet (the first key, or the default was deleted), this key becomes it,
+        // so deliveries are signed from then on.
+        let is_default = request.default || self.default_key_id().map_err(ApiError::storage)?.is_none();
+        let mut entries = appended.entries;
+        entries.push((keys::signing_key(&record.id), record.to_bytes()));
         if is_default {
             entries.push((keys::DEFAULT_KEY.to_string(), record.id.as_bytes().to_vec()));
+        }
+        if self.clock.now_ms() > appended.write_by {
+            log.abandon(self.kv, 1).map_err(ApiError::storage)?;
+            return Err(ApiError::storage("the key list slot expired before it was written"));
         }
         self.kv.set_many(entries).map_err(ApiError::storage)?;
         Ok(with_secret(record.view(now, is_default), &record.secret))
@@ -102,28 +115,44 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(Secret::new(secret))
     }
 
+    /// Every key, oldest first (at most `MAX_KEYS` exist; reads are capped all the same).
     pub fn list_keys(&self) -> Result<Vec<Value>, ApiError> {
-        let count = keys::decode_counter(self.kv.get(keys::KEY_COUNT).map_err(ApiError::storage)?.as_deref());
-        let slots: Vec<String> = (1..=count.min(MAX_KEYS)).map(keys::key_slot).collect();
-        let ids: Vec<String> = self
-            .kv
-            .get_many(&slots)
-            .map_err(ApiError::storage)?
-            .into_iter()
-            .filter_map(|id| String::from_utf8(id?).ok())
-            .collect();
-        let records = self.kv.get_many(&ids.iter().map(|id| keys::signing_key(id)).collect::<Vec<_>>());
+        let log = key_log();
+        let bounds = log.bounds(self.kv).map_err(ApiError::storage)?;
         let default = self.default_key_id().map_err(ApiError::storage)?;
         let now = self.clock.now_ms();
-        Ok(records
-            .map_err(ApiError::storage)?
-            .into_iter()
-            .filter_map(|bytes| KeyRecord::from_bytes(&bytes?))
-            .map(|record| {
+        let mut views = Vec::new();
+        let mut from = None;
+        for _ in 0..LIST_PAGES {
+            let page = log
+                .page(self.kv, &bounds, Direction::OldestFirst, from, MAX_KEYS as usize, |ids| self.load_keys(ids))
+                .map_err(ApiError::storage)?;
+            views.extend(page.items.into_iter().map(|(_, record)| {
                 let is_default = default.as_deref() == Some(record.id.as_str());
                 record.view(now, is_default)
-            })
-            .collect())
+            }));
+            match page.next {
+                Some(next) => from = Some(next),
+                None => break,
+            }
+        }
+        self.tidy_keys(&bounds).map_err(ApiError::storage)?;
+        Ok(views)
+    }
+
+    fn load_keys(&self, ids: &[String]) -> Result<Vec<Option<KeyRecord>>, KvError> {
+        let records = self.kv.get_many(&ids.iter().map(|id| keys::signing_key(id)).collect::<Vec<_>>())?;
+        Ok(records.into_iter().map(|bytes| KeyRecord::from_bytes(&bytes?)).collect())
+    }
+
+    /// A compaction step of the key list when it carries much dead history.
+    fn tidy_keys(&self, bounds: &Bounds) -> Result<(), KvError> {
+        if !SlotLog::needs_tidy(bounds) {
+            return Ok(());
+        }
+        let now = || self.clock.now_ms();
+        key_log().tidy(self.kv, bounds, &now, |ids| Ok(self.load_keys(ids)?.iter().map(Option::is_some).collect()))?;
+        Ok(())
     }
 
     pub fn key_view(&self, id: &str) -> Result<Value, ApiError> {
@@ -166,9 +195,24 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
     }
 
+    /// Deletes the key; only the writer that wins the record's next turn counts it out of the list.
     pub fn delete_key(&self, id: &str) -> Result<(), ApiError> {
-        self.load_key(id)?.ok_or_else(|| not_found(id))?;
-        self.kv.delete(&keys::signing_key(id)).map_err(ApiError::storage)
+        let read_at = self.clock.now_ms();
+        let record = self.load_key(id)?.ok_or_else(|| not_found(id))?;
+        let key = keys::signing_key(id);
+        match fence::take_turn_of_existing(self.kv, &key, record.turn, read_at)? {
+            Turn::Won(_) => {}
+            Turn::Busy => return Err(super::replay::busy()),
+            Turn::Gone => return Err(not_found(id)),
+        }
+        let mut doomed = vec![key.clone()];
+        if self.default_key_id()?.as_deref() == Some(id) {
+            doomed.push(keys::DEFAULT_KEY.to_string());
+        }
+        self.kv.delete_many(&doomed)?;
+        key_log().removed(self.kv, 1)?;
+        let bounds = key_log().bounds(self.kv)?;
+        self.tidy_keys(&bounds).map_err(ApiError::storage)
     }
 
     /// Checks a `Hookah-Signing-Key` names a key that exists.

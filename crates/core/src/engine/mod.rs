@@ -11,6 +11,8 @@ mod lists;
 mod publish;
 mod replay;
 mod report;
+pub(crate) mod slot_log;
+mod sub_list;
 mod subscriptions;
 mod sweep;
 mod timers;

@@ -5,6 +5,7 @@
 //! from (event, subscription), so a step redone after a crash names the same jobs and skips the
 //! ones that exist.
 
+use super::sub_list::subscription_log;
 use super::{lists, timers, Hookah};
 use crate::channels::grammar::{check_app_channel, check_event_type, matches_any};
 use crate::channels::record::{EventRecord, SubscriptionRecord, RECORD_VERSION};
@@ -45,7 +46,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let now = self.clock.now_ms();
         let mut random = [0u8; ID_RANDOM_BYTES];
         self.entropy.fill(&mut random);
-        let total = keys::decode_counter(self.kv.get(&keys::channel_sub_count(channel))?.as_deref());
+        let log = subscription_log(channel);
+        let bounds = log.bounds(self.kv)?;
+        self.tidy_subscriptions(channel, &bounds)?;
+        let total = bounds.count;
         let event = EventRecord {
             v: RECORD_VERSION,
             id: event_id(&random),
@@ -79,18 +83,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         claim_small: bool,
         entries: &mut Vec<(String, Vec<u8>)>,
     ) -> Result<(EventRecord, Vec<JobRecord>), KvError> {
-        let end = event.total.min(event.cursor + self.config.fanout_batch as u64);
-        let slot_keys: Vec<String> =
-            (event.cursor + 1..=end).map(|k| keys::channel_sub_slot(&event.channel, k)).collect();
+        // Compaction may have raised the floor past the cursor, moving the live entries below it
+        // to the top (past `total`, keeping their birth): the walk skips to the floor and goes on
+        // as far as the moves reach, taking only subscriptions born by publish time.
+        let log = subscription_log(&event.channel);
+        let bounds = log.bounds(self.kv)?;
+        let start = event.cursor.max(bounds.meta.floor);
+        let last = event.total.max(bounds.meta.moved_top);
+        let end = last.min(start + self.config.fanout_batch as u64).max(start);
+        let entries_read = log.read(self.kv, start + 1..=end)?;
         let ids: Vec<String> =
-            self.kv.get_many(&slot_keys)?.into_iter().flatten().filter_map(|b| String::from_utf8(b).ok()).collect();
-        let sub_keys: Vec<String> = ids.iter().map(|id| keys::subscription(id)).collect();
+            entries_read.into_iter().filter(|entry| entry.birth <= event.total).map(|entry| entry.id).collect();
         let subscribers: Vec<SubscriptionRecord> = self
-            .kv
-            .get_many(&sub_keys)?
+            .load_subscriptions(&event.channel, &ids)?
             .into_iter()
             .flatten()
-            .filter_map(|b| SubscriptionRecord::from_bytes(&b))
             .filter(|sub| sub.receives(now) && matches_any(&sub.event_types, &event.event_type))
             .collect();
         let job_ids: Vec<String> = subscribers.iter().map(|sub| derived_job_id(&[&event.id, &sub.id])).collect();
@@ -120,7 +127,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         event.cursor = end;
         event.matched += jobs.len() as u64;
-        let next_wake = if event.cursor >= event.total {
+        let next_wake = if event.cursor >= last {
             event.fanned_out_at = Some(now);
             now + self.config.retention_ms
         } else {

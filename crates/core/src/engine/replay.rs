@@ -138,7 +138,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut won = Vec::new();
         for job in &page.jobs {
             if let Turn::Won(turn) =
-                fence::take_turn(self.kv, &keys::job(&job.id), job.turn, now).map_err(ApiError::storage)?
+                fence::take_turn_of_existing(self.kv, &keys::job(&job.id), job.turn, now).map_err(ApiError::storage)?
             {
                 let mut next = requeued(job);
                 next.state = State::Pending { next_at: now };

@@ -2,6 +2,7 @@
 //! verification that turns a new (or moved) subscription active.
 
 use super::fence::{self, Turn};
+use super::sub_list::subscription_log;
 use super::tokens::{forbidden, Principal};
 use super::Hookah;
 use crate::channels::grammar::{check_app_channel, check_filter, check_public_channel, MAX_EVENT_TYPES};
@@ -117,13 +118,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             turn: 0,
             renewal: None,
         };
-        let slot = self.kv.increment(&keys::channel_sub_count(channel), 1).map_err(ApiError::storage)? as u64;
         let verification = self.channel_record(channel)?.verify_intent.then(|| self.begin_verification(&mut sub, now));
-        let mut entries = vec![
-            (keys::channel_sub_slot(channel, slot), sub.id.as_bytes().to_vec()),
-            (keys::signing_key(&key.id), key.to_bytes()),
-            (keys::subscription(&sub.id), sub.to_bytes()),
-        ];
+        let log = subscription_log(channel);
+        let appended = log.append(self.kv, &[&sub.id], now)?;
+        let mut entries = appended.entries;
+        entries.push((keys::signing_key(&key.id), key.to_bytes()));
+        entries.push((keys::subscription(&sub.id), sub.to_bytes()));
+        if self.clock.now_ms() > appended.write_by {
+            log.abandon(self.kv, 1)?;
+            return Err(ApiError::storage("the subscription's slot expired before it was written"));
+        }
         if let Some(job) = &verification {
             self.store(job, Vec::new(), std::mem::take(&mut entries)).map_err(ApiError::storage)?;
         } else {
@@ -231,52 +235,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
     }
 
-    pub fn list_subscriptions(
-        &self,
-        principal: &Principal,
-        channel: &str,
-        limit: usize,
-        cursor: Option<u64>,
-    ) -> Result<Value, ApiError> {
-        check_public_channel(channel)?;
-        principal.check_channel(channel, false)?;
-        let start = match cursor {
-            Some(cursor) => cursor,
-            None => keys::decode_counter(
-                self.kv.get(&keys::channel_sub_count(channel)).map_err(ApiError::storage)?.as_deref(),
-            ),
-        };
-        let stop = start.saturating_sub(4 * limit as u64);
-        let slots: Vec<u64> = (stop + 1..=start).rev().collect();
-        let slot_keys: Vec<String> = slots.iter().map(|&k| keys::channel_sub_slot(channel, k)).collect();
-        let ids: Vec<Option<String>> = self
-            .kv
-            .get_many(&slot_keys)
-            .map_err(ApiError::storage)?
-            .into_iter()
-            .map(|id| id.and_then(|b| String::from_utf8(b).ok()))
-            .collect();
-        let sub_keys: Vec<String> = ids.iter().flatten().map(|id| keys::subscription(id)).collect();
-        let mut records = self.kv.get_many(&sub_keys).map_err(ApiError::storage)?.into_iter();
-        let mut data = Vec::new();
-        let mut next = (stop > 0).then_some(stop);
-        for (&k, id) in slots.iter().zip(&ids) {
-            if data.len() == limit {
-                next = Some(k);
-                break;
-            }
-            if id.is_none() {
-                continue;
-            }
-            let sub = records.next().flatten().and_then(|b| SubscriptionRecord::from_bytes(&b));
-            let visible = sub.filter(|s| principal.tenant().is_none_or(|t| s.tenant.as_deref() == Some(t)));
-            if let Some(sub) = visible {
-                data.push(sub.view());
-            }
-        }
-        Ok(json!({ "data": data, "next_cursor": next.map(|c| c.to_string()) }))
-    }
-
     /// Changes a subscription; a new URL has to prove its intent again.
     pub fn update_subscription(
         &self,
@@ -351,9 +309,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         verification: Option<&JobRecord>,
     ) -> Result<(), ApiError> {
         let key = keys::subscription(&sub.id);
-        match fence::take_turn(self.kv, &key, sub.turn, read_at)? {
+        match fence::take_turn_of_existing(self.kv, &key, sub.turn, read_at)? {
             Turn::Won(turn) => sub.turn = turn,
             Turn::Busy => return Err(super::replay::busy()),
+            Turn::Gone => return Err(not_found(&sub.id)),
         }
         let entry = vec![(key, sub.to_bytes())];
         match verification {

@@ -226,7 +226,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut claims = Vec::new();
         for (slot, next) in wanted {
             let cancel = next.is_some() && cancelled.next().unwrap_or(false);
-            let Turn::Won(turn) = fence::take_turn(self.kv, &keys::job(&slot.id), slot.record.turn, now)? else {
+            let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&slot.id), slot.record.turn, now)?
+            else {
                 // Another writer holds the job's next turn: look again once it must have written.
                 report.skipped += 1;
                 new_timers.push((keys::timer_bucket(now + fence::TURN_STALE_MS, now), &slot.id));

@@ -12,6 +12,8 @@ use futures::executor::block_on;
 use std::cell::Cell;
 use std::rc::Rc;
 
+mod freeing;
+
 const T0: u64 = 1_700_000_000_000;
 
 struct World {

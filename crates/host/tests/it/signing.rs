@@ -194,3 +194,19 @@ async fn the_signing_secret_variable_signs_jobs_that_name_no_key() {
     assert_eq!(hmac_matches(&got[0], secret), 1);
     assert_eq!(got[0].header("webhook-signature").unwrap().split(' ').count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_keys_free_their_place_in_the_key_limit() {
+    let hookah = TestHookah::start().await;
+    // One more create+delete cycle than the limit on keys.
+    for _ in 0..=1_000 {
+        let key = create_key(&hookah, json!({})).await;
+        let deleted =
+            hookah.call("DELETE", &format!("/_hookah/v1/keys/{}", key["id"].as_str().unwrap()), &[], b"").await;
+        assert_eq!(deleted.status, 200, "{}", String::from_utf8_lossy(&deleted.body));
+    }
+    let key = create_key(&hookah, json!({})).await;
+    let listed = hookah.call("GET", "/_hookah/v1/keys", &[], b"").await.json();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["data"][0]["id"], key["id"]);
+}

@@ -1,0 +1,249 @@
+//! A slot log: an unordered set of ids kept as numbered entries, for lists that Spin's
+//! key-value store cannot scan (the signing keys, a channel's subscriptions).
+//!
+//! - **append**: one `increment` of `{log}:n` hands out slots for many ids; the entries
+//!   (`{log}:{k}` = `{id} {birth}`) come back for the caller's batched write, which must happen
+//!   within [`TURN_DEADLINE_MS`] of the increment. `{log}:live` counts live items (`+1` on
+//!   append, `-1` on removal) and can carry a limit.
+//! - **remove**: the caller deletes the item's record and calls [`SlotLog::removed`]. Its entry
+//!   is left dangling: readers skip an entry whose record is gone, and compaction drops it. The
+//!   item need not remember its slot (which compaction changes), and deleting costs no extra write.
+//! - **read and page**: only slots above the *floor* are read; holes (allocated, never written)
+//!   are skipped and ids are de-duplicated.
+//! - **compaction** (`tidy.rs`): raises the floor by moving the few live entries of the bottom
+//!   window to the top, so reads follow live items, not history. A moved entry keeps its *birth*
+//!   (the slot it was first given), which lets a walk that began before the move recognise it.
+
+#[cfg(test)]
+mod tests;
+mod tidy;
+
+use super::fence::{self, TURN_DEADLINE_MS};
+use crate::keys;
+use crate::ports::{Kv, KvError};
+use crate::stored::Stored;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// Entries one page reads at most, per item it may return.
+const SCAN_FACTOR: u64 = 4;
+const META_VERSION: u32 = 1;
+
+/// One log, named by its base key (`keys::KEY_LOG`, `keys::channel_subs`).
+pub(crate) struct SlotLog {
+    base: String,
+}
+
+/// A written entry: `id` sits at `slot`, first appended at `birth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) slot: u64,
+    pub(crate) id: String,
+    pub(crate) birth: u64,
+}
+
+/// The fenced meta record that compaction alone writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Meta {
+    v: u32,
+    /// Slots at or below it are never read.
+    pub(crate) floor: u64,
+    /// The highest slot a compaction wrote.
+    pub(crate) moved_top: u64,
+    /// `{log}:n` as observed at `mark_at`: every slot up to it is written or dead a minute on.
+    mark_count: u64,
+    /// The floor at `mark_at`: no reader uses an older floor a minute on, so entries up to it go.
+    mark_floor: u64,
+    mark_at: u64,
+    /// The meta turn at `mark_at`; older turn keys go with the next mark.
+    mark_turn: u64,
+    /// Entries up to here are deleted.
+    swept: u64,
+    /// Turn keys up to here are deleted.
+    turns_swept: u64,
+    turn: u64,
+}
+
+crate::stored::stored!(Meta, META_VERSION);
+fence::fenced!(Meta);
+
+impl Default for Meta {
+    fn default() -> Self {
+        Meta {
+            v: META_VERSION,
+            floor: 0,
+            moved_top: 0,
+            mark_count: 0,
+            mark_floor: 0,
+            mark_at: 0,
+            mark_turn: 0,
+            swept: 0,
+            turns_swept: 0,
+            turn: 0,
+        }
+    }
+}
+
+/// What one batch read of the log's counters found.
+#[derive(Debug, Clone)]
+pub(crate) struct Bounds {
+    /// Slots handed out so far.
+    pub(crate) count: u64,
+    /// Items appended and not removed.
+    pub(crate) live: u64,
+    pub(crate) meta: Meta,
+}
+
+/// Slots handed out by [`SlotLog::append`].
+#[derive(Debug)]
+pub(crate) struct Appended {
+    /// To be written in the caller's batch, before `write_by`.
+    pub(crate) entries: Vec<(String, Vec<u8>)>,
+    pub(crate) write_by: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    NewestFirst,
+    OldestFirst,
+}
+
+/// Items of one page with the records `load` found for them.
+#[derive(Debug)]
+pub(crate) struct Page<R> {
+    pub(crate) items: Vec<(Entry, R)>,
+    /// The slot the next page starts at; `None` at the end.
+    pub(crate) next: Option<u64>,
+}
+
+impl SlotLog {
+    pub(crate) fn new(base: String) -> Self {
+        Self { base }
+    }
+
+    /// Counters and meta in one batch read.
+    pub(crate) fn bounds<K: Kv>(&self, kv: &K) -> Result<Bounds, KvError> {
+        let wanted = [keys::log_count(&self.base), keys::log_live(&self.base), keys::log_meta(&self.base)];
+        let [count, live, meta]: [Option<Vec<u8>>; 3] =
+            kv.get_many(&wanted)?.try_into().map_err(|_| KvError("a batch read lost values".into()))?;
+        Ok(Bounds {
+            count: keys::decode_counter(count.as_deref()),
+            live: keys::decode_counter(live.as_deref()),
+            meta: meta.as_deref().and_then(Meta::from_bytes).unwrap_or_default(),
+        })
+    }
+
+    /// Hands out slots for `ids` at `now`.
+    pub(crate) fn append<K: Kv>(&self, kv: &K, ids: &[&str], now: u64) -> Result<Appended, KvError> {
+        if !ids.is_empty() {
+            kv.increment(&keys::log_live(&self.base), ids.len() as i64)?;
+        }
+        self.allocate(kv, ids, now)
+    }
+
+    /// Like [`Self::append`], unless the live items would then pass `limit`: `None`, and
+    /// nothing is allocated.
+    pub(crate) fn append_within<K: Kv>(
+        &self,
+        kv: &K,
+        ids: &[&str],
+        now: u64,
+        limit: u64,
+    ) -> Result<Option<Appended>, KvError> {
+        let n = ids.len() as i64;
+        if kv.increment(&keys::log_live(&self.base), n)? > limit as i64 {
+            kv.increment(&keys::log_live(&self.base), -n)?;
+            return Ok(None);
+        }
+        self.allocate(kv, ids, now).map(Some)
+    }
+
+    fn allocate<K: Kv>(&self, kv: &K, ids: &[&str], now: u64) -> Result<Appended, KvError> {
+        let write_by = now + TURN_DEADLINE_MS;
+        if ids.is_empty() {
+            return Ok(Appended { entries: Vec::new(), write_by });
+        }
+        let last = kv.increment(&keys::log_count(&self.base), ids.len() as i64)? as u64;
+        let first = last + 1 - ids.len() as u64;
+        let entries = (first..).zip(ids).map(|(slot, id)| self.entry(slot, id, slot)).collect();
+        Ok(Appended { entries, write_by })
+    }
+
+    /// `n` appended items will not be written after all (their slots stay holes).
+    pub(crate) fn abandon<K: Kv>(&self, kv: &K, n: usize) -> Result<(), KvError> {
+        self.removed(kv, n)
+    }
+
+    /// `n` items' records were deleted.
+    pub(crate) fn removed<K: Kv>(&self, kv: &K, n: usize) -> Result<(), KvError> {
+        kv.increment(&keys::log_live(&self.base), -(n as i64)).map(|_| ())
+    }
+
+    /// The written entries of `slots`, in their order, each id once.
+    pub(crate) fn read<K: Kv>(&self, kv: &K, slots: impl Iterator<Item = u64>) -> Result<Vec<Entry>, KvError> {
+        let slots: Vec<u64> = slots.collect();
+        let entry_keys: Vec<String> = slots.iter().map(|&k| keys::log_entry(&self.base, k)).collect();
+        let mut seen = HashSet::new();
+        Ok(slots
+            .into_iter()
+            .zip(kv.get_many(&entry_keys)?)
+            .filter_map(|(slot, bytes)| parse_entry(slot, &bytes?))
+            .filter(|entry| seen.insert(entry.id.clone()))
+            .collect())
+    }
+
+    /// Up to `limit` live items from slot `from` (the newest or oldest when `None`), reading at
+    /// most `SCAN_FACTOR × limit` entries. `load` returns the record of each id that is still
+    /// live. A compaction during paging may move an old item past a newest-first reader.
+    pub(crate) fn page<K: Kv, R>(
+        &self,
+        kv: &K,
+        bounds: &Bounds,
+        direction: Direction,
+        from: Option<u64>,
+        limit: usize,
+        load: impl Fn(&[String]) -> Result<Vec<Option<R>>, KvError>,
+    ) -> Result<Page<R>, KvError> {
+        let (floor, count) = (bounds.meta.floor, bounds.count);
+        let span = SCAN_FACTOR * limit.max(1) as u64;
+        let (slots, after): (Vec<u64>, Option<u64>) = match direction {
+            Direction::NewestFirst => {
+                let start = from.unwrap_or(count).min(count);
+                let stop = start.saturating_sub(span).max(floor); // exclusive
+                ((stop + 1..=start).rev().collect(), (stop > floor).then_some(stop))
+            }
+            Direction::OldestFirst => {
+                let start = from.unwrap_or(floor + 1).max(floor + 1);
+                let end = count.min(start.saturating_add(span - 1));
+                ((start..=end).collect(), (end < count).then_some(end + 1))
+            }
+        };
+        let entries = self.read(kv, slots.into_iter())?;
+        let ids: Vec<String> = entries.iter().map(|entry| entry.id.clone()).collect();
+        let mut page = Page { items: Vec::new(), next: after };
+        for (entry, record) in entries.into_iter().zip(load(&ids)?) {
+            if page.items.len() == limit {
+                page.next = Some(entry.slot);
+                break;
+            }
+            if let Some(record) = record {
+                page.items.push((entry, record));
+            }
+        }
+        Ok(page)
+    }
+
+    fn entry(&self, slot: u64, id: &str, birth: u64) -> (String, Vec<u8>) {
+        (keys::log_entry(&self.base, slot), format!("{id} {birth}").into_bytes())
+    }
+}
+
+/// `{id} {birth}`; an entry written before births were kept is its own birth.
+fn parse_entry(slot: u64, bytes: &[u8]) -> Option<Entry> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (id, birth) = match text.split_once(' ') {
+        Some((id, birth)) => (id, birth.parse().ok()?),
+        None => (text, slot),
+    };
+    (!id.is_empty()).then(|| Entry { slot, id: id.to_string(), birth })
+}

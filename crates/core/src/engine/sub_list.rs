@@ -1,0 +1,66 @@
+//! A channel's subscription list (a slot log): listing a page, and the loading and compaction
+//! that creating, deleting and fanning out share.
+
+use super::slot_log::{Bounds, Direction, SlotLog};
+use super::tokens::Principal;
+use super::Hookah;
+use crate::channels::grammar::check_public_channel;
+use crate::channels::record::SubscriptionRecord;
+use crate::error::ApiError;
+use crate::keys;
+use crate::ports::{Kv, KvError, Transport};
+use crate::stored::Stored;
+use serde_json::{json, Value};
+
+pub(crate) fn subscription_log(channel: &str) -> SlotLog {
+    SlotLog::new(keys::channel_subs(channel))
+}
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Newest first; `cursor` is the slot to start at.
+    pub fn list_subscriptions(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        limit: usize,
+        cursor: Option<u64>,
+    ) -> Result<Value, ApiError> {
+        check_public_channel(channel)?;
+        principal.check_channel(channel, false)?;
+        let log = subscription_log(channel);
+        let bounds = log.bounds(self.kv)?;
+        let visible = |sub: &SubscriptionRecord| principal.tenant().is_none_or(|t| sub.tenant.as_deref() == Some(t));
+        let page = log.page(self.kv, &bounds, Direction::NewestFirst, cursor, limit, |ids| {
+            Ok(self.load_subscriptions(channel, ids)?.into_iter().map(|sub| sub.filter(visible)).collect())
+        })?;
+        let data: Vec<Value> = page.items.into_iter().map(|(_, sub)| sub.view()).collect();
+        self.tidy_subscriptions(channel, &bounds)?;
+        Ok(json!({ "data": data, "next_cursor": page.next.map(|c| c.to_string()) }))
+    }
+
+    /// The records of `ids` that still belong to `channel`, in order.
+    pub(crate) fn load_subscriptions(
+        &self,
+        channel: &str,
+        ids: &[String],
+    ) -> Result<Vec<Option<SubscriptionRecord>>, KvError> {
+        let sub_keys: Vec<String> = ids.iter().map(|id| keys::subscription(id)).collect();
+        Ok(self
+            .kv
+            .get_many(&sub_keys)?
+            .into_iter()
+            .map(|bytes| SubscriptionRecord::from_bytes(&bytes?).filter(|sub| sub.channel == channel))
+            .collect())
+    }
+
+    /// A compaction step of the channel's list when it carries much dead history.
+    pub(crate) fn tidy_subscriptions(&self, channel: &str, bounds: &Bounds) -> Result<(), KvError> {
+        if !SlotLog::needs_tidy(bounds) {
+            return Ok(());
+        }
+        let now = || self.clock.now_ms();
+        let is_live = |ids: &[String]| Ok(self.load_subscriptions(channel, ids)?.iter().map(Option::is_some).collect());
+        subscription_log(channel).tidy(self.kv, bounds, &now, is_live)?;
+        Ok(())
+    }
+}

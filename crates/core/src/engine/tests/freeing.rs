@@ -1,0 +1,125 @@
+//! Deleted keys and subscriptions free their place: limits count live items, and reads follow
+//! what is live, not what ever existed.
+
+use super::{World, T0};
+use crate::engine::slot_log::SlotLog;
+use crate::engine::{ChannelRequest, KeyRequest, Principal, SubscriptionRequest};
+use crate::keyring::MAX_KEYS;
+use crate::keys;
+use crate::memory::ScriptedTransport;
+use futures::executor::block_on;
+
+#[test]
+fn deleted_signing_keys_free_their_place() {
+    let world = World::new(ScriptedTransport::status(200));
+    let hookah = world.hookah();
+    for _ in 0..=MAX_KEYS {
+        let created = hookah.create_key(KeyRequest::default()).unwrap();
+        hookah.delete_key(created["id"].as_str().unwrap()).unwrap();
+    }
+    let created = hookah.create_key(KeyRequest::default()).expect("1,001 keys were deleted: room for one more");
+    assert_eq!(created["default"], true, "with the default deleted, a new key takes its place");
+    let listed = hookah.list_keys().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], created["id"]);
+}
+
+#[test]
+fn the_key_limit_counts_live_keys() {
+    let world = World::new(ScriptedTransport::status(200));
+    let hookah = world.hookah();
+    let ids: Vec<String> = (0..MAX_KEYS)
+        .map(|_| hookah.create_key(KeyRequest::default()).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    let refused = hookah.create_key(KeyRequest::default()).unwrap_err();
+    assert_eq!((refused.status, refused.code), (409, "too_many_keys"));
+    hookah.delete_key(&ids[7]).unwrap();
+    hookah.create_key(KeyRequest::default()).unwrap();
+    assert_eq!(hookah.list_keys().unwrap().len(), MAX_KEYS as usize);
+    // A second delete of the same key neither succeeds nor frees another place.
+    assert_eq!(hookah.delete_key(&ids[7]).unwrap_err().status, 404);
+    assert!(hookah.create_key(KeyRequest::default()).is_err());
+}
+
+#[test]
+fn fan_out_after_many_deleted_subscriptions_reads_about_the_live_ones() {
+    let world = World::new(ScriptedTransport::status(200));
+    let hookah = world.hookah();
+    hookah.set_channel("c", ChannelRequest { verify_intent: false }).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..1_000 {
+        let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
+        let (view, _) = hookah.create_subscription(&Principal::App, "c", request).unwrap();
+        ids.push(view["id"].as_str().unwrap().to_string());
+    }
+    let live: Vec<&String> = ids.iter().step_by(100).collect();
+    for id in ids.iter().filter(|id| !live.contains(id)) {
+        hookah.delete_subscription(&Principal::App, "c", id).unwrap();
+    }
+    // Compaction works a minute behind the writers: publishing and listing carry it on.
+    let log = SlotLog::new(keys::channel_subs("c"));
+    for _ in 0..20 {
+        if !SlotLog::needs_tidy(&log.bounds(&world.kv).unwrap()) {
+            break;
+        }
+        world.clock.advance(61_000);
+        for _ in 0..10 {
+            hookah.list_subscriptions(&Principal::App, "c", 10, None).unwrap();
+        }
+    }
+    assert!(!SlotLog::needs_tidy(&log.bounds(&world.kv).unwrap()), "{:?}", log.bounds(&world.kv));
+
+    let reads = world.kv.reads.get();
+    let (event, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
+    let cost = world.kv.reads.get() - reads;
+    assert_eq!((event.matched, immediate.len()), (10, 10));
+    assert!(event.fanned_out_at.is_some(), "one step covers the live subscriptions");
+    assert!(cost <= 4 * 10 + 2 * 64 + 10, "{cost} reads to fan out to 10 live subscriptions");
+    let page = hookah.list_subscriptions(&Principal::App, "c", 50, None).unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 10);
+    assert!(world.clock.0.get() > T0);
+}
+
+#[test]
+fn a_fan_out_under_way_reaches_subscriptions_compaction_moved() {
+    let mut world = World::new(ScriptedTransport::status(200));
+    world.config.fanout_batch = 100;
+    let hookah = world.hookah();
+    hookah.set_channel("c", ChannelRequest { verify_intent: false }).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..400 {
+        let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
+        ids.push(
+            hookah.create_subscription(&Principal::App, "c", request).unwrap().0["id"].as_str().unwrap().to_string(),
+        );
+    }
+    // Most of the bottom dies; the survivors there will be moved to the top.
+    for id in ids[..300].iter().filter(|id| !id.ends_with('0')) {
+        hookah.delete_subscription(&Principal::App, "c", id).unwrap();
+    }
+    let (event, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
+    assert!(event.fanned_out_at.is_none(), "the fan-out goes on in sweeps");
+    block_on(hookah.follow_up(crate::api::FollowUp::AttemptMany(immediate)));
+    // Compaction raises the floor past the event's cursor before its next step.
+    world.clock.advance(61_000);
+    for _ in 0..10 {
+        hookah.list_subscriptions(&Principal::App, "c", 10, None).unwrap();
+    }
+    let log = SlotLog::new(keys::channel_subs("c"));
+    assert!(log.bounds(&world.kv).unwrap().meta.floor > event.cursor, "{:?}", log.bounds(&world.kv));
+    // A subscription born after the publish must not get the event.
+    let late = SubscriptionRequest { url: Some("https://late.example/".into()), ..Default::default() };
+    hookah.create_subscription(&Principal::App, "c", late).unwrap();
+    for _ in 0..20 {
+        world.clock.advance(1_000);
+        world.sweep();
+    }
+    let sent = world.transport.sent.borrow();
+    let mut urls: Vec<&str> = sent.iter().map(|r| r.url.as_str()).collect();
+    urls.sort();
+    urls.dedup();
+    let expected = ids.iter().enumerate().filter(|(i, id)| *i >= 300 || id.ends_with('0')).count();
+    assert_eq!(urls.len(), expected, "every live subscription once");
+    assert_eq!(sent.len(), expected);
+    assert!(!urls.contains(&"https://late.example/"));
+}
