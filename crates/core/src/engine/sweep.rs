@@ -54,8 +54,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if cursor >= end {
             return Ok(report);
         }
-        // One sweep decides at a time, so list entries are written once; deliveries run after
-        // the lock is released. Job claims stay compare-and-swap all the same.
+        // The lock is per minute (a crashed holder frees it when its minute ends): within a
+        // minute one sweep decides at a time, so list entries are written once, but a sweep of
+        // the next minute may overlap this one, so job claims stay compare-and-swap.
+        // Deliveries run after the lock is released.
         let lock = keys::sweep_lock(now);
         if self.kv.increment(&lock, 1)? != 1 {
             report.busy = true;
