@@ -159,8 +159,9 @@ fn build(scheme: Scheme, authority: &str, path: &str, query: Option<&str>) -> Re
         path_and_query.push('?');
         path_and_query.push_str(query);
     }
-    if path_and_query.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(bad_target("the target path or query holds spaces or control characters"));
+    // A raw `#` would start a fragment: the receiver would never see what follows it.
+    if path_and_query.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
+        return Err(bad_target("the target path or query holds spaces, control characters or a raw #"));
     }
     Ok(Target { scheme, host, port, path_and_query })
 }
@@ -172,6 +173,7 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), ApiError> {
     if authority.contains('@') {
         return Err(bad_target("credentials in the target URL are not supported; send an Authorization header"));
     }
+    let bracketed = authority.starts_with('[');
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(|| bad_target("unclosed [ in the target host"))?;
         if host.parse::<std::net::Ipv6Addr>().is_err() {
@@ -199,7 +201,9 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), ApiError> {
     let valid_name = host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         && !host.starts_with(['.', '-'])
         && host.len() <= 253;
-    if !(valid_name || host.contains(':')) || host.is_empty() {
+    // A `:` is only valid inside brackets, which were checked as IPv6 above: unbracketed, as in
+    // `::1`, it would print as `[:]:1` and name another host.
+    if !(valid_name || bracketed) || host.is_empty() {
         return Err(bad_target(format!("`{host}` is not a host name")));
     }
     Ok((host, port))
@@ -255,7 +259,11 @@ mod tests {
         check("/exa mple.com/", None, Err("bad_target"));
         check("/-x.com/", None, Err("bad_target"));
         check("/[zz]/", None, Err("bad_target"));
+        check("/::1/x", None, Err("bad_target"));
+        check("/a:b:80/x", None, Err("bad_target"));
+        check("/?_url=http%3A%2F%2F%3A%3A1%2F", None, Err("bad_target"));
         check("/example.com/a\tb", None, Err("bad_target"));
+        check("/example.com/a?b#c", None, Err("bad_target"));
         check("/htt€/x", None, Err("bad_target"));
         check("/h€llo.example/x", None, Err("bad_target"));
     }
