@@ -116,7 +116,8 @@ fn header() -> impl Strategy<Value = (String, String)> {
 
 /// `Hookah-*` headers with values near and past their limits, and a few strangers.
 fn control_header() -> impl Strategy<Value = (String, String)> {
-    let option = "(hookah|HOOKAH|Hookah)-(max-attempts|timeout|delay|wait|mode|signing-key|callback|callback-events|bogus)";
+    let option =
+        "(hookah|HOOKAH|Hookah)-(max-attempts|timeout|delay|wait|mode|signing-key|callback|callback-events|bogus)";
     let value = prop_oneof![
         "[0-9]{1,4}",
         "[ +-]?[0-9]{0,21}[ .]?",

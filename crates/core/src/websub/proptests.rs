@@ -73,16 +73,9 @@ fn print(request: &HubRequest) -> String {
 
 /// Hub parameters with values that are right, wrong, repeated or missing.
 fn hub_pairs() -> impl Strategy<Value = Vec<(String, String)>> {
-    let name = prop_oneof![
-        "hub\\.(mode|callback|topic|url|lease_seconds|secret)",
-        "[a-z.]{0,8}",
-    ];
-    let value = prop_oneof![
-        "(subscribe|unsubscribe|publish|denied|Subscribe)",
-        urls(),
-        "[0-9+-]{0,22}",
-        any::<String>(),
-    ];
+    let name = prop_oneof!["hub\\.(mode|callback|topic|url|lease_seconds|secret)", "[a-z.]{0,8}",];
+    let value =
+        prop_oneof!["(subscribe|unsubscribe|publish|denied|Subscribe)", urls(), "[0-9+-]{0,22}", any::<String>(),];
     proptest::collection::vec((name, value), 0..8)
 }
 

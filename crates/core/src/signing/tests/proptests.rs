@@ -32,11 +32,7 @@ fn ids() -> impl Strategy<Value = String> {
 
 /// Signature headers with well-formed, truncated and foreign entries.
 fn signature_headers() -> impl Strategy<Value = String> {
-    let entry = prop_oneof![
-        "v1a?,[A-Za-z0-9+/]{0,90}={0,2}",
-        "v[0-9],[ -~]{0,12}",
-        "[ -~]{0,20}",
-    ];
+    let entry = prop_oneof!["v1a?,[A-Za-z0-9+/]{0,90}={0,2}", "v[0-9],[ -~]{0,12}", "[ -~]{0,20}",];
     proptest::collection::vec(entry, 0..4).prop_map(|entries| entries.join(" "))
 }
 
