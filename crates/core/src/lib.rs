@@ -16,7 +16,7 @@
 //! - `websub`: the W3C WebSub hub protocol (forms, intent verification, `X-Hub-Signature`).
 //! - `stored`: versioned JSON records.
 //! - `config`, `auth`, `ids`, `duration`, `digest`, `encoding`, `error`: the small pieces.
-//! - `memory` (tests and the `testing` feature): in-memory ports that record what they did.
+//! - `memory` (tests only): in-memory ports that record what they did.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -39,7 +39,7 @@ pub mod signing;
 pub mod stored;
 pub mod websub;
 
-#[cfg(any(test, feature = "testing"))]
+#[cfg(test)]
 pub mod memory;
 
 pub use api::{FollowUp, Reply};

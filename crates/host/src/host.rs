@@ -111,6 +111,12 @@ impl RunningHost {
         cron_trigger::invoke(&self.app, component).await
     }
 
+    /// Waits until no HTTP-triggered guest is running, including the work a guest does after
+    /// its response (Hookah's first delivery attempt): tests wait for this, not for time.
+    pub async fn idle(&self) {
+        self.app.tasks.idle().await
+    }
+
     /// Stops accepting connections and cron firings, then waits (up to 30 s)
     /// for in-flight requests and background guest work before aborting it.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {

@@ -114,7 +114,7 @@ async fn execute(
     let outparam = store.data_mut().http().new_response_outparam(response_tx)?;
 
     let id = component.id.clone();
-    app.tasks.spawn(async move {
+    app.tasks.spawn_invocation(async move {
         let result = async {
             let proxy = proxy.instantiate_async(&mut store).await?;
             proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await

@@ -23,7 +23,7 @@
 //! - No host code path panics on guest or manifest input; bad manifests fail
 //!   at startup, guest errors become error results, 500s or log lines.
 //! - Guest work that outlives its HTTP response is tracked, so shutdown can
-//!   wait for it.
+//!   wait for it and tests can wait for the host to go idle.
 
 #![forbid(unsafe_code)]
 

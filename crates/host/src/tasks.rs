@@ -11,9 +11,16 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-#[derive(Default)]
 pub(crate) struct TaskTracker {
     set: Mutex<JoinSet<()>>,
+    /// Guest invocations still running, so tests can wait for the host to go idle.
+    invocations: watch::Sender<usize>,
+}
+
+impl Default for TaskTracker {
+    fn default() -> Self {
+        Self { set: Mutex::default(), invocations: watch::Sender::new(0) }
+    }
 }
 
 impl TaskTracker {
@@ -23,6 +30,22 @@ impl TaskTracker {
         // Reap finished tasks so a long-running host does not accumulate them.
         while set.try_join_next().is_some() {}
         set.spawn(fut);
+    }
+
+    /// Spawns a guest invocation: tracked like any task, and counted until it ends or is
+    /// aborted.
+    pub(crate) fn spawn_invocation(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        self.invocations.send_modify(|running| *running += 1);
+        let counted = Counted(self.invocations.clone());
+        self.spawn(async move {
+            let _counted = counted;
+            fut.await;
+        });
+    }
+
+    /// Resolves once no guest invocation is running.
+    pub(crate) async fn idle(&self) {
+        let _ = self.invocations.subscribe().wait_for(|running| *running == 0).await;
     }
 
     /// Waits up to `grace` for all tracked tasks, then aborts what is left.
@@ -36,6 +59,15 @@ impl TaskTracker {
         let left = set.len();
         set.shutdown().await;
         left
+    }
+}
+
+/// Counts an invocation as running until dropped, which a finished or aborted task does.
+struct Counted(watch::Sender<usize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.send_modify(|running| *running -= 1);
     }
 }
 
@@ -65,5 +97,18 @@ mod tests {
 
         tracker.spawn(std::future::pending());
         assert_eq!(tracker.drain(Duration::from_millis(10)).await, 1);
+    }
+
+    #[tokio::test]
+    async fn idle_waits_for_every_invocation_and_counts_aborted_ones_out() {
+        use futures::FutureExt as _;
+        let tracker = TaskTracker::default();
+        tracker.idle().await;
+        tracker.spawn_invocation(async {});
+        tracker.spawn_invocation(std::future::pending());
+        // Counted when spawned, before either has run.
+        assert!(tracker.idle().now_or_never().is_none());
+        tracker.drain(Duration::from_millis(10)).await;
+        tokio::time::timeout(Duration::from_secs(60), tracker.idle()).await.expect("idle once both are gone");
     }
 }

@@ -124,13 +124,6 @@ impl SubscriptionRecord {
     }
 }
 
-/// Consecutive trouble of one subscription; deleted by its next delivery.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
-    pub consecutive_dead: u32,
-    pub failing_since: u64,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRecord {
     pub v: u32,

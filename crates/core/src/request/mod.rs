@@ -5,6 +5,9 @@ pub mod control;
 pub mod headers;
 pub mod target;
 
+#[cfg(test)]
+mod proptests;
+
 use crate::config::Config;
 use crate::error::ApiError;
 pub use control::Control;

@@ -160,8 +160,9 @@ fn build(scheme: Scheme, authority: &str, path: &str, query: Option<&str>) -> Re
         path_and_query.push('?');
         path_and_query.push_str(query);
     }
-    if path_and_query.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(bad_target("the target path or query holds spaces or control characters"));
+    // A raw `#` would start a fragment: the receiver would never see what follows it.
+    if path_and_query.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
+        return Err(bad_target("the target path or query holds spaces, control characters or a raw #"));
     }
     Ok(Target { scheme, host, port, path_and_query })
 }
@@ -265,7 +266,9 @@ mod tests {
         check("/a:b:80/x", None, Err("bad_target"));
         check("/::1/x", None, Err("bad_target"));
         check("/?_url=http%3A%2F%2Fa%3Ab%3A80%2Fx", None, Err("bad_target"));
+        check("/?_url=http%3A%2F%2F%3A%3A1%2F", None, Err("bad_target"));
         check("/example.com/a\tb", None, Err("bad_target"));
+        check("/example.com/a?b#c", None, Err("bad_target"));
         check("/htt€/x", None, Err("bad_target"));
         check("/h€llo.example/x", None, Err("bad_target"));
     }

@@ -16,6 +16,9 @@ pub mod request;
 pub mod signature;
 pub mod verify;
 
+#[cfg(test)]
+mod proptests;
+
 pub use form::{encode_query, parse_form};
 pub use lease::{LeasePolicy, DEFAULT_LEASE_SECS, MAX_LEASE_SECS, MIN_LEASE_SECS};
 pub use request::{parse_hub_request, HubRequest, Subscription, MAX_SECRET_BYTES};

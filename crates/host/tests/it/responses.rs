@@ -1,12 +1,10 @@
 //! Response handling: inline mode, callback reports, the attempt log, listing, retry, cancel,
 //! bulk replay and idempotency keys.
 
-use crate::support::{Answer, Receiver, TestHookah};
+use crate::support::{Answer, Receiver, TestHookah, WAIT};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 /// Lets each finished job's lease timer fire, so the sweeper files it under its final state.
 async fn settle(hookah: &TestHookah) {
@@ -49,7 +47,7 @@ async fn inline_mode_passes_a_failure_on_and_keeps_retrying() {
     assert_eq!(hookah.job(&id).await["state"], "delivered");
 
     // A receiver that stalls past Hookah-Wait: a 504, and the job stays pending.
-    receiver.answer(|_, _| Answer::status(200).after(Duration::from_secs(20)));
+    receiver.answer(|_, _| Answer::status(200).held());
     let response = hookah.call("POST", &target, &[("hookah-mode", "sync"), ("hookah-wait", "1")], b"{}").await;
     assert_eq!((response.status, response.error_code()), (504, "upstream_timeout".to_string()));
     assert_eq!(response.header("hookah-retrying"), Some("true"));
@@ -73,7 +71,8 @@ async fn a_callback_report_arrives_once_per_ended_job_and_is_retried() {
         .submit("POST", &format!("/{}/hook", receiver.host_port()), &[("hookah-callback", &callback_url)], b"{}")
         .await;
     hookah.wait_state(&id, "delivered").await;
-    // The report is a job of its own: its first delivery fails, a sweep retries it.
+    hookah.idle().await; // the report is stored
+                         // The report is a job of its own: its first delivery fails, a sweep retries it.
     for _ in 0..3 {
         hookah.advance(Duration::from_secs(10));
         hookah.sweep().await;
@@ -103,6 +102,7 @@ async fn callback_events_can_include_every_attempt() {
     let headers = [("hookah-callback", callback_url.as_str()), ("hookah-callback-events", "attempts")];
     let id = hookah.submit("POST", &format!("/{}/hook", receiver.host_port()), &headers, b"{}").await;
     hookah.wait_job(&id, WAIT, |job| job["attempt_count"] == 1 && job["in_flight"] == false).await;
+    hookah.idle().await; // the first report is stored
     hookah.advance(Duration::from_secs(8));
     hookah.sweep().await; // the retry (delivered) and the first report
     hookah.advance(Duration::from_secs(2));
@@ -222,7 +222,7 @@ async fn bulk_replay_of_500_dead_jobs_redelivers_all_500() {
     for _ in 0..500 {
         ids.insert(hookah.submit("POST", &target, &[("hookah-max-attempts", "1")], b"{}").await);
     }
-    receiver.wait_for(500, Duration::from_secs(60)).await;
+    receiver.wait_for(500, WAIT).await;
     for id in &ids {
         hookah.wait_state(id, "dead").await;
     }

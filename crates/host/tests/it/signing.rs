@@ -4,15 +4,13 @@
 
 use crate::support::receiver::Recorded;
 use crate::support::signature::hmac_matches;
-use crate::support::{send, Receiver, TestHookah};
+use crate::support::{send, Receiver, TestHookah, WAIT};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 fn ed25519_verifies(request: &Recorded, public_key: &str) -> bool {
     let key: [u8; 32] = STANDARD.decode(public_key.strip_prefix("whpk_").unwrap()).unwrap().try_into().unwrap();

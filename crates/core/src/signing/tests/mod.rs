@@ -1,7 +1,8 @@
-//! Tests for the signing module: known-answer vectors from the shared file, then table tests
+//! Tests for the signing module: known-answer vectors (`standard-webhooks.json`), then table tests
 //! for keys and for the verifier. Shared fixtures live here.
 
 mod keys;
+mod proptests;
 mod vectors;
 mod verifier;
 

@@ -5,7 +5,6 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -35,14 +34,15 @@ fn client() -> &'static HttpClient {
     CLIENT.get_or_init(|| Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build_http())
 }
 
-/// Sends one request and reads the whole answer; every call is bounded by 30 s.
+/// Sends one request and reads the whole answer; every call is bounded (generously: the bound
+/// only limits how long a failing test hangs).
 pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
     let mut request = hyper::Request::builder().method(method).uri(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     let request = request.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
-    let response = tokio::time::timeout(Duration::from_secs(30), async {
+    let response = tokio::time::timeout(super::WAIT, async {
         let response = client().request(request).await.expect("request failed");
         let status = response.status().as_u16();
         let headers = response
@@ -54,5 +54,5 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]
         Response { status, headers, body }
     })
     .await;
-    response.unwrap_or_else(|_| panic!("{method} {url} took over 30 s"))
+    response.unwrap_or_else(|_| panic!("{method} {url} took over {:?}", super::WAIT))
 }

@@ -97,7 +97,7 @@ impl TestHookah {
 
     /// Waits until the job reached `state` with its attempt recorded.
     pub async fn wait_state(&self, id: &str, state: &str) -> Value {
-        self.wait_job(id, Duration::from_secs(20), |job| job["state"] == state && job["in_flight"] == false).await
+        self.wait_job(id, super::WAIT, |job| job["state"] == state && job["in_flight"] == false).await
     }
 
     /// How many keys the store holds (tests of "nothing stored").

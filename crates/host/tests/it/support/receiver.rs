@@ -7,7 +7,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 #[derive(Debug, Clone)]
@@ -16,7 +16,6 @@ pub struct Recorded {
     pub path_and_query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    pub at: Instant,
 }
 
 impl Recorded {
@@ -31,13 +30,13 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// Wait this long before answering (a stalled receiver).
-    pub delay: Duration,
+    /// Answer only once the test calls [`Receiver::release`] (a stalled receiver).
+    pub held: bool,
 }
 
 impl Answer {
     pub fn status(status: u16) -> Self {
-        Answer { status, headers: Vec::new(), body: Vec::new(), delay: Duration::ZERO }
+        Answer { status, headers: Vec::new(), body: Vec::new(), held: false }
     }
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -47,8 +46,10 @@ impl Answer {
         self.body = body.to_vec();
         self
     }
-    pub fn after(mut self, delay: Duration) -> Self {
-        self.delay = delay;
+    /// Held until [`Receiver::release`]: the request stays unanswered, so nothing but the
+    /// sender's own timeout can end it before the test says so.
+    pub fn held(mut self) -> Self {
+        self.held = true;
         self
     }
 }
@@ -59,6 +60,7 @@ struct Shared {
     requests: Mutex<Vec<Recorded>>,
     count: watch::Sender<usize>,
     responder: Mutex<Arc<Responder>>,
+    released: watch::Sender<bool>,
 }
 
 #[derive(Clone)]
@@ -76,6 +78,7 @@ impl Receiver {
             requests: Mutex::new(Vec::new()),
             count: watch::channel(0).0,
             responder: Mutex::new(Arc::new(Box::new(|_: &Recorded, _| Answer::status(200)))),
+            released: watch::channel(false).0,
         });
         let serving = shared.clone();
         tokio::spawn(async move {
@@ -96,6 +99,11 @@ impl Receiver {
     /// Changes how the receiver answers; `index` counts requests from 0.
     pub fn answer(&self, responder: impl Fn(&Recorded, usize) -> Answer + Send + Sync + 'static) {
         *self.shared.responder.lock().unwrap() = Arc::new(Box::new(responder));
+    }
+
+    /// Answers every held request, and from now on answers held ones at once.
+    pub fn release(&self) {
+        self.shared.released.send_replace(true);
     }
 
     /// `http://127.0.0.1:PORT` without a trailing slash, for `/{host:port}/path` targets.
@@ -132,7 +140,6 @@ async fn handle(
             .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         body,
-        at: Instant::now(),
     };
     let index = {
         let mut requests = shared.requests.lock().unwrap();
@@ -142,8 +149,8 @@ async fn handle(
     shared.count.send_modify(|count| *count += 1);
     let responder = shared.responder.lock().unwrap().clone();
     let answer = responder(&recorded, index);
-    if !answer.delay.is_zero() {
-        tokio::time::sleep(answer.delay).await;
+    if answer.held {
+        let _ = shared.released.subscribe().wait_for(|released| *released).await;
     }
     let mut response = hyper::Response::builder().status(answer.status);
     for (name, value) in &answer.headers {
