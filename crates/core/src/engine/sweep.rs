@@ -9,6 +9,7 @@ use crate::job::view::public_state;
 use crate::job::{JobRecord, State};
 use crate::keys::{self, bucket_of, BUCKET_MS, SETTLE_MS};
 use crate::ports::{Kv, KvError, Transport};
+use crate::stats::Visit;
 use crate::stored::Stored;
 use futures::StreamExt;
 use serde::Serialize;
@@ -32,6 +33,20 @@ pub struct SweepReport {
     /// Event timers handled (fan-out steps and event deletions).
     pub events: u64,
     pub finished_buckets: u64,
+    /// How long the oldest due slot this sweep found had waited (the sweep lag).
+    pub lag_ms: u64,
+    /// What came of the attempts this sweep made, for the component's log.
+    #[serde(skip)]
+    pub attempts: Vec<crate::stats::log::AttemptLog>,
+}
+
+impl SweepReport {
+    /// One line for the sweep, then one per attempt it made.
+    pub fn log_lines(&self, now: u64) -> Vec<String> {
+        let mut lines = vec![crate::stats::log::sweep_line(self, now)];
+        lines.extend(self.attempts.iter().map(|attempt| attempt.line()));
+        lines
+    }
 }
 
 /// A slot read during the sweep and the record it pointed at, as stored.
@@ -73,7 +88,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .collect()
             .await;
         for outcome in outcomes {
-            match outcome? {
+            let outcome = outcome?;
+            report.attempts.extend(outcome.as_ref().and_then(crate::stats::log::AttemptLog::of));
+            match outcome {
                 Some(JobRecord { state: State::Delivered { .. }, .. }) => report.delivered += 1,
                 Some(JobRecord { state: State::Pending { .. }, .. }) => report.retrying += 1,
                 Some(_) => report.failed += 1,
@@ -112,6 +129,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             for n in done + 1..=done + take {
                 slot_keys.push(keys::slot(bucket, n));
                 slot_buckets.push(bucket);
+            }
+            if count > done && report.lag_ms == 0 {
+                report.lag_ms = now.saturating_sub((bucket + 1) * BUCKET_MS);
             }
             if take > 0 {
                 done_updates.push((keys::slot_done(bucket), keys::encode_number(done + take)));
@@ -169,6 +189,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut finished: Vec<(&'static str, &str, u32)> = Vec::new();
         let mut wanted = Vec::new();
         let mut seen = HashSet::new();
+        let mut stats = self.load_stats()?;
         for slot in &found {
             let action = transition::on_timer(&slot.record, slot.bucket, now, self.config);
             // Two live slots of one job in one sweep: the first decides.
@@ -186,6 +207,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     // The first visit after a job ended: it joins its state's list now.
                     new_timers.push((bucket, &slot.id));
                     finished.push((public_state(&slot.record.state), &slot.id, slot.record.generation));
+                    stats.observe(Visit::Filed(&slot.record));
                 }
                 TimerAction::Delete => wanted.push((slot, None)),
                 TimerAction::Claim(next) => wanted.push((slot, Some(*next))),
@@ -209,6 +231,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             match next {
                 None => {
                     report.deleted += 1;
+                    stats.observe(Visit::Deleted(&slot.record));
                     deletions.extend(self.keys_of(&slot.record, turn)?);
                 }
                 Some(_) if cancel => {
@@ -222,6 +245,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     records.push(record);
                 }
                 Some(mut next) => {
+                    // A pending job's last attempt ended since the last visit; a taken-over one
+                    // gets its abandoned attempt now.
+                    let pending = matches!(slot.record.state, State::Pending { .. });
+                    stats.observe(Visit::Claimed(if pending { &slot.record } else { &next }));
                     next.turn = turn;
                     new_timers.push((next.timer, &slot.id));
                     report.claimed += 1;
@@ -238,6 +265,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut entries = timers::allocate(self.kv, &new_timers)?;
         entries.extend(lists::append_grouped(self.kv, &finished)?);
         entries.extend(records.iter().map(|record| (keys::job(&record.id), record.to_bytes())));
+        entries.push(super::stats::sweep_entry(stats, report, now));
         self.kv.set_many(entries)?;
         for record in records.iter().filter(|r| matches!(r.state, State::Cancelled { .. })) {
             self.report_if_asked(record, None)?;
