@@ -6,6 +6,7 @@ mod jobs;
 mod keys;
 mod ops;
 mod sync;
+mod ui;
 mod verify;
 
 use crate::engine::{Accepted, Hookah, Principal};
@@ -90,6 +91,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 return self.verify_route(&incoming, &query);
             }
             _ => {}
+        }
+        if let Some(rest) = path.strip_prefix("/_hookah/ui").filter(|rest| rest.is_empty() || rest.starts_with('/')) {
+            only(&incoming, "GET")?;
+            return ui::ui_file(rest);
         }
         if let Some(id) = path.strip_prefix("/_hookah/public-keys/") {
             only(&incoming, "GET")?;

@@ -20,9 +20,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Ok(backlog) => {
                 let lag = backlog.lag_ms(now);
                 let late = lag > self.config.health_max_lag_ms;
-                let reason = late.then(|| {
-                    format!("sweep lag {}s exceeds {}s", lag / 1000, self.config.health_max_lag_ms / 1000)
-                });
+                let reason = late
+                    .then(|| format!("sweep lag {}s exceeds {}s", lag / 1000, self.config.health_max_lag_ms / 1000));
                 (reason, Some(lag))
             }
             Err(_) => (Some("the key-value store failed a probe read".to_string()), None),

@@ -18,7 +18,12 @@ const OPEN_SAMPLE: usize = 100;
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub fn load_stats(&self) -> Result<StatsRecord, KvError> {
-        Ok(self.kv.get(keys::SWEEP_STATS)?.as_deref().and_then(StatsRecord::from_bytes).unwrap_or_else(StatsRecord::new))
+        Ok(self
+            .kv
+            .get(keys::SWEEP_STATS)?
+            .as_deref()
+            .and_then(StatsRecord::from_bytes)
+            .unwrap_or_else(StatsRecord::new))
     }
 
     /// The due slots no sweep has handled, from `sweep:cursor` up to the bucket now ending.
@@ -36,7 +41,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let progress_keys: Vec<String> =
             buckets.iter().flat_map(|&b| [keys::slot_count(b), keys::slot_done(b)]).collect();
         let progress = self.kv.get_many(&progress_keys)?;
-        let mut backlog = Backlog { buckets_read: buckets.len() as u64, complete: end == current, ..Backlog::default() };
+        let mut backlog =
+            Backlog { buckets_read: buckets.len() as u64, complete: end == current, ..Backlog::default() };
         for (i, &bucket) in buckets.iter().enumerate() {
             let count = keys::decode_counter(progress[2 * i].as_deref());
             let done = keys::decode_counter(progress[2 * i + 1].as_deref()).min(count);

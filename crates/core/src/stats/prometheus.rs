@@ -36,7 +36,11 @@ fn seconds(ms: u64) -> f64 {
 pub fn render(snapshot: &Snapshot) -> String {
     let stats = &snapshot.stats;
     let mut out = Exposition(String::new());
-    out.family("hookah_jobs", "gauge", "Jobs by state (finished ones while retained; open ones from the pending list).");
+    out.family(
+        "hookah_jobs",
+        "gauge",
+        "Jobs by state (finished ones while retained; open ones from the pending list).",
+    );
     out.sample("hookah_jobs", &[("state", "pending")], snapshot.open.pending);
     out.sample("hookah_jobs", &[("state", "in_flight")], snapshot.open.in_flight);
     for state in ["delivered", "dead", "gone", "cancelled"] {

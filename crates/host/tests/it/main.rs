@@ -6,6 +6,7 @@
 mod support;
 
 mod channels;
+mod dashboard;
 mod delivery;
 mod durability;
 mod ops;

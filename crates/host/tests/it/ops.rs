@@ -46,10 +46,7 @@ fn parse_exposition(text: &str) -> Vec<Value> {
 }
 
 fn sample(samples: &[Value], name: &str, label: Option<(&str, &str)>) -> Option<f64> {
-    samples
-        .iter()
-        .find(|s| s[0] == name && label.is_none_or(|(k, v)| s[1][k] == v))
-        .map(|s| s[2].as_f64().unwrap())
+    samples.iter().find(|s| s[0] == name && label.is_none_or(|(k, v)| s[1][k] == v)).map(|s| s[2].as_f64().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +57,8 @@ async fn stats_and_metrics_follow_deliveries_and_failures() {
     bad.answer(|_, _| Answer::status(500));
     let mut delivered = Vec::new();
     for i in 0..3 {
-        delivered.push(hookah.submit("POST", &format!("/{}/ok", good.host_port()), &[], format!("{i}").as_bytes()).await);
+        delivered
+            .push(hookah.submit("POST", &format!("/{}/ok", good.host_port()), &[], format!("{i}").as_bytes()).await);
     }
     let mut failing = Vec::new();
     for _ in 0..2 {
@@ -174,7 +172,8 @@ async fn the_openapi_document_matches_the_router_and_validates() {
     assert_eq!(response.body, committed, "the served document is the committed one");
 
     python_with("openapi_spec_validator", "openapi-spec-validator==0.9.0");
-    let script = "import sys, json\nfrom openapi_spec_validator import validate\nvalidate(json.load(sys.stdin))\nprint('valid')";
+    let script =
+        "import sys, json\nfrom openapi_spec_validator import validate\nvalidate(json.load(sys.stdin))\nprint('valid')";
     assert_eq!(python(script, &committed).trim(), "valid");
 
     let document: Value = serde_json::from_slice(&committed).unwrap();
