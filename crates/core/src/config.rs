@@ -44,6 +44,10 @@ pub struct Config {
     pub disable_after_failing_ms: u64,
     /// URL prefixes WebSub subscribers may subscribe to; empty allows every topic.
     pub websub_topics: Vec<String>,
+    /// A second token that reads `/_hookah/metrics` only (empty: the API token alone).
+    pub metrics_token: ApiToken,
+    /// `/_hookah/health` says `degraded` once the sweep lag passes this.
+    pub health_max_lag_ms: u64,
 }
 
 /// The API token; `Debug` never shows it.
@@ -128,6 +132,8 @@ impl Config {
                 .map(|prefix| prefix.trim().to_string())
                 .filter(|prefix| !prefix.is_empty())
                 .collect(),
+            metrics_token: ApiToken::new(text("metrics_token", "").trim()),
+            health_max_lag_ms: duration("health_max_lag", "2m")?,
         })
     }
 

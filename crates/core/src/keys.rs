@@ -9,6 +9,7 @@
 //! - `job:{id}:attempt:{n}`: attempt `n`'s request and response, once a later attempt came.
 //! - `list:{state}:n` / `list:{state}:{k}`: per-state job lists for listing and bulk replay.
 //! - `idem:{hash}` / `idem:{hash}:n:{window}`: idempotency records and the counters that settle races.
+//! - `stats:sweep`: the operational statistics sweeps aggregate (see `stats`).
 //! - `due:{bucket}:claim:{window}`: which sweep works a bucket in a window (increment to take).
 //! - `chan:{name}`, `sub:{id}`, `sub:{id}:health`, `websub:{hash}`: channels and their
 //!   subscriptions; `chan:{name}:subs`: the slot log of a channel's subscription ids;
@@ -36,6 +37,8 @@ pub const MAX_BUCKETS_PER_SWEEP: u64 = 3_600;
 pub const MAX_KEY_BYTES: usize = 256;
 
 pub const SWEEP_CURSOR: &str = "sweep:cursor";
+/// The operational aggregate that sweeps keep (`stats::StatsRecord`); only `set`.
+pub const SWEEP_STATS: &str = "stats:sweep";
 
 pub fn bucket_of(ms: u64) -> u64 {
     ms / BUCKET_MS

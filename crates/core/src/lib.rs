@@ -14,6 +14,7 @@
 //! - `keyring`: stored signing keys, rotation with a grace period.
 //! - `channels`: channel, subscription and event records, name grammar, scoped tokens.
 //! - `websub`: the W3C WebSub hub protocol (forms, intent verification, `X-Hub-Signature`).
+//! - `stats`: operational statistics aggregated by sweeps, metrics, structured log facts.
 //! - `stored`: versioned JSON records.
 //! - `config`, `auth`, `ids`, `duration`, `digest`, `encoding`, `error`: the small pieces.
 //! - `memory` (tests only): in-memory ports that record what they did.
@@ -36,6 +37,7 @@ pub mod keys;
 pub mod ports;
 pub mod request;
 pub mod signing;
+pub mod stats;
 pub mod stored;
 pub mod websub;
 

@@ -31,7 +31,10 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let mut reply = hookah.handle(incoming).await;
     let follow_up = std::mem::replace(&mut reply.follow_up, hookah_core::FollowUp::Nothing);
     respond(response_out, reply).await;
-    hookah.follow_up(follow_up).await;
+    // Structured log: one JSON line per attempt (and per sweep), on stdout.
+    for line in hookah.follow_up(follow_up).await {
+        println!("{line}");
+    }
 }
 
 /// Bytes of an oversized body read and thrown away before the 413 goes out. A client still

@@ -3,6 +3,7 @@
 // The export macro generates the component ABI glue, which is unsafe code.
 #![allow(unsafe_code)]
 
+use hookah_core::ports::Clock;
 use hookah_core::Hookah;
 use hookah_spin_ports::{load_config, SpinKv, SpinTransport, WallClock, WasiEntropy};
 
@@ -21,8 +22,9 @@ impl Guest for Sweeper {
         let hookah =
             Hookah { config: &config, kv: &kv, transport: &SpinTransport, clock: &WallClock, entropy: &WasiEntropy };
         let report = spin_sdk::http::run(hookah.sweep()).map_err(|e| Error::Other(e.to_string()))?;
-        if report.slots > 0 {
-            println!("sweep: {report:?}");
+        // Structured log: the sweep's line, then one per attempt it made.
+        for line in report.log_lines(WallClock.now_ms()) {
+            println!("{line}");
         }
         Ok(())
     }

@@ -4,7 +4,9 @@
 mod channels;
 mod jobs;
 mod keys;
+mod ops;
 mod sync;
+mod ui;
 mod verify;
 
 use crate::engine::{Accepted, Hookah, Principal};
@@ -13,6 +15,7 @@ use crate::ids::is_job_id;
 use crate::job::{view, JobRecord, State};
 use crate::ports::{Kv, Transport};
 use crate::request::{parse_submission, Incoming};
+use crate::stats::log::AttemptLog;
 use serde_json::{json, Value};
 
 /// An answer, and what the invocation does after it has gone out.
@@ -31,6 +34,8 @@ pub enum FollowUp {
     Attempt(Box<JobRecord>),
     /// The same for several jobs at once (a small fan-out).
     AttemptMany(Vec<JobRecord>),
+    /// Only log lines to print (an HTTP-triggered sweep's).
+    Log(Vec<String>),
 }
 
 impl Reply {
@@ -73,13 +78,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         match path.as_str() {
             "/_hookah/health" => {
                 only(&incoming, "GET")?;
-                return Ok(Reply::json(200, &json!({ "status": "ok" })));
+                return Ok(self.health_route());
             }
+            "/_hookah/openapi.json" => {
+                only(&incoming, "GET")?;
+                return Ok(self.openapi_route());
+            }
+            // Its own check: a separate metrics token may read it.
+            "/_hookah/metrics" => return self.metrics_route(&incoming),
             "/_hookah/verify" => {
                 only(&incoming, "POST")?;
                 return self.verify_route(&incoming, &query);
             }
             _ => {}
+        }
+        if let Some(rest) = path.strip_prefix("/_hookah/ui").filter(|rest| rest.is_empty() || rest.starts_with('/')) {
+            only(&incoming, "GET")?;
+            return ui::ui_file(rest);
         }
         if let Some(id) = path.strip_prefix("/_hookah/public-keys/") {
             only(&incoming, "GET")?;
@@ -105,8 +120,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             ["v1", "sweep"] => {
                 only(&incoming, "POST")?;
                 let report = self.sweep().await.map_err(ApiError::storage)?;
-                Ok(Reply::json(200, &json!(report)))
+                let mut reply = Reply::json(200, &json!(report));
+                reply.follow_up = FollowUp::Log(report.log_lines(self.clock.now_ms()));
+                Ok(reply)
             }
+            ["v1", "stats"] => self.stats_route(&incoming),
             ["v1", "jobs", rest @ ..] => self.jobs_route(&incoming, &query, rest),
             ["v1", "keys", rest @ ..] => self.keys_route(&incoming, rest),
             ["v1", "tokens", rest @ ..] => self.tokens_route(&incoming, rest),
@@ -140,18 +158,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.load_job(id).map_err(ApiError::storage)?.ok_or_else(missing)
     }
 
-    /// Carries out what a reply left to do, after the answer has gone out.
-    pub async fn follow_up(&self, follow_up: FollowUp) {
+    /// Carries out what a reply left to do, after the answer has gone out; returns the log
+    /// lines (one per attempt) for the component to print.
+    pub async fn follow_up(&self, follow_up: FollowUp) -> Vec<String> {
         // A failure here is recovered by a sweep when the claims' leases end.
-        match follow_up {
-            FollowUp::Nothing => {}
-            FollowUp::Attempt(record) => {
-                let _ = self.attempt(*record).await;
-            }
+        let outcomes = match follow_up {
+            FollowUp::Nothing => Vec::new(),
+            FollowUp::Log(lines) => return lines,
+            FollowUp::Attempt(record) => vec![self.attempt(*record).await],
             FollowUp::AttemptMany(records) => {
-                futures::future::join_all(records.into_iter().map(|record| self.attempt(record))).await;
+                futures::future::join_all(records.into_iter().map(|record| self.attempt(record))).await
             }
-        }
+        };
+        outcomes.into_iter().filter_map(|outcome| AttemptLog::of(&outcome.ok()??)).map(|log| log.line()).collect()
     }
 }
 

@@ -4,6 +4,7 @@
 //! parallel (cron on every instance, HTTP sweeps): each claims the buckets it works for a window.
 
 use super::fence::{self, Turn};
+use super::stats::Seen;
 use super::{lists, timers, Hookah};
 use crate::job::transition::{self, TimerAction};
 use crate::job::view::public_state;
@@ -35,6 +36,20 @@ pub struct SweepReport {
     /// Event timers handled (fan-out steps and event deletions).
     pub events: u64,
     pub finished_buckets: u64,
+    /// How long the oldest due slot this sweep found had waited (the sweep lag).
+    pub lag_ms: u64,
+    /// What came of the attempts this sweep made, for the component's log.
+    #[serde(skip)]
+    pub attempts: Vec<crate::stats::log::AttemptLog>,
+}
+
+impl SweepReport {
+    /// One line for the sweep, then one per attempt it made.
+    pub fn log_lines(&self, now: u64) -> Vec<String> {
+        let mut lines = vec![crate::stats::log::sweep_line(self, now)];
+        lines.extend(self.attempts.iter().map(|attempt| attempt.line()));
+        lines
+    }
 }
 
 /// A slot read during the sweep and the record it pointed at, as stored.
@@ -81,7 +96,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 }
                 break;
             };
-            match outcome? {
+            let outcome = outcome?;
+            report.attempts.extend(outcome.as_ref().and_then(crate::stats::log::AttemptLog::of));
+            match outcome {
                 Some(JobRecord { state: State::Delivered { .. }, .. }) => report.delivered += 1,
                 Some(JobRecord { state: State::Pending { .. }, .. }) => report.retrying += 1,
                 Some(_) => report.failed += 1,
@@ -123,6 +140,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             for (i, &bucket) in buckets.iter().enumerate() {
                 let count = keys::decode_counter(progress[2 * i].as_deref());
                 let done = keys::decode_counter(progress[2 * i + 1].as_deref()).min(count);
+                if count > done && report.lag_ms == 0 {
+                    report.lag_ms = now.saturating_sub((bucket + 1) * BUCKET_MS);
+                }
                 let mut take = (count - done).min(budget);
                 if take > 0 && !owned.contains(&bucket) {
                     if self.kv.increment(&keys::bucket_claim(bucket, now), 1)? == 1 {
@@ -195,6 +215,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut finished: Vec<(&'static str, &str, u32)> = Vec::new();
         let mut wanted = Vec::new();
         let mut seen = HashSet::new();
+        let mut visits = Vec::new();
         for slot in &found {
             let action = transition::on_timer(&slot.record, slot.bucket, now, self.config);
             // Two live slots of one job in one sweep: the first decides.
@@ -212,6 +233,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     // The first visit after a job ended: it joins its state's list now.
                     new_timers.push((bucket, &slot.id));
                     finished.push((public_state(&slot.record.state), &slot.id, slot.record.generation));
+                    visits.push(Seen::Filed(slot.record.clone()));
                 }
                 TimerAction::Delete => wanted.push((slot, None)),
                 TimerAction::Claim(next) => wanted.push((slot, Some(*next))),
@@ -236,6 +258,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             match next {
                 None => {
                     report.deleted += 1;
+                    visits.push(Seen::Deleted(slot.record.clone()));
                     deletions.extend(self.keys_of(&slot.record, turn)?);
                 }
                 Some(_) if cancel => {
@@ -249,6 +272,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     records.push(record);
                 }
                 Some(mut next) => {
+                    // A pending job's last attempt ended since the last visit; a taken-over one
+                    // gets its abandoned attempt now.
+                    let pending = matches!(slot.record.state, State::Pending { .. });
+                    visits.push(Seen::Claimed(if pending { slot.record.clone() } else { next.clone() }));
                     next.turn = turn;
                     new_timers.push((next.timer, &slot.id));
                     report.claimed += 1;
@@ -271,6 +298,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         if !deletions.is_empty() {
             self.kv.delete_many(&deletions)?;
+        }
+        if !visits.is_empty() {
+            self.record_stats(&visits, report, now)?;
         }
         Ok(claims)
     }

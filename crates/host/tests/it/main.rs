@@ -6,8 +6,10 @@
 mod support;
 
 mod channels;
+mod dashboard;
 mod delivery;
 mod durability;
+mod ops;
 mod responses;
 mod security;
 mod signing;

@@ -1,0 +1,69 @@
+//! Operators' routes: health (public), the OpenAPI document (public), stats and metrics.
+
+use super::{only, Reply};
+use crate::auth::check_bearer;
+use crate::engine::{Hookah, Principal};
+use crate::error::ApiError;
+use crate::ports::{Kv, Transport};
+use crate::request::Incoming;
+use crate::stats::prometheus;
+use serde_json::json;
+
+/// The API described, served as it is committed (`openapi.json` at the repository's root).
+pub(crate) const OPENAPI: &str = include_str!("../../../../openapi.json");
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Cheap and public: one bounded read of the timer index doubles as the store probe.
+    pub(super) fn health_route(&self) -> Reply {
+        let now = self.clock.now_ms();
+        let (reason, lag_ms) = match self.backlog(now) {
+            Ok(backlog) => {
+                let lag = backlog.lag_ms(now);
+                let late = lag > self.config.health_max_lag_ms;
+                let reason = late
+                    .then(|| format!("sweep lag {}s exceeds {}s", lag / 1000, self.config.health_max_lag_ms / 1000));
+                (reason, Some(lag))
+            }
+            Err(_) => (Some("the key-value store failed a probe read".to_string()), None),
+        };
+        let body = match reason {
+            None => json!({ "status": "ok", "sweep_lag_ms": lag_ms }),
+            Some(reason) => json!({ "status": "degraded", "reason": reason, "sweep_lag_ms": lag_ms }),
+        };
+        Reply::json(200, &body)
+    }
+
+    pub(super) fn openapi_route(&self) -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: OPENAPI.as_bytes().to_vec(),
+            follow_up: super::FollowUp::Nothing,
+        }
+    }
+
+    pub(super) fn stats_route(&self, incoming: &Incoming) -> Result<Reply, ApiError> {
+        only(incoming, "GET")?;
+        let snapshot = self.stats_snapshot().map_err(ApiError::storage)?;
+        Ok(Reply::json(200, &snapshot.to_json()))
+    }
+
+    /// The API token, or the metrics token when one is set, so a scraper holds no more than it
+    /// needs.
+    pub(super) fn metrics_route(&self, incoming: &Incoming) -> Result<Reply, ApiError> {
+        only(incoming, "GET")?;
+        let authorization = incoming.header("authorization");
+        let metrics_token_ok =
+            !self.config.metrics_token.is_empty() && check_bearer(&self.config.metrics_token, authorization).is_ok();
+        if !metrics_token_ok && !matches!(self.authorize(authorization)?, Principal::App) {
+            return Err(ApiError::new(403, "forbidden", "metrics need the API token or the metrics token"));
+        }
+        let snapshot = self.stats_snapshot().map_err(ApiError::storage)?;
+        Ok(Reply {
+            status: 200,
+            headers: vec![("content-type".into(), prometheus::CONTENT_TYPE.into())],
+            body: prometheus::render(&snapshot).into_bytes(),
+            follow_up: super::FollowUp::Nothing,
+        })
+    }
+}

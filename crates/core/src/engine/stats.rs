@@ -1,0 +1,128 @@
+//! Reading the operational statistics, and the sweep's hook that keeps them. A stats request
+//! reads a bounded number of keys and writes nothing; a sweep adds one read and one entry to
+//! the batched write it makes anyway.
+
+use super::fence::{self, Turn};
+use super::Hookah;
+use crate::job::{JobRecord, State};
+use crate::keys::{self, bucket_of, BUCKET_MS};
+use crate::ports::{Kv, KvError, Transport};
+use crate::stats::record::LastSweep;
+use crate::stats::view::OpenJobs;
+use crate::stats::{Backlog, Snapshot, StatsRecord, Visit};
+use crate::stored::Stored;
+
+/// Timer buckets one backlog read covers at most (two keys each).
+pub const MAX_BACKLOG_BUCKETS: u64 = 900;
+/// Jobs of the pending list one stats request looks at (it reads up to four entries a job).
+const OPEN_SAMPLE: usize = 100;
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    pub fn load_stats(&self) -> Result<StatsRecord, KvError> {
+        Ok(self
+            .kv
+            .get(keys::SWEEP_STATS)?
+            .as_deref()
+            .and_then(StatsRecord::from_bytes)
+            .unwrap_or_else(StatsRecord::new))
+    }
+
+    /// The due slots no sweep has handled, from `sweep:cursor` up to the bucket now ending.
+    pub fn backlog(&self, now: u64) -> Result<Backlog, KvError> {
+        let current = bucket_of(now);
+        // Before the first sweep there is no cursor: look at the most recent buckets only.
+        let cursor = self.kv.get(keys::SWEEP_CURSOR)?;
+        let swept = cursor.is_some();
+        let cursor = match cursor {
+            Some(bytes) => keys::decode_counter(Some(&bytes)),
+            None => current.saturating_sub(MAX_BACKLOG_BUCKETS),
+        };
+        let end = current.min(cursor + MAX_BACKLOG_BUCKETS);
+        let buckets: Vec<u64> = (cursor..end).collect();
+        let progress_keys: Vec<String> =
+            buckets.iter().flat_map(|&b| [keys::slot_count(b), keys::slot_done(b)]).collect();
+        let progress = self.kv.get_many(&progress_keys)?;
+        let mut backlog =
+            Backlog { buckets_read: buckets.len() as u64, complete: end == current, ..Backlog::default() };
+        for (i, &bucket) in buckets.iter().enumerate() {
+            let count = keys::decode_counter(progress[2 * i].as_deref());
+            let done = keys::decode_counter(progress[2 * i + 1].as_deref()).min(count);
+            if count > done {
+                backlog.due_slots += count - done;
+                backlog.oldest_due_at.get_or_insert((bucket + 1) * BUCKET_MS);
+            }
+        }
+        if swept && !backlog.complete && backlog.oldest_due_at.is_none() {
+            // The cursor is further behind than one read covers: at least this old.
+            backlog.oldest_due_at = Some(end * BUCKET_MS);
+        }
+        Ok(backlog)
+    }
+
+    /// Pending and in-flight jobs among the newest entries of the pending list (jobs on their
+    /// first attempt since accept are in no list and not counted).
+    fn open_jobs(&self) -> Result<(OpenJobs, u64), KvError> {
+        let page = self.list_page("pending", OPEN_SAMPLE, None, |_| true)?;
+        let in_flight = page.jobs.iter().filter(|job| matches!(job.state, State::InFlight { .. })).count() as u64;
+        let open = OpenJobs { pending: page.jobs.len() as u64 - in_flight, in_flight, exact: page.next.is_none() };
+        Ok((open, 2 * page.scanned + 1))
+    }
+
+    pub fn stats_snapshot(&self) -> Result<Snapshot, KvError> {
+        let now = self.clock.now_ms();
+        let stats = self.load_stats()?;
+        let backlog = self.backlog(now)?;
+        let (open, list_reads) = self.open_jobs()?;
+        let reads = 2 + 2 * backlog.buckets_read + list_reads;
+        Ok(Snapshot { now, stats, backlog, open, reads })
+    }
+}
+
+/// A job a sweep batch looked at, as the statistics count it.
+pub(crate) enum Seen {
+    Claimed(JobRecord),
+    Filed(JobRecord),
+    Deleted(JobRecord),
+}
+
+impl Seen {
+    fn visit(&self) -> Visit<'_> {
+        match self {
+            Seen::Claimed(record) => Visit::Claimed(record),
+            Seen::Filed(record) => Visit::Filed(record),
+            Seen::Deleted(record) => Visit::Deleted(record),
+        }
+    }
+}
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Adds a sweep batch's visits and report to the aggregate as a fenced update, so parallel
+    /// sweeps lose none of each other's figures. After `UPDATE_ATTEMPTS` lost turns the batch's
+    /// figures are dropped (they are statistics; the batch's work stands).
+    pub(crate) fn record_stats(&self, visits: &[Seen], report: &super::SweepReport, now: u64) -> Result<(), KvError> {
+        for _ in 0..fence::UPDATE_ATTEMPTS {
+            let read_at = self.clock.now_ms();
+            let current = self.kv.get(keys::SWEEP_STATS)?.as_deref().and_then(StatsRecord::from_bytes);
+            let read_turn = current.as_ref().map_or(0, |stats| stats.turn);
+            let mut stats = current.unwrap_or_else(StatsRecord::new);
+            for seen in visits {
+                stats.observe(seen.visit());
+            }
+            stats.close(LastSweep {
+                at: now,
+                buckets: report.buckets,
+                slots: report.slots,
+                claimed: report.claimed,
+                rescheduled: report.rescheduled,
+                skipped: report.skipped,
+                deleted: report.deleted,
+                lag_ms: report.lag_ms,
+            });
+            if let Turn::Won(turn) = fence::take_turn(self.kv, keys::SWEEP_STATS, read_turn, read_at)? {
+                stats.turn = turn;
+                return self.kv.set(keys::SWEEP_STATS, &stats.to_bytes());
+            }
+        }
+        Ok(())
+    }
+}

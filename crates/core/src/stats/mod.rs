@@ -1,0 +1,20 @@
+//! Operational statistics, aggregated by sweeps from what they already read: every job record a
+//! sweep visits carries its attempt log, so a sweep can count attempts, failures and latency
+//! without the accept or delivery path writing anything more. The aggregate is one record
+//! (`stats:sweep`) written inside the sweep's existing batched write.
+//!
+//! - `record`: the stored aggregate and how one sweep's visits change it.
+//! - `hosts`: the bounded list of failing target hosts.
+//! - `latency`: the accept-to-first-attempt histogram and its percentiles.
+//! - `view`: the JSON of `GET /_hookah/v1/stats`; `prometheus`: the text exposition.
+//! - `log`: the facts behind the structured log lines the components print.
+
+pub mod hosts;
+pub mod latency;
+pub mod log;
+pub mod prometheus;
+pub mod record;
+pub mod view;
+
+pub use record::{StatsRecord, Visit};
+pub use view::{Backlog, Snapshot};

@@ -1,0 +1,51 @@
+//! The dashboard in a real browser: headless Debian Chromium driven by `playwright-core`
+//! (tests/browser/dashboard.mjs) against the real components.
+
+use crate::support::{send, Receiver, TestHookah, TOKEN};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_signs_in_opens_a_delivered_job_and_retries_it() {
+    let hookah = TestHookah::start().await;
+    let receiver = Receiver::start().await;
+    let id = hookah.submit("POST", &format!("/{}/ui", receiver.host_port()), &[], br#"{"hello":"ui"}"#).await;
+    hookah.wait_state(&id, "delivered").await;
+    // The sweep files it into the delivered list once its first attempt's lease has ended.
+    hookah.advance(Duration::from_secs(70));
+    hookah.sweep().await;
+
+    let page = send("GET", &hookah.url("/_hookah/ui"), &[], b"").await;
+    assert_eq!(page.status, 200, "the dashboard's files are public");
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.contains("default-src 'self'") && !policy.contains("unsafe-inline"), "{policy}");
+    assert!(!String::from_utf8_lossy(&page.body).contains("<script>"), "no inline script");
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let status = Command::new("npm").args(["install", "--no-audit", "--no-fund"]).current_dir(&dir).status();
+        assert!(status.expect("npm").success(), "installing playwright-core");
+    }
+    // Screenshots go to docs/ when asked for (to refresh the README's), else to a temp dir.
+    let temp = tempfile::tempdir().unwrap();
+    let shots = match std::env::var_os("HOOKAH_UPDATE_SCREENSHOTS") {
+        Some(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs"),
+        None => temp.path().to_path_buf(),
+    };
+    let base = hookah.url("");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("dashboard.mjs")
+            .args([base.as_str(), TOKEN, id.as_str()])
+            .arg(&shots)
+            .current_dir(&dir)
+            .output()
+            .expect("node")
+    })
+    .await
+    .unwrap();
+    let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && log.contains("dashboard ok"), "{log}");
+    assert_eq!(receiver.requests().len(), 2, "the retry button made a real second delivery");
+}
