@@ -8,6 +8,7 @@ mod support;
 mod channels;
 mod delivery;
 mod durability;
+mod multi_instance;
 mod responses;
 mod security;
 mod signing;
