@@ -174,6 +174,41 @@ mod tests {
         assert_send(&build);
     }
 
+    fn project_manifest() -> PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml")
+    }
+
+    async fn start_error(config: HostConfig) -> String {
+        RunningHost::start(config).await.err().map(|e| format!("{e:#}")).expect("a startup error")
+    }
+
+    #[tokio::test]
+    async fn a_store_this_host_lacks_is_a_startup_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime_config = dir.path().join("runtime-config.toml");
+        std::fs::write(&runtime_config, "[key_value_store.default]\ntype = \"azure_cosmos\"\n").unwrap();
+        let mut config = HostConfig::new(project_manifest());
+        config.runtime_config_file = Some(runtime_config.clone());
+        let err = start_error(config).await;
+        assert!(err.contains("runtime-config.toml") && err.contains("\"azure_cosmos\" is not supported"), "{err}");
+
+        std::fs::write(&runtime_config, "[key_value_store.default]\ntype = \"redis\"\nurl = \"http://x\"\n").unwrap();
+        let mut config = HostConfig::new(project_manifest());
+        config.runtime_config_file = Some(runtime_config);
+        assert!(start_error(config).await.contains("invalid Redis URL"));
+    }
+
+    #[tokio::test]
+    async fn a_runtime_config_store_and_kv_path_together_are_a_startup_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime_config = dir.path().join("runtime-config.toml");
+        std::fs::write(&runtime_config, "[key_value_store.default]\ntype = \"spin\"\npath = \"kv.db\"\n").unwrap();
+        let mut config = HostConfig::new(project_manifest());
+        config.runtime_config_file = Some(runtime_config);
+        config.kv_path = Some(dir.path().join("other.db"));
+        assert!(start_error(config).await.contains("keep one"));
+    }
+
     #[tokio::test]
     async fn a_missing_manifest_is_a_startup_error() {
         let err = RunningHost::start(HostConfig::new("/nonexistent/spin.toml")).await.err().map(|e| format!("{e:#}"));
