@@ -15,7 +15,7 @@ use crate::bindings::cron::SpinCronPre;
 use crate::clock::HostClock;
 use crate::cron_trigger::CronSchedule;
 use crate::engine;
-use crate::kv::{KvHost, SqliteKv, DEFAULT_STORE};
+use crate::kv::{KvHost, KvStore, DEFAULT_STORE};
 use crate::manifest::Manifest;
 use crate::outbound::{AllowedHosts, OutboundHooks};
 use crate::routes::Router;
@@ -29,7 +29,7 @@ pub(crate) struct App {
     pub(crate) cron_schedules: Vec<CronSchedule>,
     pub(crate) clock: HostClock,
     pub(crate) tasks: TaskTracker,
-    kv: SqliteKv,
+    kv: KvStore,
     engine: &'static wasmtime::Engine,
 }
 
@@ -50,7 +50,7 @@ pub(crate) struct LoadedComponent {
 /// Everything [`App::load`] needs besides the manifest.
 pub(crate) struct LoadOptions<'a> {
     pub(crate) variables: &'a HashMap<String, String>,
-    pub(crate) kv: SqliteKv,
+    pub(crate) kv: KvStore,
     pub(crate) clock: HostClock,
 }
 

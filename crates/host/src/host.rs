@@ -6,15 +6,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::{App, LoadOptions};
 use crate::clock::HostClock;
-use crate::kv::SqliteKv;
+use crate::kv::KvStore;
 use crate::manifest::Manifest;
+use crate::runtime_config::{self, KvStoreConfig};
 use crate::{cron_trigger, http_trigger};
 
 /// How long `shutdown` waits for in-flight requests and guest tasks (which
@@ -32,6 +33,10 @@ pub struct HostConfig {
     /// directory); default `.spin/sqlite_key_value.db` next to the manifest.
     /// Several hosts may share one file, and a restarted host finds its data.
     pub kv_path: Option<PathBuf>,
+    /// Spin's runtime-config file (`spin up --runtime-config-file`); its
+    /// `[key_value_store.default]` picks SQLite (`type = "spin"`, `path`) or
+    /// Redis (`type = "redis"`, `url`) instead of `kv_path`.
+    pub runtime_config_file: Option<PathBuf>,
     /// Variable values that win over `SPIN_VARIABLE_*` and defaults
     /// (like `spin up --variable name=value`).
     pub variables: HashMap<String, String>,
@@ -50,6 +55,7 @@ impl HostConfig {
             manifest: manifest.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             kv_path: None,
+            runtime_config_file: None,
             variables: HashMap::new(),
             enable_cron: true,
             clock: HostClock::new(),
@@ -71,10 +77,7 @@ impl RunningHost {
     /// key-value store and starts the triggers.
     pub async fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
         let manifest = Manifest::load(&config.manifest)?;
-        let kv_path = config.kv_path.clone().unwrap_or_else(|| manifest.dir.join(".spin").join("sqlite_key_value.db"));
-        let kv = tokio::task::spawn_blocking(move || SqliteKv::open(&kv_path))
-            .await
-            .context("opening the key-value store")??;
+        let kv = kv_store(&config, &manifest).await?;
         let app = Arc::new(
             App::load(&manifest, LoadOptions { variables: &config.variables, kv, clock: config.clock.clone() }).await?,
         );
@@ -134,6 +137,24 @@ impl RunningHost {
     }
 }
 
+/// The runtime config's default store, else `kv_path`, else Spin's default
+/// file under the app's `.spin` directory.
+async fn kv_store(config: &HostConfig, manifest: &Manifest) -> anyhow::Result<KvStore> {
+    let from_file = match &config.runtime_config_file {
+        Some(path) => runtime_config::load(path)?,
+        None => None,
+    };
+    let chosen = match (from_file, &config.kv_path) {
+        (Some(_), Some(_)) => {
+            bail!("both the runtime config's [key_value_store.default] and --kv-path name the store: keep one")
+        }
+        (Some(chosen), None) => chosen,
+        (None, Some(path)) => KvStoreConfig::Sqlite { path: Some(path.clone()) },
+        (None, None) => KvStoreConfig::Sqlite { path: Some(manifest.dir.join(".spin").join("sqlite_key_value.db")) },
+    };
+    chosen.open().await
+}
+
 impl Drop for RunningHost {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
@@ -157,6 +178,41 @@ mod tests {
         assert_send(&start);
         let build = crate::build_components(std::path::Path::new("missing.toml"));
         assert_send(&build);
+    }
+
+    fn project_manifest() -> PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml")
+    }
+
+    async fn start_error(config: HostConfig) -> String {
+        RunningHost::start(config).await.err().map(|e| format!("{e:#}")).expect("a startup error")
+    }
+
+    #[tokio::test]
+    async fn a_store_this_host_lacks_is_a_startup_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime_config = dir.path().join("runtime-config.toml");
+        std::fs::write(&runtime_config, "[key_value_store.default]\ntype = \"azure_cosmos\"\n").unwrap();
+        let mut config = HostConfig::new(project_manifest());
+        config.runtime_config_file = Some(runtime_config.clone());
+        let err = start_error(config).await;
+        assert!(err.contains("runtime-config.toml") && err.contains("\"azure_cosmos\" is not supported"), "{err}");
+
+        std::fs::write(&runtime_config, "[key_value_store.default]\ntype = \"redis\"\nurl = \"http://x\"\n").unwrap();
+        let mut config = HostConfig::new(project_manifest());
+        config.runtime_config_file = Some(runtime_config);
+        assert!(start_error(config).await.contains("invalid Redis URL"));
+    }
+
+    #[tokio::test]
+    async fn a_runtime_config_store_and_kv_path_together_are_a_startup_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime_config = dir.path().join("runtime-config.toml");
+        std::fs::write(&runtime_config, "[key_value_store.default]\ntype = \"spin\"\npath = \"kv.db\"\n").unwrap();
+        let mut config = HostConfig::new(project_manifest());
+        config.runtime_config_file = Some(runtime_config);
+        config.kv_path = Some(dir.path().join("other.db"));
+        assert!(start_error(config).await.contains("keep one"));
     }
 
     #[tokio::test]

@@ -7,8 +7,9 @@
 //! - `manifest`: reading `spin.toml` (v2).
 //! - `routes`: Spin's HTTP route matching.
 //! - `variables`: application variables and `fermyon:spin/variables`.
-//! - `kv`: the SQLite key-value store and its `fermyon:spin` and
-//!   `wasi:keyvalue` interfaces.
+//! - `runtime_config`: Spin's runtime-config file (`[key_value_store.default]`).
+//! - `kv`: the key-value stores (SQLite, Redis) with Spin's semantics and
+//!   their `fermyon:spin` and `wasi:keyvalue` interfaces.
 //! - `outbound`: `allowed_outbound_hosts` in front of outbound HTTP.
 //! - `clock`: the wall clock guests see, which tests can move.
 //! - `engine`: the process-wide engine and compiled-component cache.
@@ -16,6 +17,7 @@
 //! - `http_trigger` / `cron_trigger`: the two triggers.
 //! - `build_step`: `--build`, like `spin build`.
 //! - `host`: [`RunningHost`], tying it together.
+//! - `test_redis`: a Redis server and database of one's own, for tests.
 //!
 //! # Invariants
 //! - Every guest invocation gets a fresh store; only the key-value store
@@ -39,8 +41,10 @@ mod kv;
 mod manifest;
 mod outbound;
 mod routes;
+mod runtime_config;
 mod state;
 mod tasks;
+pub mod test_redis;
 mod variables;
 
 pub use build_step::build_components;

@@ -20,6 +20,9 @@ options:
   --listen ADDR            address to listen on (default: 127.0.0.1:3000; port 0 = any)
   --kv-path PATH           SQLite key-value file (default: .spin/sqlite_key_value.db
                            next to the manifest)
+  --runtime-config-file PATH
+                           Spin runtime config; its [key_value_store.default] is
+                           type \"spin\" (path) or \"redis\" (url)
   --build                  run each component's build command first, like `spin build`
   --no-cron                do not run [[trigger.cron]] schedules
   --variable NAME=VALUE    set an application variable (repeatable)
@@ -50,6 +53,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
                 config.listen = v.parse().with_context(|| format!("invalid --listen {v:?}"))?;
             }
             "--kv-path" => config.kv_path = Some(PathBuf::from(value()?)),
+            "--runtime-config-file" => config.runtime_config_file = Some(PathBuf::from(value()?)),
             "--build" => build = true,
             "--no-cron" => config.enable_cron = false,
             "--variable" => {

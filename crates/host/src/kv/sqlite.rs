@@ -3,30 +3,25 @@
 //! Same schema as Spin's `key-value-spin` crate (`spin_key_value`: store label +
 //! key as primary key, value blob), so a database file is interchangeable with
 //! `spin up`'s. Same commit behaviour too: each `set`, `delete`, `increment` and
-//! CAS `swap` is its own commit; `set_many` and `delete_many` are one
-//! transaction each. Default SQLite settings (no WAL), as Spin; rusqlite's
-//! default 5 s busy timeout lets several host processes share one file.
+//! CAS `swap` is its own commit; `set_many` is one transaction and
+//! `delete_many` one statement. Default SQLite settings (no WAL), as Spin;
+//! rusqlite's default 5 s busy timeout lets several host processes share one
+//! file.
 //!
 //! One connection behind a mutex, as Spin. The operations are plain functions
 //! on a `Connection` so they can be tested directly; [`SqliteKv::call`] runs one
 //! on a blocking thread so SQLite's fsyncs never stall the async runtime.
 
-use std::fmt;
 use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use rusqlite::{params, Connection, OptionalExtension as _};
+use rusqlite::{named_params, params, Connection, OptionalExtension as _};
 
-/// A storage failure, reported to guests as `error::other(message)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct KvError(pub(crate) String);
-
-impl fmt::Display for KvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use super::store::Swapped;
+use super::{KvError, KvResult, Op};
 
 impl From<rusqlite::Error> for KvError {
     fn from(e: rusqlite::Error) -> Self {
@@ -34,12 +29,14 @@ impl From<rusqlite::Error> for KvError {
     }
 }
 
-pub(crate) type KvResult<T> = Result<T, KvError>;
-
 /// A shared handle to the key-value database.
 #[derive(Clone)]
 pub(crate) struct SqliteKv {
     conn: Arc<Mutex<Connection>>,
+    /// Set once an `increment` met a value that is not a counter: Spin's host
+    /// panics there holding the connection's lock, and every later call on
+    /// the store panics on the poisoned lock until the host restarts.
+    poisoned: Arc<AtomicBool>,
 }
 
 impl SqliteKv {
@@ -52,31 +49,59 @@ impl SqliteKv {
         Self::from_connection(conn)
     }
 
-    #[cfg(test)]
+    /// A database that lives as long as the host, as Spin's `type = "spin"`
+    /// store without a `path`.
     pub(crate) fn open_in_memory() -> anyhow::Result<Self> {
         Self::from_connection(Connection::open_in_memory()?)
     }
 
     fn from_connection(conn: Connection) -> anyhow::Result<Self> {
         create_table(&conn).context("creating the key-value table")?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        // `rarray()`, which Spin's batch queries use.
+        rusqlite::vtab::array::load_module(&conn).context("loading SQLite's array module")?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), poisoned: Arc::new(AtomicBool::new(false)) })
     }
 
     /// Runs one operation on a blocking thread with the connection locked.
-    pub(crate) async fn call<T, F>(&self, op: F) -> KvResult<T>
+    /// Traps the guest once the store is poisoned.
+    pub(crate) async fn call<T, F>(&self, op: F) -> Op<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> KvResult<T> + Send + 'static,
     {
+        if self.poisoned.load(Ordering::SeqCst) {
+            wasmtime::bail!(
+                "key-value store unusable until restart: an earlier increment found a value that is not \
+                 an 8-byte counter (Spin's SQLite host panicked there and poisoned its connection lock)"
+            );
+        }
         let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A poisoned lock means an earlier operation panicked mid-call;
-            // SQLite itself rolled back anything uncommitted, so carry on.
+        let outcome = tokio::task::spawn_blocking(move || {
+            // Our own lock is never poisoned on purpose (the guest-visible
+            // poisoning is `poisoned`); SQLite rolled back anything
+            // uncommitted, so carry on.
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
             op(&mut guard)
         })
-        .await
-        .map_err(|e| KvError(format!("key-value task failed: {e}")))?
+        .await;
+        Ok(outcome.unwrap_or_else(|e| Err(KvError(format!("key-value task failed: {e}")))))
+    }
+
+    /// Spin's `increment`, including its panic on a value that is not an
+    /// 8-byte counter: here the guest traps and the store is poisoned.
+    pub(crate) async fn increment(&self, label: &str, key: &str, delta: i64) -> Op<i64> {
+        let (label, key) = (label.to_owned(), key.to_owned());
+        match self.call(move |c| increment(c, &label, &key, delta)).await? {
+            Ok(Ok(value)) => Ok(Ok(value)),
+            Ok(Err(NotACounter { key, len })) => {
+                self.poisoned.store(true, Ordering::SeqCst);
+                wasmtime::bail!(
+                    "increment of {key:?}: its value is {len} bytes, not an 8-byte little-endian counter \
+                     (Spin's SQLite host panics here and poisons the store until restart)"
+                )
+            }
+            Err(e) => Ok(Err(e)),
+        }
     }
 }
 
@@ -122,23 +147,16 @@ pub(crate) fn keys(conn: &Connection, store: &str) -> KvResult<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Only keys that exist come back, as from Spin's SQLite store (the WIT allows
-/// `none` entries for missing keys, but Spin omits them).
-pub(crate) fn get_many(
-    conn: &mut Connection,
-    store: &str,
-    keys: &[String],
-) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
-    // One read transaction so the values are a consistent snapshot.
-    let tx = conn.transaction()?;
-    let mut out = Vec::with_capacity(keys.len());
-    for key in keys {
-        if let Some(value) = get(&tx, store, key)? {
-            out.push((key.clone(), Some(value)));
-        }
-    }
-    tx.commit()?;
-    Ok(out)
+/// Spin's query: only keys that exist come back, in the order SQLite reads
+/// them from the primary key (sorted by key, not request order), each once.
+pub(crate) fn get_many(conn: &Connection, store: &str, keys: Vec<String>) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+    let keys = Rc::new(keys.into_iter().map(rusqlite::types::Value::from).collect::<Vec<_>>());
+    let mut stmt =
+        conn.prepare_cached("SELECT key, value FROM spin_key_value WHERE store = :name AND key IN rarray(:keys)")?;
+    let rows = stmt.query_map(named_params! {":name": store, ":keys": keys}, |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, Option<Vec<u8>>>(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// All pairs in one transaction: one commit, all or nothing.
@@ -151,47 +169,43 @@ pub(crate) fn set_many(conn: &mut Connection, store: &str, pairs: &[(String, Vec
     Ok(())
 }
 
-/// All keys in one transaction: one commit, all or nothing.
-pub(crate) fn delete_many(conn: &mut Connection, store: &str, keys: &[String]) -> KvResult<()> {
-    let tx = conn.transaction()?;
-    for key in keys {
-        delete(&tx, store, key)?;
-    }
-    tx.commit()?;
+/// Spin's one statement: one commit, all or nothing.
+pub(crate) fn delete_many(conn: &Connection, store: &str, keys: Vec<String>) -> KvResult<()> {
+    let keys = Rc::new(keys.into_iter().map(rusqlite::types::Value::from).collect::<Vec<_>>());
+    conn.prepare_cached("DELETE FROM spin_key_value WHERE store = :name AND key IN rarray(:keys)")?
+        .execute(named_params! {":name": store, ":keys": keys})?;
     Ok(())
 }
 
+/// A value `increment` cannot read as a counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NotACounter {
+    pub(crate) key: String,
+    pub(crate) len: usize,
+}
+
 /// Adds `delta` to the 8-byte little-endian counter at `key` (absent counts as
-/// 0) and returns the new value. Spin panics on a value of another length; here
-/// it is an error the guest can see.
-pub(crate) fn increment(conn: &mut Connection, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+/// 0) and returns the new value, in one transaction. A value of another length
+/// changes nothing and is reported for [`SqliteKv::increment`] to act on.
+pub(crate) fn increment(
+    conn: &mut Connection,
+    store: &str,
+    key: &str,
+    delta: i64,
+) -> KvResult<Result<i64, NotACounter>> {
     let tx = conn.transaction()?;
     let current = match get(&tx, store, key)? {
         None => 0,
-        Some(bytes) => {
-            let bytes: [u8; 8] = bytes.as_slice().try_into().map_err(|_| {
-                KvError(format!(
-                    "cannot increment {key:?}: its value is {} bytes, not an 8-byte \
-                     little-endian counter",
-                    bytes.len()
-                ))
-            })?;
-            i64::from_le_bytes(bytes)
-        }
+        Some(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
+            Ok(bytes) => i64::from_le_bytes(bytes),
+            Err(_) => return Ok(Err(NotACounter { key: key.to_owned(), len: bytes.len() })),
+        },
     };
-    let new =
-        current.checked_add(delta).ok_or_else(|| KvError(format!("incrementing {key:?} by {delta} overflows")))?;
+    // Spin's release build adds without overflow checks: it wraps.
+    let new = current.wrapping_add(delta);
     set(&tx, store, key, &new.to_le_bytes())?;
     tx.commit()?;
-    Ok(new)
-}
-
-/// Whether a compare-and-swap took effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Swap {
-    Done,
-    /// The stored value no longer equals the captured one.
-    Conflict,
+    Ok(Ok(new))
 }
 
 /// Spin's CAS swap: with a captured value, update only if the row still holds
@@ -203,7 +217,7 @@ pub(crate) fn swap(
     key: &str,
     captured: Option<&[u8]>,
     value: &[u8],
-) -> KvResult<Swap> {
+) -> KvResult<Swapped> {
     let changed = match captured {
         Some(old) => conn
             .prepare_cached(
@@ -218,7 +232,7 @@ pub(crate) fn swap(
             n
         }
     };
-    Ok(if changed == 1 { Swap::Done } else { Swap::Conflict })
+    Ok(if changed == 1 { Swapped::Done } else { Swapped::CasFailed })
 }
 
 #[cfg(test)]
@@ -228,6 +242,7 @@ mod tests {
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         create_table(&conn).unwrap();
+        rusqlite::vtab::array::load_module(&conn).unwrap();
         conn
     }
 
@@ -252,22 +267,35 @@ mod tests {
     #[test]
     fn increment_uses_8_byte_little_endian() {
         let mut conn = db();
-        assert_eq!(increment(&mut conn, S, "n", 1), Ok(1));
-        assert_eq!(increment(&mut conn, S, "n", 2), Ok(3));
-        assert_eq!(increment(&mut conn, S, "n", -10), Ok(-7));
+        assert_eq!(increment(&mut conn, S, "n", 1), Ok(Ok(1)));
+        assert_eq!(increment(&mut conn, S, "n", 2), Ok(Ok(3)));
+        assert_eq!(increment(&mut conn, S, "n", -10), Ok(Ok(-7)));
         assert_eq!(get(&conn, S, "n"), Ok(Some((-7i64).to_le_bytes().to_vec())));
         set(&conn, S, "m", &41i64.to_le_bytes()).unwrap();
-        assert_eq!(increment(&mut conn, S, "m", 1), Ok(42));
+        assert_eq!(increment(&mut conn, S, "m", 1), Ok(Ok(42)));
     }
 
     #[test]
-    fn increment_of_a_non_counter_is_an_error_and_changes_nothing() {
+    fn increment_of_a_non_counter_changes_nothing_and_says_so() {
         let mut conn = db();
         set(&conn, S, "s", b"hello").unwrap();
-        assert!(increment(&mut conn, S, "s", 1).is_err());
+        assert_eq!(increment(&mut conn, S, "s", 1), Ok(Err(NotACounter { key: "s".into(), len: 5 })));
         assert_eq!(get(&conn, S, "s"), Ok(Some(b"hello".to_vec())));
+        // Spin's release build wraps on overflow.
         set(&conn, S, "max", &i64::MAX.to_le_bytes()).unwrap();
-        assert!(increment(&mut conn, S, "max", 1).is_err());
+        assert_eq!(increment(&mut conn, S, "max", 1), Ok(Ok(i64::MIN)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn increment_of_a_non_counter_traps_and_poisons_the_store_like_spin() {
+        let kv = SqliteKv::open_in_memory().unwrap();
+        kv.call(|c| set(c, S, "s", b"hello")).await.unwrap().unwrap();
+        assert_eq!(kv.increment(S, "n", 1).await.unwrap(), Ok(1));
+        let trap = kv.increment(S, "s", 1).await.unwrap_err();
+        assert!(format!("{trap:#}").contains("not an 8-byte"), "{trap:#}");
+        // Every later call traps too, reads included, until the host restarts.
+        assert!(kv.call(|c| get(c, S, "n")).await.is_err());
+        assert!(kv.increment(S, "n", 1).await.is_err());
     }
 
     #[test]
@@ -275,27 +303,27 @@ mod tests {
         let mut conn = db();
         set(&conn, S, "c", b"a").unwrap();
         let captured = get(&conn, S, "c").unwrap();
-        assert_eq!(swap(&mut conn, S, "c", captured.as_deref(), b"b"), Ok(Swap::Done));
+        assert_eq!(swap(&mut conn, S, "c", captured.as_deref(), b"b"), Ok(Swapped::Done));
         assert_eq!(get(&conn, S, "c"), Ok(Some(b"b".to_vec())));
 
         let captured = get(&conn, S, "c").unwrap();
         set(&conn, S, "c", b"changed").unwrap();
-        assert_eq!(swap(&mut conn, S, "c", captured.as_deref(), b"lost"), Ok(Swap::Conflict));
+        assert_eq!(swap(&mut conn, S, "c", captured.as_deref(), b"lost"), Ok(Swapped::CasFailed));
         assert_eq!(get(&conn, S, "c"), Ok(Some(b"changed".to_vec())));
 
         // Deleted since capture: the conditional update matches no row.
         delete(&conn, S, "c").unwrap();
-        assert_eq!(swap(&mut conn, S, "c", Some(b"changed"), b"x"), Ok(Swap::Conflict));
+        assert_eq!(swap(&mut conn, S, "c", Some(b"changed"), b"x"), Ok(Swapped::CasFailed));
     }
 
     #[test]
     fn cas_on_a_missing_key_is_a_plain_upsert() {
         let mut conn = db();
-        assert_eq!(swap(&mut conn, S, "new", None, b"1"), Ok(Swap::Done));
+        assert_eq!(swap(&mut conn, S, "new", None, b"1"), Ok(Swapped::Done));
         assert_eq!(get(&conn, S, "new"), Ok(Some(b"1".to_vec())));
         // Even if someone wrote in between: Spin does not guard this case.
         set(&conn, S, "new", b"other").unwrap();
-        assert_eq!(swap(&mut conn, S, "new", None, b"2"), Ok(Swap::Done));
+        assert_eq!(swap(&mut conn, S, "new", None, b"2"), Ok(Swapped::Done));
         assert_eq!(get(&conn, S, "new"), Ok(Some(b"2".to_vec())));
     }
 
@@ -304,10 +332,13 @@ mod tests {
         let mut conn = db();
         let pairs = vec![("a".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())];
         set_many(&mut conn, S, &pairs).unwrap();
-        let got = get_many(&mut conn, S, &["a".into(), "missing".into(), "b".into()]).unwrap();
+        set(&conn, "other", "c", b"3").unwrap();
+        // Found pairs only, sorted by key (not request order), each once; other labels unseen.
+        let got = get_many(&conn, S, vec!["b".into(), "missing".into(), "a".into(), "b".into(), "c".into()]).unwrap();
         assert_eq!(got, vec![("a".to_string(), Some(b"1".to_vec())), ("b".to_string(), Some(b"2".to_vec()))]);
-        delete_many(&mut conn, S, &["a".into(), "b".into(), "missing".into()]).unwrap();
+        delete_many(&conn, S, vec!["a".into(), "b".into(), "missing".into()]).unwrap();
         assert_eq!(keys(&conn, S), Ok(vec![]));
+        assert_eq!(keys(&conn, "other"), Ok(vec!["c".to_string()]));
     }
 
     #[test]
@@ -339,7 +370,7 @@ mod tests {
              WHEN OLD.key = 'b' BEGIN SELECT RAISE(ABORT, 'rejected'); END;",
         )
         .unwrap();
-        assert!(delete_many(&mut conn, S, &["a".into(), "b".into()]).is_err());
+        assert!(delete_many(&conn, S, vec!["a".into(), "b".into()]).is_err());
         assert_eq!(get(&conn, S, "a"), Ok(Some(b"1".to_vec())));
     }
 
@@ -370,8 +401,8 @@ mod tests {
     #[tokio::test]
     async fn call_runs_off_the_async_thread() {
         let kv = SqliteKv::open_in_memory().unwrap();
-        kv.call(|c| set(c, S, "k", b"v")).await.unwrap();
-        let v = kv.call(|c| get(c, S, "k")).await.unwrap();
+        kv.call(|c| set(c, S, "k", b"v")).await.unwrap().unwrap();
+        let v = kv.call(|c| get(c, S, "k")).await.unwrap().unwrap();
         assert_eq!(v, Some(b"v".to_vec()));
     }
 }

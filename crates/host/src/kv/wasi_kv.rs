@@ -1,10 +1,10 @@
-//! `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2` on the SQLite store,
+//! `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2` on the configured store,
 //! following Spin's `factor-key-value` host.
 
 use wasmtime::component::Resource;
 
-use super::sqlite::{self, KvError, SqliteKv, Swap};
-use super::{Bucket, Cas, KvHost, OpenError};
+use super::store::Swapped;
+use super::{Bucket, Cas, KvError, KvHost, OpenError};
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 
 type Ret<T> = wasmtime::Result<Result<T, store::Error>>;
@@ -20,36 +20,20 @@ impl KvHost {
         Ok(self.table.get(bucket)?.label.clone())
     }
 
-    /// Reads the key's current value into a CAS handle, as Spin's `current`.
+    /// Reads the key's current value through a CAS handle, as Spin's
+    /// `current` (on Redis this also `WATCH`es the key).
     async fn refresh_cas(&mut self, cas: &Resource<Cas>) -> Ret<Option<Vec<u8>>> {
-        let (label, key) = {
-            let c = self.table.get(cas)?;
-            (c.label.clone(), c.key.clone())
-        };
-        let value = match run(&self.db, move |c| sqlite::get(c, &label, &key)).await? {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        };
-        self.table.get_mut(cas)?.captured = value.clone();
-        Ok(Ok(value))
+        let Cas { label, key, state } = self.table.get_mut(cas)?;
+        Ok(self.store.cas_current(label, key, state).await?.map_err(Into::into))
     }
-}
-
-/// Runs a storage operation, mapping its failure to `error::other`. Takes the
-/// database rather than `&KvHost` so the future stays `Send`.
-async fn run<T, F>(db: &SqliteKv, op: F) -> Ret<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut rusqlite::Connection) -> sqlite::KvResult<T> + Send + 'static,
-{
-    Ok(db.call(op).await.map_err(Into::into))
 }
 
 impl store::Host for KvHost {
     async fn open(&mut self, identifier: String) -> Ret<Resource<Bucket>> {
-        match self.check_open(&identifier) {
+        match self.open_store(&identifier).await? {
             Err(OpenError::AccessDenied) => return Ok(Err(store::Error::AccessDenied)),
             Err(OpenError::NoSuchStore) => return Ok(Err(store::Error::NoSuchStore)),
+            Err(OpenError::Other(e)) => return Ok(Err(e.into())),
             Ok(()) => {}
         }
         Ok(Ok(self.table.push(Bucket { label: identifier })?))
@@ -59,22 +43,22 @@ impl store::Host for KvHost {
 impl store::HostBucket for KvHost {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Ret<Option<Vec<u8>>> {
         let label = self.bucket_label(&bucket)?;
-        run(&self.db, move |c| sqlite::get(c, &label, &key)).await
+        Ok(self.store.get(&label, &key).await?.map_err(Into::into))
     }
 
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Ret<()> {
         let label = self.bucket_label(&bucket)?;
-        run(&self.db, move |c| sqlite::set(c, &label, &key, &value)).await
+        Ok(self.store.set(&label, &key, value).await?.map_err(Into::into))
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Ret<()> {
         let label = self.bucket_label(&bucket)?;
-        run(&self.db, move |c| sqlite::delete(c, &label, &key)).await
+        Ok(self.store.delete(&label, &key).await?.map_err(Into::into))
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Ret<bool> {
         let label = self.bucket_label(&bucket)?;
-        run(&self.db, move |c| sqlite::exists(c, &label, &key)).await
+        Ok(self.store.exists(&label, &key).await?.map_err(Into::into))
     }
 
     async fn list_keys(&mut self, bucket: Resource<Bucket>, cursor: Option<String>) -> Ret<store::KeyResponse> {
@@ -83,7 +67,8 @@ impl store::HostBucket for KvHost {
             return Ok(Err(store::Error::Other("list_keys: cursor not supported".to_string())));
         }
         let label = self.bucket_label(&bucket)?;
-        Ok(run(&self.db, move |c| sqlite::keys(c, &label)).await?.map(|keys| store::KeyResponse { keys, cursor: None }))
+        let keys = self.store.get_keys(&label).await?;
+        Ok(keys.map(|keys| store::KeyResponse { keys, cursor: None }).map_err(Into::into))
     }
 
     async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -95,22 +80,25 @@ impl store::HostBucket for KvHost {
 impl atomics::Host for KvHost {
     async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: i64) -> Ret<i64> {
         let label = self.bucket_label(&bucket)?;
-        run(&self.db, move |c| sqlite::increment(c, &label, &key, delta)).await
+        Ok(self.store.increment(&label, &key, delta).await?.map_err(Into::into))
     }
 
     async fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> wasmtime::Result<Result<(), atomics::CasError>> {
-        let Cas { label, key, captured } = self.table.delete(cas)?;
-        let outcome = {
-            let (label, key) = (label.clone(), key.clone());
-            run(&self.db, move |c| sqlite::swap(c, &label, &key, captured.as_deref(), &value)).await?
-        };
-        match outcome {
-            Ok(Swap::Done) => Ok(Ok(())),
-            Err(e) => Ok(Err(atomics::CasError::StoreError(e))),
-            // Like Spin: hand back a fresh handle that has already read the
-            // latest value, so the guest can retry straight away.
-            Ok(Swap::Conflict) => {
-                let fresh = self.table.push(Cas { label, key, captured: None })?;
+        // Spin keeps a swapped handle (and on Redis its connection) until the
+        // instance ends; nothing a guest can see depends on that.
+        let Cas { label, key, state } = self.table.delete(cas)?;
+        match self.store.cas_swap(&label, &key, state, value).await? {
+            Ok(Swapped::Done) => Ok(Ok(())),
+            Err(e) => Ok(Err(atomics::CasError::StoreError(e.into()))),
+            // Like Spin: hand back a fresh handle (on Redis, a new connection)
+            // that has already read the latest value, so the guest can retry
+            // straight away.
+            Ok(Swapped::CasFailed) => {
+                let state = match self.store.new_cas().await? {
+                    Ok(state) => state,
+                    Err(e) => return Ok(Err(atomics::CasError::StoreError(e.into()))),
+                };
+                let fresh = self.table.push(Cas { label, key, state })?;
                 match self.refresh_cas(&fresh).await? {
                     Ok(_) => Ok(Err(atomics::CasError::CasFailed(fresh))),
                     Err(e) => {
@@ -126,8 +114,11 @@ impl atomics::Host for KvHost {
 impl atomics::HostCas for KvHost {
     async fn new(&mut self, bucket: Resource<Bucket>, key: String) -> Ret<Resource<Cas>> {
         let label = self.bucket_label(&bucket)?;
-        // Spin reads nothing here: the value is captured by `current`.
-        Ok(Ok(self.table.push(Cas { label, key, captured: None })?))
+        let state = match self.store.new_cas().await? {
+            Ok(state) => state,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        Ok(Ok(self.table.push(Cas { label, key, state })?))
     }
 
     async fn current(&mut self, cas: Resource<Cas>) -> Ret<Option<Vec<u8>>> {
@@ -140,13 +131,14 @@ impl atomics::HostCas for KvHost {
     }
 }
 
+/// Spin's host answers empty batches itself, without asking the store.
 impl batch::Host for KvHost {
     async fn get_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Ret<Vec<(String, Option<Vec<u8>>)>> {
         let label = self.bucket_label(&bucket)?;
         if keys.is_empty() {
             return Ok(Ok(Vec::new()));
         }
-        run(&self.db, move |c| sqlite::get_many(c, &label, &keys)).await
+        Ok(self.store.get_many(&label, keys).await?.map_err(Into::into))
     }
 
     async fn set_many(&mut self, bucket: Resource<Bucket>, key_values: Vec<(String, Vec<u8>)>) -> Ret<()> {
@@ -154,7 +146,7 @@ impl batch::Host for KvHost {
         if key_values.is_empty() {
             return Ok(Ok(()));
         }
-        run(&self.db, move |c| sqlite::set_many(c, &label, &key_values)).await
+        Ok(self.store.set_many(&label, key_values).await?.map_err(Into::into))
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Ret<()> {
@@ -162,6 +154,6 @@ impl batch::Host for KvHost {
         if keys.is_empty() {
             return Ok(Ok(()));
         }
-        run(&self.db, move |c| sqlite::delete_many(c, &label, &keys)).await
+        Ok(self.store.delete_many(&label, keys).await?.map_err(Into::into))
     }
 }

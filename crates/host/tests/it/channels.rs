@@ -1,10 +1,9 @@
 //! Channels: subscriptions, scoped tokens, intent verification, fan-out, endpoint health and the
 //! WebSub hub, end to end.
 
-use crate::durability::HostProcess;
 use crate::support::receiver::Recorded;
 use crate::support::signature::hmac_matches;
-use crate::support::{send, Answer, Receiver, TestHookah, WAIT};
+use crate::support::{send, Answer, HostProcess, Receiver, TestHookah, TestStore, WAIT};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -239,11 +238,10 @@ async fn a_410_disables_the_subscription_and_the_app_hears_of_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fan_out_to_2000_subscriptions_delivers_each_exactly_once_despite_a_hard_kill() {
     crate::support::hookah::built().await;
-    let dir = tempfile::tempdir().unwrap();
-    let kv_path = dir.path().join("kv.db");
+    let store = TestStore::new();
     let receiver = Receiver::start().await;
     let variables = [("fanout_batch", "500"), ("sweep_batch", "1000"), ("sweep_concurrency", "64")];
-    let first = HostProcess::start_with(&kv_path, 0, &variables);
+    let first = HostProcess::start_with(&store, 0, &variables);
     first.call("PUT", "/_hookah/v1/channels/crowd", br#"{"verify_intent": false}"#).await;
     let subscribers = 2_000;
     for i in 0..subscribers {
@@ -259,7 +257,7 @@ async fn a_fan_out_to_2000_subscriptions_delivers_each_exactly_once_despite_a_ha
     let event = published.json()["id"].as_str().unwrap().to_string();
     drop(first); // SIGKILL mid-fan-out
 
-    let second = HostProcess::start_with(&kv_path, 5, &variables);
+    let second = HostProcess::start_with(&store, 5, &variables);
     // Each fan-out step's jobs are due in the next whole second: sweep until all arrived. This
     // host runs in its own process, so its clock cannot be moved, only waited for.
     let deadline = Instant::now() + WAIT;

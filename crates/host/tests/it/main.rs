@@ -9,6 +9,7 @@ mod channels;
 mod dashboard;
 mod delivery;
 mod durability;
+mod multi_instance;
 mod ops;
 mod responses;
 mod security;

@@ -37,22 +37,27 @@ fn client() -> &'static HttpClient {
 /// Sends one request and reads the whole answer; every call is bounded (generously: the bound
 /// only limits how long a failing test hangs).
 pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    try_send(method, url, headers, body).await.unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// Like [`send`], but a failed connection or exchange (a host that was killed, say) is an error.
+pub async fn try_send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Response, String> {
     let mut request = hyper::Request::builder().method(method).uri(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     let request = request.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
     let response = tokio::time::timeout(super::WAIT, async {
-        let response = client().request(request).await.expect("request failed");
+        let response = client().request(request).await.map_err(|e| format!("request failed: {e}"))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
             .iter()
             .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
-        Response { status, headers, body }
+        let body = response.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes().to_vec();
+        Ok(Response { status, headers, body })
     })
     .await;
-    response.unwrap_or_else(|_| panic!("{method} {url} took over {:?}", super::WAIT))
+    response.unwrap_or_else(|_| Err(format!("took over {:?}", super::WAIT)))
 }

@@ -1,9 +1,11 @@
 //! Hookah's real components running in the local host, with a controllable clock.
 
 use super::client::{send, Response};
+use super::store::TestStore;
 use hookah_host::{build_components, HostConfig, RunningHost};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
@@ -21,8 +23,8 @@ pub async fn built() {
 
 pub struct TestHookah {
     pub host: RunningHost,
-    pub kv_path: PathBuf,
-    _dir: tempfile::TempDir,
+    /// Shared with other hosts started on it.
+    pub store: Arc<TestStore>,
 }
 
 impl TestHookah {
@@ -32,11 +34,14 @@ impl TestHookah {
     }
 
     pub async fn start_with(variables: &[(&str, &str)]) -> TestHookah {
+        Self::start_on(Arc::new(TestStore::new()), variables).await
+    }
+
+    /// A host on `store`, which other hosts may share.
+    pub async fn start_on(store: Arc<TestStore>, variables: &[(&str, &str)]) -> TestHookah {
         built().await;
-        let dir = tempfile::tempdir().unwrap();
-        let kv_path = dir.path().join("kv.db");
         let mut config = HostConfig::new(manifest());
-        config.kv_path = Some(kv_path.clone());
+        store.configure(&mut config);
         config.enable_cron = false;
         config.variables.insert("api_token".into(), TOKEN.into());
         config.variables.insert("allowed_private_targets".into(), "127.0.0.1".into());
@@ -44,7 +49,7 @@ impl TestHookah {
             config.variables.insert(name.to_string(), value.to_string());
         }
         let host = RunningHost::start(config).await.expect("starting the host");
-        TestHookah { host, kv_path, _dir: dir }
+        TestHookah { host, store }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -102,7 +107,6 @@ impl TestHookah {
 
     /// How many keys the store holds (tests of "nothing stored").
     pub fn stored_keys(&self) -> usize {
-        let db = rusqlite::Connection::open(&self.kv_path).unwrap();
-        db.query_row("SELECT COUNT(*) FROM spin_key_value", [], |row| row.get::<_, i64>(0)).unwrap_or(0) as usize
+        self.store.stored_keys()
     }
 }

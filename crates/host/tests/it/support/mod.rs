@@ -1,12 +1,17 @@
-//! Test support: the host under test, receivers and a client.
+//! Test support: the host under test (in process or as a process), its store, receivers and a
+//! client.
 
 pub mod client;
 pub mod hookah;
+pub mod process;
 pub mod receiver;
 pub mod signature;
+pub mod store;
 pub mod waits;
 
 pub use client::send;
 pub use hookah::{TestHookah, TOKEN};
+pub use process::HostProcess;
 pub use receiver::{Answer, Receiver};
+pub use store::TestStore;
 pub use waits::WAIT;

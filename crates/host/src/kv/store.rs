@@ -1,0 +1,163 @@
+//! The backend behind every store handle: one method per operation of Spin's
+//! key-value `Store` and `Cas`, dispatched to SQLite or Redis.
+//!
+//! The label is passed along because Spin's SQLite store keys rows by it;
+//! Spin's Redis store ignores it (all labels share one keyspace).
+
+use super::redis::{self as redis_store, RedisKv};
+use super::sqlite::{self, SqliteKv};
+use super::Op;
+
+/// The store the host was configured with; clones share it.
+#[derive(Clone)]
+pub(crate) enum KvStore {
+    Sqlite(SqliteKv),
+    Redis(RedisKv),
+}
+
+/// What a compare-and-swap handle holds between `current` and `swap`.
+pub(crate) enum CasState {
+    /// The value `current` read; `None` makes `swap` a plain upsert.
+    Sqlite { captured: Option<Vec<u8>> },
+    /// The handle's own connection, on which `current` ran `WATCH`.
+    Redis(::redis::aio::ConnectionManager),
+}
+
+/// The outcome of a swap that reached the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Swapped {
+    Done,
+    CasFailed,
+}
+
+impl KvStore {
+    /// What Spin does when a guest opens a store: nothing for SQLite; for
+    /// Redis, connect (once per host) and ping.
+    pub(crate) async fn open(&self) -> Op<()> {
+        match self {
+            Self::Sqlite(_) => Ok(Ok(())),
+            Self::Redis(r) => Ok(r.open().await),
+        }
+    }
+
+    pub(crate) async fn get(&self, label: &str, key: &str) -> Op<Option<Vec<u8>>> {
+        match self {
+            Self::Sqlite(db) => {
+                let (label, key) = (label.to_owned(), key.to_owned());
+                db.call(move |c| sqlite::get(c, &label, &key)).await
+            }
+            Self::Redis(r) => Ok(r.get(key).await),
+        }
+    }
+
+    pub(crate) async fn set(&self, label: &str, key: &str, value: Vec<u8>) -> Op<()> {
+        match self {
+            Self::Sqlite(db) => {
+                let (label, key) = (label.to_owned(), key.to_owned());
+                db.call(move |c| sqlite::set(c, &label, &key, &value)).await
+            }
+            Self::Redis(r) => Ok(r.set(key, value).await),
+        }
+    }
+
+    pub(crate) async fn delete(&self, label: &str, key: &str) -> Op<()> {
+        match self {
+            Self::Sqlite(db) => {
+                let (label, key) = (label.to_owned(), key.to_owned());
+                db.call(move |c| sqlite::delete(c, &label, &key)).await
+            }
+            Self::Redis(r) => Ok(r.delete(key).await),
+        }
+    }
+
+    pub(crate) async fn exists(&self, label: &str, key: &str) -> Op<bool> {
+        match self {
+            Self::Sqlite(db) => {
+                let (label, key) = (label.to_owned(), key.to_owned());
+                db.call(move |c| sqlite::exists(c, &label, &key)).await
+            }
+            Self::Redis(r) => Ok(r.exists(key).await),
+        }
+    }
+
+    pub(crate) async fn get_keys(&self, label: &str) -> Op<Vec<String>> {
+        match self {
+            Self::Sqlite(db) => {
+                let label = label.to_owned();
+                db.call(move |c| sqlite::keys(c, &label)).await
+            }
+            Self::Redis(r) => Ok(r.get_keys().await),
+        }
+    }
+
+    pub(crate) async fn get_many(&self, label: &str, keys: Vec<String>) -> Op<Vec<(String, Option<Vec<u8>>)>> {
+        match self {
+            Self::Sqlite(db) => {
+                let label = label.to_owned();
+                db.call(move |c| sqlite::get_many(c, &label, keys)).await
+            }
+            Self::Redis(r) => r.get_many(keys).await,
+        }
+    }
+
+    pub(crate) async fn set_many(&self, label: &str, pairs: Vec<(String, Vec<u8>)>) -> Op<()> {
+        match self {
+            Self::Sqlite(db) => {
+                let label = label.to_owned();
+                db.call(move |c| sqlite::set_many(c, &label, &pairs)).await
+            }
+            Self::Redis(r) => Ok(r.set_many(pairs).await),
+        }
+    }
+
+    pub(crate) async fn delete_many(&self, label: &str, keys: Vec<String>) -> Op<()> {
+        match self {
+            Self::Sqlite(db) => {
+                let label = label.to_owned();
+                db.call(move |c| sqlite::delete_many(c, &label, keys)).await
+            }
+            Self::Redis(r) => Ok(r.delete_many(keys).await),
+        }
+    }
+
+    pub(crate) async fn increment(&self, label: &str, key: &str, delta: i64) -> Op<i64> {
+        match self {
+            Self::Sqlite(db) => db.increment(label, key, delta).await,
+            Self::Redis(r) => Ok(r.increment(key, delta).await),
+        }
+    }
+
+    /// A new compare-and-swap handle; it reads nothing until `current`.
+    pub(crate) async fn new_cas(&self) -> Op<CasState> {
+        match self {
+            Self::Sqlite(_) => Ok(Ok(CasState::Sqlite { captured: None })),
+            Self::Redis(r) => Ok(r.new_cas().await.map(CasState::Redis)),
+        }
+    }
+
+    pub(crate) async fn cas_current(&self, label: &str, key: &str, state: &mut CasState) -> Op<Option<Vec<u8>>> {
+        match (self, state) {
+            (Self::Sqlite(db), CasState::Sqlite { captured }) => {
+                let (label, key) = (label.to_owned(), key.to_owned());
+                let value = db.call(move |c| sqlite::get(c, &label, &key)).await?;
+                if let Ok(v) = &value {
+                    captured.clone_from(v);
+                }
+                Ok(value)
+            }
+            (Self::Redis(_), CasState::Redis(conn)) => Ok(redis_store::cas_current(conn, key).await),
+            _ => Err(wasmtime::format_err!("compare-and-swap handle from another store")),
+        }
+    }
+
+    pub(crate) async fn cas_swap(&self, label: &str, key: &str, state: CasState, value: Vec<u8>) -> Op<Swapped> {
+        match (self, state) {
+            (Self::Sqlite(db), CasState::Sqlite { captured }) => {
+                let (label, key) = (label.to_owned(), key.to_owned());
+                db.call(move |c| sqlite::swap(c, &label, &key, captured.as_deref(), &value)).await
+            }
+            (Self::Redis(_), CasState::Redis(mut conn)) => Ok(Ok(redis_store::cas_swap(&mut conn, key, value).await)),
+            _ => Err(wasmtime::format_err!("compare-and-swap handle from another store")),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The host binary as a separate process: killed hard (on drop too) and restarted on the same store.
+
+use super::client::{send, Response};
+use super::hookah::manifest;
+use super::store::TestStore;
+use super::TOKEN;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct HostProcess {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl HostProcess {
+    pub fn start(store: &TestStore, clock_offset_secs: u64) -> HostProcess {
+        Self::start_with(store, clock_offset_secs, &[])
+    }
+
+    pub fn start_with(store: &TestStore, clock_offset_secs: u64, variables: &[(&str, &str)]) -> HostProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookah-host"));
+        for (name, value) in variables {
+            command.env(format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()), value);
+        }
+        let mut child = command
+            .args(["up", "--no-cron", "--listen", "127.0.0.1:0"])
+            .arg("--manifest")
+            .arg(manifest())
+            .args(store.cli_args())
+            .args(["--clock-offset-secs", &clock_offset_secs.to_string()])
+            .env("SPIN_VARIABLE_API_TOKEN", TOKEN)
+            .env("SPIN_VARIABLE_ALLOWED_PRIVATE_TARGETS", "127.0.0.1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawning hookah-host");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("Serving http://") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the host never said it was serving");
+        HostProcess { child, addr }
+    }
+
+    /// SIGKILL: no shutdown, no cleanup; returns once the process is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM: the host stops taking requests and lets guest work finish (up to its 30 s grace);
+    /// waits at most 40 s for the process to go, then kills it. Says whether it went by itself.
+    pub fn stop(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(40);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        false
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: &[u8]) -> Response {
+        self.call_with(method, path, &[], body).await
+    }
+
+    pub async fn call_with(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        let auth = format!("Bearer {TOKEN}");
+        let mut all = vec![("authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        send(method, &self.url(path), &all, body).await
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
