@@ -70,10 +70,14 @@ fn accepted_job_is_stored_in_one_batch_and_delivered_after_the_answer() {
     assert!(matches!(world.job(&id).unwrap().state, State::InFlight { claim: 1, .. }));
     assert!(world.transport.sent.borrow().is_empty(), "nothing is sent before the answer");
 
+    world.kv.reads.set(0);
     block_on(world.hookah().follow_up(follow_up));
+    // The attempt reads the body and the default signing key's name; recording its outcome
+    // reads the record and its cancel flag, then writes once.
+    assert_eq!(world.kv.reads.get(), 4);
+    assert_eq!(world.kv.commits.get(), 3, "recording the outcome is one write");
     let job = world.job(&id).unwrap();
     assert!(matches!(job.state, State::Delivered { .. }));
-    assert_eq!(world.kv.commits.get(), 3, "recording the outcome is one write");
     let sent = world.transport.sent.borrow();
     assert_eq!(sent.len(), 1);
     assert!(sent[0].headers.contains(&("webhook-id".to_string(), id.clone())));
