@@ -24,8 +24,8 @@ pub trait Kv {
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), KvError>;
     fn delete_many(&self, keys: &[String]) -> Result<(), KvError>;
     /// Atomically adds `delta` to a counter (missing = 0) and returns the new value. Backends
-    /// store counters in formats of their own: read one back only with `keys::decode_counter`,
-    /// and never `set` a key that is incremented.
+    /// store counters in formats of their own: read one back only through a `keys::Key<Counter>`
+    /// (`keys::decode_counter`), and never `set` a key that is incremented.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError>;
 }
 

@@ -4,7 +4,7 @@ use super::{only, FollowUp, PageQuery, Reply};
 use crate::engine::{check_list_state, Hookah, ReplayFilter};
 use crate::error::ApiError;
 use crate::job::{view, AttemptDetail};
-use crate::keys;
+use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, Transport};
 use crate::request::Incoming;
 use serde_json::json;
@@ -55,14 +55,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     fn attempts_route(&self, id: &str) -> Result<Reply, ApiError> {
         let job = self.find_job(id)?;
-        let spilled: Vec<String> = (1..job.attempts.len()).map(|n| keys::attempt_detail(id, n)).collect();
-        let mut details: Vec<Option<AttemptDetail>> = self
-            .kv
-            .get_many(&spilled)
-            .map_err(ApiError::storage)?
-            .into_iter()
-            .map(|bytes| bytes.and_then(|b| serde_json::from_slice(&b).ok()))
-            .collect();
+        let spilled: Vec<_> = (1..job.attempts.len()).map(|n| keys::attempt_detail(id, n)).collect();
+        let mut details: Vec<Option<AttemptDetail>> = self.kv.load_many(&spilled).map_err(ApiError::storage)?;
         details.push(None);
         if let Some(last) = &job.last_detail {
             if let Some(slot) = last.n.checked_sub(1).and_then(|i| details.get_mut(i)) {

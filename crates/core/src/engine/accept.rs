@@ -5,10 +5,9 @@ use crate::digest::sha256_hex;
 use crate::error::ApiError;
 use crate::ids::{job_id, ID_RANDOM_BYTES};
 use crate::job::{transition, Callback, JobRecord, State, RECORD_VERSION};
-use crate::keys;
+use crate::keys::{self, Entry, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
 use crate::request::Submission;
-use crate::stored::Stored;
 use serde::{Deserialize, Serialize};
 
 /// How long an `Idempotency-Key` keeps answering with its job.
@@ -22,8 +21,8 @@ pub struct Accepted {
 }
 
 #[derive(Serialize, Deserialize)]
-struct IdempotencyRecord {
-    job: String,
+pub(crate) struct IdempotencyRecord {
+    pub(crate) job: String,
     fingerprint: String,
     created_at: u64,
 }
@@ -60,7 +59,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 return Ok(Accepted { record: original, replayed: true });
             }
             let idem = IdempotencyRecord { job: record.id.clone(), fingerprint, created_at: now };
-            extra.push((keys::idempotency(&key_hash), serde_json::to_vec(&idem).unwrap_or_default()));
+            extra.push(keys::idempotency(&key_hash).entry(&idem));
             record.idempotency_key = Some(key_hash);
         }
         self.store(&record, submission.body, extra).map_err(ApiError::storage)?;
@@ -89,21 +88,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Writes a new job in one commit: record, body, timer slot, a pending-list entry when it
     /// waits (a job in its first attempt is listed once that attempt ends), and `extra`.
-    pub(crate) fn store(
-        &self,
-        record: &JobRecord,
-        body: Vec<u8>,
-        extra: Vec<(String, Vec<u8>)>,
-    ) -> Result<(), KvError> {
+    pub(crate) fn store(&self, record: &JobRecord, body: Vec<u8>, extra: Vec<Entry>) -> Result<(), KvError> {
         let mut entries = timers::allocate(self.kv, &[(record.timer, &record.id)])?;
         let mut record = record.clone();
         if matches!(record.state, State::Pending { .. }) {
             entries.extend(lists::append(self.kv, "pending", &[(&record.id, record.generation)])?);
             record.pending_listed = Some(record.generation);
         }
-        entries.push((keys::job(&record.id), record.to_bytes()));
+        entries.push(keys::job(&record.id).entry(&record));
         if !body.is_empty() {
-            entries.push((keys::body(&record.id), body));
+            entries.push(keys::body(&record.id).entry(&body));
         }
         entries.extend(extra);
         self.kv.set_many(entries)
@@ -112,8 +106,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// The job an earlier submission with this key created, if it is still answering for it.
     /// A different submission under the key is a 422; one still being stored is a 409.
     fn idempotent_original(&self, key_hash: &str, fingerprint: &str, now: u64) -> Result<Option<JobRecord>, ApiError> {
-        let stored = self.kv.get(&keys::idempotency(key_hash)).map_err(ApiError::storage)?;
-        let existing = stored.and_then(|bytes| serde_json::from_slice::<IdempotencyRecord>(&bytes).ok());
+        let existing = self.kv.load(&keys::idempotency(key_hash)).map_err(ApiError::storage)?;
         if let Some(existing) = existing.filter(|e| e.created_at + IDEMPOTENCY_TTL_MS > now) {
             if existing.fingerprint != fingerprint {
                 return Err(ApiError::new(
@@ -129,9 +122,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         // First come, first served: only the first increment in this window may create.
         let window = now / keys::IDEMPOTENCY_WINDOW_MS;
-        let previous_window = self.kv.get(&keys::idempotency_race(key_hash, window.saturating_sub(1)));
-        let first = self.kv.increment(&keys::idempotency_race(key_hash, window), 1).map_err(ApiError::storage)? == 1;
-        if !first || previous_window.map_err(ApiError::storage)?.is_some() {
+        let previous_window = self.kv.load(&keys::idempotency_race(key_hash, window.saturating_sub(1)));
+        let first = self.kv.add_to(&keys::idempotency_race(key_hash, window), 1).map_err(ApiError::storage)? == 1;
+        // Only ever incremented by one: present means above zero.
+        if !first || previous_window.map_err(ApiError::storage)? > 0 {
             return Err(ApiError::new(
                 409,
                 "idempotency_conflict",

@@ -4,10 +4,9 @@ use super::{lists, timers, Hookah};
 use crate::delivery::AttemptResult;
 use crate::job::transition::{self, Decision};
 use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State, LEASE_SAFETY_MS};
-use crate::keys;
+use crate::keys::{self, TypedKv};
 use crate::ports::{Captured, Kv, KvError, OutboundRequest, Sent, Transport};
 use crate::signing::{signature_header, SigningKey, WebhookId, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-use crate::stored::Stored;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -42,7 +41,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             return Ok(Attempted { record: None, sent: None });
         }
         let body = if record.body_len > 0 {
-            match self.kv.get(&keys::body(&record.id))? {
+            match self.kv.load(&keys::body(&record.id))? {
                 Some(body) => body,
                 None => return Ok(Attempted { record: None, sent: None }),
             }
@@ -97,8 +96,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     ) -> Result<Option<JobRecord>, KvError> {
         let id = &claimed.id;
         let key = keys::job(id);
-        let read = self.kv.get_many(&[key.clone(), keys::cancel_request(id)])?;
-        let Some(current) = read[0].as_deref().and_then(JobRecord::from_bytes) else {
+        let cancel_key = keys::cancel_request(id);
+        let read = self.kv.get_many(&[key.to_string(), cancel_key.to_string()])?;
+        let Some(current) = key.decode(read[0].as_deref()) else {
             return Ok(None);
         };
         let State::InFlight { claim, lease_until } = claimed.state else { return Ok(None) };
@@ -108,14 +108,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             return Ok(None);
         }
         let mut decision = transition::decide(&current, &sent.result, now, self.config, self.entropy.next_u32());
-        if read[1].is_some() && matches!(decision, Decision::Retry { .. }) {
+        if cancel_key.decode(read[1].as_deref()).is_some() && matches!(decision, Decision::Retry { .. }) {
             decision = Decision::Cancelled;
         }
         // Everything the new record points at goes in the same commit: the earlier attempt's
         // detail, the retry's timer slot, the job's entry in the pending list.
         let mut entries = Vec::new();
         if let Some(previous) = &current.last_detail {
-            entries.push((keys::attempt_detail(id, previous.n), serde_json::to_vec(previous).unwrap_or_default()));
+            entries.push(keys::attempt_detail(id, previous.n).entry(previous));
         }
         let mut retry_timer = None;
         if let Decision::Retry { at } = decision {
@@ -133,7 +133,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if retry_timer.is_some() {
             next.pending_listed = Some(current.generation);
         }
-        entries.push((key, next.to_bytes()));
+        entries.push(key.entry(&next));
         self.kv.set_many(entries)?;
         self.report_if_asked(&next, Some(sent))?;
         self.after_outcome(&next)?;

@@ -80,7 +80,7 @@ fn a_missing_event_body_stops_the_fan_out_visibly_instead_of_sending_an_empty_bo
     let (event, _) = hookah.publish("orders", "order.created", headers, br#"{"n":1}"#.to_vec()).unwrap();
     assert_eq!(event.matched, 1, "the first step of one subscription ran before the answer");
 
-    world.kv.data.borrow_mut().remove(&keys::event_body(&event.id));
+    world.kv.data.borrow_mut().remove(keys::event_body(&event.id).as_str());
     world.clock.advance(2_000);
     block_on(world.hookah().sweep()).unwrap();
 
@@ -105,7 +105,7 @@ fn an_unusable_signing_key_fails_the_attempt_instead_of_sending_it_unsigned() {
         previous: None,
         turn: 0,
     };
-    world.kv.data.borrow_mut().insert(keys::signing_key(&key.id), key.to_bytes());
+    world.kv.data.borrow_mut().insert(keys::signing_key(&key.id).into(), key.to_bytes());
     let incoming = Incoming {
         method: "POST".into(),
         path_and_query: "/example.com/hook".into(),

@@ -10,7 +10,7 @@
 //! [`TURN_STALE_MS`] has passed with the record still unchanged, the next writer skips the dead
 //! turn. A live winner gives up writing after [`TURN_DEADLINE_MS`], well before that.
 
-use crate::keys;
+use crate::keys::{self, Entry, Key, TypedKv};
 use crate::ports::{Kv, KvError};
 use crate::stored::Stored;
 
@@ -58,18 +58,18 @@ pub(crate) enum Turn {
 
 /// Takes the turn after `current`, the turn of the version the writer read at `read_at` (a time
 /// taken before that read).
-pub(crate) fn take_turn<K: Kv>(kv: &K, key: &str, current: u64, read_at: u64) -> Result<Turn, KvError> {
+pub(crate) fn take_turn<K: Kv, V>(kv: &K, key: &Key<V>, current: u64, read_at: u64) -> Result<Turn, KvError> {
     for turn in current + 1..=current + 1 + MAX_SKIPS {
-        if kv.increment(&keys::turn(key, turn), 1)? == 1 {
+        if kv.add_to(&keys::turn(key, turn), 1)? == 1 {
             return Ok(Turn::Won(turn));
         }
         let seen_key = keys::turn_seen(key, turn);
-        match kv.get(&seen_key)? {
+        match kv.load(&seen_key)? {
             // Its winner had its chance: skip the turn.
-            Some(seen) if keys::decode_counter(Some(&seen)) + TURN_STALE_MS <= read_at => continue,
+            Some(seen) if seen + TURN_STALE_MS <= read_at => continue,
             Some(_) => return Ok(Turn::Busy),
             None => {
-                kv.set(&seen_key, &keys::encode_number(read_at))?;
+                kv.save(&seen_key, &read_at)?;
                 return Ok(Turn::Busy);
             }
         }
@@ -80,11 +80,16 @@ pub(crate) fn take_turn<K: Kv>(kv: &K, key: &str, current: u64, read_at: u64) ->
 /// [`take_turn`] for a record that exists: a deleter wins a turn too, then deletes the record
 /// with its turn keys, so a writer that read the record before the deletion could win that turn
 /// afresh. Reading the record after winning tells: whoever deleted it took its turn before ours.
-pub(crate) fn take_turn_of_existing<K: Kv>(kv: &K, key: &str, current: u64, read_at: u64) -> Result<Turn, KvError> {
+pub(crate) fn take_turn_of_existing<K: Kv, V>(
+    kv: &K,
+    key: &Key<V>,
+    current: u64,
+    read_at: u64,
+) -> Result<Turn, KvError> {
     let turn = take_turn(kv, key, current, read_at)?;
     if let Turn::Won(won) = turn {
-        if kv.get(key)?.is_none() {
-            kv.delete(&keys::turn(key, won))?;
+        if !kv.exists(key)? {
+            kv.remove(&keys::turn(key, won))?;
             return Ok(Turn::Gone);
         }
     }
@@ -92,8 +97,8 @@ pub(crate) fn take_turn_of_existing<K: Kv>(kv: &K, key: &str, current: u64, read
 }
 
 /// The keys a fenced record leaves behind up to `turn`, for its deletion.
-pub(crate) fn turn_keys(key: &str, turn: u64) -> impl Iterator<Item = String> + '_ {
-    (1..=turn + 1).flat_map(move |n| [keys::turn(key, n), keys::turn_seen(key, n)])
+pub(crate) fn turn_keys<V>(key: &Key<V>, turn: u64) -> impl Iterator<Item = String> + '_ {
+    (1..=turn + 1).flat_map(move |n| [keys::turn(key, n).into(), keys::turn_seen(key, n).into()])
 }
 
 /// What came of [`update`].
@@ -112,15 +117,15 @@ pub(crate) enum Updated<R> {
 /// written in the same commit, before the record points at them.
 pub(crate) fn update<K: Kv, R: Fenced, E: From<KvError>>(
     kv: &K,
-    key: &str,
+    key: &Key<R>,
     now: &dyn Fn() -> u64,
-    mut change: impl FnMut(&R, u64) -> Result<Option<(R, Vec<(String, Vec<u8>)>)>, E>,
+    mut change: impl FnMut(&R, u64) -> Result<Option<(R, Vec<Entry>)>, E>,
 ) -> Result<Updated<R>, E> {
     for _ in 0..UPDATE_ATTEMPTS {
         // The time is taken before the read, so a stale turn is judged as of a moment when the
         // record read was current.
         let started = now();
-        let Some(current) = kv.get(key)?.as_deref().and_then(R::from_bytes) else {
+        let Some(current) = kv.load(key)? else {
             return Ok(Updated::Missing);
         };
         let Some((mut next, mut entries)) = change(&current, started)? else {
@@ -136,7 +141,7 @@ pub(crate) fn update<K: Kv, R: Fenced, E: From<KvError>>(
             return Ok(Updated::Busy);
         }
         next.set_turn(turn);
-        entries.push((key.to_string(), next.to_bytes()));
+        entries.push(key.entry(&next));
         kv.set_many(entries)?;
         return Ok(Updated::Changed(next));
     }
@@ -146,27 +151,32 @@ pub(crate) fn update<K: Kv, R: Fenced, E: From<KvError>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Bytes;
     use crate::memory::MemoryKv;
+
+    fn record() -> Key<Bytes> {
+        keys::test_key("r")
+    }
 
     #[test]
     fn one_winner_per_turn() {
         let kv = MemoryKv::default();
-        assert_eq!(take_turn(&kv, "r", 0, 1_000).unwrap(), Turn::Won(1));
-        assert_eq!(take_turn(&kv, "r", 0, 1_000).unwrap(), Turn::Busy);
+        assert_eq!(take_turn(&kv, &record(), 0, 1_000).unwrap(), Turn::Won(1));
+        assert_eq!(take_turn(&kv, &record(), 0, 1_000).unwrap(), Turn::Busy);
         // The record moved on to turn 1: the next writer takes turn 2.
-        assert_eq!(take_turn(&kv, "r", 1, 1_000).unwrap(), Turn::Won(2));
+        assert_eq!(take_turn(&kv, &record(), 1, 1_000).unwrap(), Turn::Won(2));
     }
 
     #[test]
     fn a_turn_whose_winner_died_is_skipped_once_stale() {
         let kv = MemoryKv::default();
         // Won, and never written.
-        assert_eq!(take_turn(&kv, "r", 4, 0).unwrap(), Turn::Won(5));
+        assert_eq!(take_turn(&kv, &record(), 4, 0).unwrap(), Turn::Won(5));
         // The first loser notes when it saw the turn taken; losers stay out until it is stale.
-        assert_eq!(take_turn(&kv, "r", 4, 10_000).unwrap(), Turn::Busy);
-        assert_eq!(take_turn(&kv, "r", 4, 10_000 + TURN_STALE_MS - 1).unwrap(), Turn::Busy);
-        assert_eq!(take_turn(&kv, "r", 4, 10_000 + TURN_STALE_MS).unwrap(), Turn::Won(6));
-        assert_eq!(take_turn(&kv, "r", 4, 10_000 + TURN_STALE_MS).unwrap(), Turn::Busy);
+        assert_eq!(take_turn(&kv, &record(), 4, 10_000).unwrap(), Turn::Busy);
+        assert_eq!(take_turn(&kv, &record(), 4, 10_000 + TURN_STALE_MS - 1).unwrap(), Turn::Busy);
+        assert_eq!(take_turn(&kv, &record(), 4, 10_000 + TURN_STALE_MS).unwrap(), Turn::Won(6));
+        assert_eq!(take_turn(&kv, &record(), 4, 10_000 + TURN_STALE_MS).unwrap(), Turn::Busy);
     }
 
     #[test]
@@ -174,10 +184,10 @@ mod tests {
         let kv = MemoryKv::default();
         kv.set("r", b"v").unwrap();
         // The deleter wins turn 1 and removes the record with its turn keys.
-        assert_eq!(take_turn_of_existing(&kv, "r", 0, 0).unwrap(), Turn::Won(1));
-        kv.delete_many(&turn_keys("r", 1).chain(["r".to_string()]).collect::<Vec<_>>()).unwrap();
+        assert_eq!(take_turn_of_existing(&kv, &record(), 0, 0).unwrap(), Turn::Won(1));
+        kv.delete_many(&turn_keys(&record(), 1).chain(["r".to_string()]).collect::<Vec<_>>()).unwrap();
         // A writer that read turn 0 before that wins turn 1 afresh, and learns it is gone.
-        assert_eq!(take_turn_of_existing(&kv, "r", 0, 0).unwrap(), Turn::Gone);
+        assert_eq!(take_turn_of_existing(&kv, &record(), 0, 0).unwrap(), Turn::Gone);
         assert!(kv.data.borrow().is_empty(), "nothing left behind");
     }
 }

@@ -8,7 +8,7 @@ use crate::channels::grammar::OPS_CHANNEL;
 use crate::channels::record::{Status, SubscriptionRecord};
 use crate::job::view::rfc3339;
 use crate::job::{JobRecord, State, Verification};
-use crate::keys;
+use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
 use serde_json::{json, Value};
 
@@ -55,20 +55,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let now = self.clock.now_ms();
         match job.state {
             // A delivery ends the run of failures; the reads cost no commit on the happy path.
-            State::Delivered { .. } if self.kv.get(&failing_key)?.is_some() || self.kv.get(&dead_key)?.is_some() => {
-                self.kv.delete_many(&[dead_key, failing_key])?;
+            State::Delivered { .. } if self.kv.load(&failing_key)?.is_some() || self.kv.load(&dead_key)? > 0 => {
+                self.kv.delete_many(&[dead_key.into(), failing_key.into()])?;
             }
             State::Gone { .. } => self.disable(sub, "the endpoint answered 410 Gone", now)?,
             State::Dead { .. } | State::Pending { .. } => {
-                let since = match self.kv.get(&failing_key)? {
-                    Some(bytes) => keys::decode_counter(Some(&bytes)),
+                let since = match self.kv.load(&failing_key)? {
+                    Some(since) => since,
                     None => {
-                        self.kv.set(&failing_key, &keys::encode_number(now))?;
+                        self.kv.save(&failing_key, &now)?;
                         now
                     }
                 };
                 let dead =
-                    if matches!(job.state, State::Dead { .. }) { self.kv.increment(&dead_key, 1)? as u32 } else { 0 };
+                    if matches!(job.state, State::Dead { .. }) { self.kv.add_to(&dead_key, 1)? as u32 } else { 0 };
                 if dead >= self.config.disable_after_dead {
                     self.disable(sub, &format!("{dead} jobs in a row ran out of attempts"), now)?;
                 } else if now.saturating_sub(since) > self.config.disable_after_failing_ms {

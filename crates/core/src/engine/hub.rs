@@ -14,9 +14,8 @@ use crate::error::ApiError;
 use crate::ids::{subscription_id, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord};
 use crate::keyring::Secret;
-use crate::keys;
+use crate::keys::{self, Bytes, Key, TypedKv};
 use crate::ports::{Kv, KvError, OutboundRequest, Transport};
-use crate::stored::Stored;
 use crate::websub::{self, HubRequest, LeasePolicy};
 use serde_json::{json, Value};
 
@@ -108,8 +107,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     return Err(ApiError::storage("the subscription's slot expired before it was written"));
                 }
                 entries.extend(appended.entries);
-                entries.push((keys::signing_key(&key.id), key.to_bytes()));
-                entries.push((index, id.as_bytes().to_vec()));
+                entries.push(keys::signing_key(&key.id).entry(&key));
+                entries.push(index.entry(id.as_bytes()));
                 SubscriptionRecord {
                     v: RECORD_VERSION,
                     id,
@@ -140,25 +139,25 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         let query = websub::verification_query("subscribe", &request.topic, &challenge, Some(lease.lease_seconds));
         let job = self.verification_job(websub::append_query(&callback, &query), &sub.id, challenge, false, now);
-        entries.push((keys::subscription(&sub.id), sub.to_bytes()));
+        entries.push(keys::subscription(&sub.id).entry(&sub));
         self.store(&job, Vec::new(), entries).map_err(ApiError::storage)?;
         Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
     }
 
     /// The subscription a callback and topic already have; a store failure is an error, never
     /// "none" (that would create a second subscription beside the first).
-    fn websub_subscription(&self, index: &str) -> Result<Option<SubscriptionRecord>, ApiError> {
-        let Some(id) = self.kv.get(index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok()) else {
+    fn websub_subscription(&self, index: &Key<Bytes>) -> Result<Option<SubscriptionRecord>, ApiError> {
+        let Some(id) = self.kv.load(index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok()) else {
             return Ok(None);
         };
-        let stored = self.kv.get(&keys::subscription(&id)).map_err(ApiError::storage)?;
-        Ok(stored.as_deref().and_then(SubscriptionRecord::from_bytes))
+        self.kv.load(&keys::subscription(&id)).map_err(ApiError::storage)
     }
 
     fn hub_unsubscribe(&self, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
         let callback = self.check_url("hub.callback", &request.callback)?;
         let index = keys::websub_index(&callback, &request.topic);
-        let Some(id) = self.kv.get(&index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok()) else {
+        let Some(id) = self.kv.load(&index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok())
+        else {
             // Nothing to remove; answering the same way reveals nothing about other subscribers.
             return Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: Vec::new() });
         };
@@ -208,24 +207,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// record's next turn and still finds it counts it out of its channel's list.
     pub(crate) fn forget_subscription(&self, id: &str) -> Result<(), KvError> {
         let read_at = self.clock.now_ms();
-        let load = || {
-            Ok::<_, KvError>(self.kv.get(&keys::subscription(id))?.as_deref().and_then(SubscriptionRecord::from_bytes))
-        };
-        let Some(sub) = load()? else { return Ok(()) };
-        let turn = match fence::take_turn_of_existing(self.kv, &keys::subscription(id), sub.turn, read_at)? {
+        let key = keys::subscription(id);
+        let Some(sub) = self.kv.load(&key)? else { return Ok(()) };
+        let turn = match fence::take_turn_of_existing(self.kv, &key, sub.turn, read_at)? {
             Turn::Won(turn) => turn,
             Turn::Gone => return Ok(()),
             Turn::Busy => return Err(KvError(format!("subscription {id} is being changed; it was not removed"))),
         };
-        let mut doomed: Vec<String> = fence::turn_keys(&keys::subscription(id), turn).collect();
+        let mut doomed: Vec<String> = fence::turn_keys(&key, turn).collect();
         doomed.extend([
-            keys::subscription(id),
-            keys::signing_key(&sub.key_id),
-            keys::subscription_health(id),
-            keys::subscription_failing_since(id),
+            key.into(),
+            keys::signing_key(&sub.key_id).into(),
+            keys::subscription_health(id).into(),
+            keys::subscription_failing_since(id).into(),
         ]);
         if let Some(lease) = &sub.websub {
-            doomed.push(keys::websub_index(&sub.url, &lease.topic));
+            doomed.push(keys::websub_index(&sub.url, &lease.topic).into());
         }
         self.kv.delete_many(&doomed)?;
         let log = subscription_log(&sub.channel);

@@ -9,10 +9,9 @@ use crate::job::JobRecord;
 use crate::keyring::{
     KeyRecord, Previous, Secret, UnusableKey, DEFAULT_GRACE_MS, KEY_RECORD_VERSION, MAX_GRACE_MS, MAX_KEYS,
 };
-use crate::keys;
+use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
 use crate::signing::{generate_ed25519_secret, generate_hmac_secret, SigningKey};
-use crate::stored::Stored;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -44,7 +43,7 @@ impl KeyRequest {
 const LIST_PAGES: usize = 4;
 
 fn key_log() -> SlotLog {
-    SlotLog::new(keys::KEY_LOG.to_string())
+    SlotLog::new(keys::key_log())
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -77,9 +76,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // so deliveries are signed from then on.
         let is_default = request.default || self.default_key_id().map_err(ApiError::storage)?.is_none();
         let mut entries = appended.entries;
-        entries.push((keys::signing_key(&record.id), record.to_bytes()));
+        entries.push(keys::signing_key(&record.id).entry(&record));
         if is_default {
-            entries.push((keys::DEFAULT_KEY.to_string(), record.id.as_bytes().to_vec()));
+            entries.push(keys::default_key().entry(record.id.as_bytes()));
         }
         if self.clock.now_ms() > appended.write_by {
             log.abandon(self.kv, 1).map_err(ApiError::storage)?;
@@ -141,8 +140,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     fn load_keys(&self, ids: &[String]) -> Result<Vec<Option<KeyRecord>>, KvError> {
-        let records = self.kv.get_many(&ids.iter().map(|id| keys::signing_key(id)).collect::<Vec<_>>())?;
-        Ok(records.into_iter().map(|bytes| KeyRecord::from_bytes(&bytes?)).collect())
+        self.kv.load_many(&ids.iter().map(|id| keys::signing_key(id)).collect::<Vec<_>>())
     }
 
     /// A compaction step of the key list when it carries much dead history.
@@ -205,9 +203,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Turn::Busy => return Err(super::replay::busy()),
             Turn::Gone => return Err(not_found(id)),
         }
-        let mut doomed = vec![key.clone()];
+        let mut doomed: Vec<String> = vec![key.into()];
         if self.default_key_id()?.as_deref() == Some(id) {
-            doomed.push(keys::DEFAULT_KEY.to_string());
+            doomed.push(keys::default_key().into());
         }
         self.kv.delete_many(&doomed)?;
         key_log().removed(self.kv, 1)?;
@@ -227,12 +225,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !is_key_id(id) {
             return Ok(None);
         }
-        let bytes = self.kv.get(&keys::signing_key(id)).map_err(ApiError::storage)?;
-        Ok(bytes.as_deref().and_then(KeyRecord::from_bytes))
+        self.kv.load(&keys::signing_key(id)).map_err(ApiError::storage)
     }
 
     fn default_key_id(&self) -> Result<Option<String>, KvError> {
-        Ok(self.kv.get(keys::DEFAULT_KEY)?.and_then(|id| String::from_utf8(id).ok()))
+        Ok(self.kv.load(&keys::default_key())?.and_then(|id| String::from_utf8(id).ok()))
     }
 
     /// The keys that sign an attempt of `job` now: its own key, else the `signing_secret`
@@ -245,9 +242,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             (None, None) => self.default_key_id()?,
         };
         let Some(id) = id else { return Ok(Ok(Vec::new())) };
-        let Some(bytes) = self.kv.get(&keys::signing_key(&id))? else { return Ok(Ok(Vec::new())) };
+        // Read raw first: a key whose record cannot be read must not look like no key at all.
+        let key = keys::signing_key(&id);
+        let Some(bytes) = self.kv.get(key.as_str())? else { return Ok(Ok(Vec::new())) };
         let unusable = |reason: String| UnusableKey { id: id.clone(), reason };
-        Ok(match KeyRecord::from_bytes(&bytes) {
+        Ok(match key.decode(Some(&bytes)) {
             Some(record) => record.try_signing_keys(now).map_err(|e| unusable(e.to_string())),
             None => Err(unusable("its stored record could not be read".into())),
         })

@@ -5,9 +5,8 @@
 use super::Hookah;
 use crate::job::view::public_state;
 use crate::job::JobRecord;
-use crate::keys;
+use crate::keys::{self, Entry, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
-use crate::stored::Stored;
 use std::collections::{BTreeMap, HashSet};
 
 /// States that have lists.
@@ -17,20 +16,20 @@ const SCAN_FACTOR: u64 = 4;
 
 /// Allocates entries for `(job id, generation)` in `state`'s list; returns them for the
 /// caller's batched write.
-pub(crate) fn append<K: Kv>(kv: &K, state: &str, jobs: &[(&str, u32)]) -> Result<Vec<(String, Vec<u8>)>, KvError> {
+pub(crate) fn append<K: Kv>(kv: &K, state: &str, jobs: &[(&str, u32)]) -> Result<Vec<Entry>, KvError> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let last = kv.increment(&keys::list_count(state), jobs.len() as i64)? as u64;
+    let last = kv.add_to(&keys::list_count(state), jobs.len() as i64)? as u64;
     let first = last + 1 - jobs.len() as u64;
-    Ok((first..).zip(jobs).map(|(k, (id, generation))| (keys::list_entry(state, k), entry(id, *generation))).collect())
+    Ok((first..)
+        .zip(jobs)
+        .map(|(k, (id, generation))| keys::list_entry(state, k).entry(&entry(id, *generation)))
+        .collect())
 }
 
 /// Entries for several states at once, one increment per state.
-pub(crate) fn append_grouped<K: Kv>(
-    kv: &K,
-    jobs: &[(&'static str, &str, u32)],
-) -> Result<Vec<(String, Vec<u8>)>, KvError> {
+pub(crate) fn append_grouped<K: Kv>(kv: &K, jobs: &[(&'static str, &str, u32)]) -> Result<Vec<Entry>, KvError> {
     let mut by_state: BTreeMap<&str, Vec<(&str, u32)>> = BTreeMap::new();
     for &(state, id, generation) in jobs {
         by_state.entry(state).or_default().push((id, generation));
@@ -74,15 +73,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     ) -> Result<Page, KvError> {
         let start = match cursor {
             Some(cursor) => cursor,
-            None => keys::decode_counter(self.kv.get(&keys::list_count(state))?.as_deref()),
+            None => self.kv.load(&keys::list_count(state))?,
         };
         let stop = start.saturating_sub(SCAN_FACTOR * limit as u64); // exclusive
         let ks: Vec<u64> = (stop + 1..=start).rev().collect();
-        let entry_keys: Vec<String> = ks.iter().map(|&k| keys::list_entry(state, k)).collect();
+        let entry_keys: Vec<_> = ks.iter().map(|&k| keys::list_entry(state, k)).collect();
         let entries: Vec<Option<(String, u32)>> =
-            self.kv.get_many(&entry_keys)?.into_iter().map(|e| e.as_deref().and_then(parse_entry)).collect();
-        let job_keys: Vec<String> = entries.iter().flatten().map(|(id, _)| keys::job(id)).collect();
-        let mut records = self.kv.get_many(&job_keys)?.into_iter();
+            self.kv.load_many(&entry_keys)?.into_iter().map(|e| e.as_deref().and_then(parse_entry)).collect();
+        let job_keys: Vec<_> = entries.iter().flatten().map(|(id, _)| keys::job(id)).collect();
+        let mut records = self.kv.load_many(&job_keys)?.into_iter();
         let mut seen = HashSet::new();
         let mut page = Page { jobs: Vec::new(), next: None, scanned: 0 };
         for (&k, entry) in ks.iter().zip(&entries) {
@@ -92,7 +91,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             page.scanned += 1;
             let Some((id, generation)) = entry else { continue };
-            let record = records.next().flatten().and_then(|bytes| JobRecord::from_bytes(&bytes));
+            let record = records.next().flatten();
             let Some(record) = record else { continue };
             let current = public_state(&record.state) == state && record.generation == *generation;
             if current && seen.insert(id.clone()) && keep(&record) {

@@ -20,6 +20,7 @@ mod timers;
 mod tokens;
 mod verify;
 
+pub(crate) use accept::IdempotencyRecord;
 pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
 pub use attempt::{outbound_request, AttemptOptions, Attempted, USER_AGENT};
 pub use hub::{topic_channel, HubOutcome};
@@ -33,8 +34,8 @@ pub use tokens::{Principal, TokenRequest};
 pub use verify::digest_of;
 
 use crate::config::Config;
+use crate::keys::TypedKv;
 use crate::ports::{Clock, Entropy, Kv, Transport};
-use crate::stored::Stored;
 
 /// Hookah bound to one invocation's ports.
 pub struct Hookah<'a, K, T> {
@@ -48,7 +49,7 @@ pub struct Hookah<'a, K, T> {
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Reads a job record; `None` if absent or unreadable.
     pub fn load_job(&self, id: &str) -> Result<Option<crate::job::JobRecord>, crate::ports::KvError> {
-        Ok(self.kv.get(&crate::keys::job(id))?.and_then(|bytes| crate::job::JobRecord::from_bytes(&bytes)))
+        self.kv.load(&crate::keys::job(id))
     }
 }
 

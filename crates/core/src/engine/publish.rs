@@ -12,9 +12,8 @@ use crate::channels::record::{EventRecord, SubscriptionRecord, RECORD_VERSION};
 use crate::error::ApiError;
 use crate::ids::{derived_job_id, event_id, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord, State};
-use crate::keys;
+use crate::keys::{self, Entry, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
-use crate::stored::Stored;
 
 /// A fan-out step that creates at most this many jobs delivers them itself, right away.
 pub(super) const IMMEDIATE_JOBS: usize = 16;
@@ -65,7 +64,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             fanned_out_at: None,
             fanout_error: None,
         };
-        let mut entries = vec![(keys::event_body(&event.id), body.clone())];
+        let mut entries = vec![keys::event_body(&event.id).entry(&body)];
         let (event, jobs) = self.fanout_step(event, &body, now, claim_small, &mut entries)?;
         self.kv.set_many(entries)?;
         let immediate = jobs.into_iter().filter(|job| matches!(job.state, State::InFlight { .. })).collect();
@@ -81,7 +80,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         body: &[u8],
         now: u64,
         claim_small: bool,
-        entries: &mut Vec<(String, Vec<u8>)>,
+        entries: &mut Vec<Entry>,
     ) -> Result<(EventRecord, Vec<JobRecord>), KvError> {
         // Compaction may have raised the floor past the cursor, moving the live entries below it
         // to the top (past `total`, keeping their birth): the walk skips to the floor and goes on
@@ -101,11 +100,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .filter(|sub| sub.receives(now) && matches_any(&sub.event_types, &event.event_type))
             .collect();
         let job_ids: Vec<String> = subscribers.iter().map(|sub| derived_job_id(&[&event.id, &sub.id])).collect();
-        let existing = self.kv.get_many(&job_ids.iter().map(|id| keys::job(id)).collect::<Vec<_>>())?;
+        let existing = self.kv.exist_many(&job_ids.iter().map(|id| keys::job(id)).collect::<Vec<_>>())?;
         let immediate = claim_small && subscribers.len() <= IMMEDIATE_JOBS;
         let mut jobs = Vec::new();
         for ((sub, id), existing) in subscribers.iter().zip(job_ids).zip(existing) {
-            if existing.is_some() {
+            if existing {
                 continue; // made by an earlier try of this step
             }
             let job = self.event_job(&event, sub, id, body, now, immediate);
@@ -120,9 +119,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             if matches!(job.state, State::Pending { .. }) {
                 job.pending_listed = Some(0);
             }
-            entries.push((keys::job(&job.id), job.to_bytes()));
+            entries.push(keys::job(&job.id).entry(job));
             if !body.is_empty() {
-                entries.push((keys::body(&job.id), body.to_vec()));
+                entries.push(keys::body(&job.id).entry(body));
             }
         }
         event.cursor = end;
@@ -135,7 +134,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         };
         event.timer = keys::timer_bucket(next_wake, now);
         entries.extend(timers::allocate(self.kv, &[(event.timer, &event.id)])?);
-        entries.push((keys::event(&event.id), event.to_bytes()));
+        entries.push(keys::event(&event.id).entry(&event));
         Ok((event, jobs))
     }
 
@@ -171,7 +170,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// A sweep found the event's timer: run the next fan-out step, or delete the event once
     /// its retention ended.
     pub(crate) fn event_timer(&self, id: &str, bucket: u64, now: u64) -> Result<(), KvError> {
-        let Some(event) = self.kv.get(&keys::event(id))?.as_deref().and_then(EventRecord::from_bytes) else {
+        let Some(event) = self.kv.load(&keys::event(id))? else {
             return Ok(());
         };
         if event.timer != bucket {
@@ -179,11 +178,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         if let Some(done) = event.fanned_out_at {
             if done + self.config.retention_ms <= now {
-                self.kv.delete_many(&[keys::event(id), keys::event_body(id)])?;
+                self.kv.delete_many(&[keys::event(id).into(), keys::event_body(id).into()])?;
             }
             return Ok(());
         }
-        let body = match self.kv.get(&keys::event_body(id))? {
+        let body = match self.kv.load(&keys::event_body(id))? {
             Some(body) => body,
             None if event.body_len == 0 => Vec::new(),
             // An empty body in its place would deliver something that was never published.
@@ -201,13 +200,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         event.fanned_out_at = Some(now);
         event.timer = keys::timer_bucket(now + self.config.retention_ms, now);
         let mut entries = timers::allocate(self.kv, &[(event.timer, &event.id)])?;
-        entries.push((keys::event(&event.id), event.to_bytes()));
+        entries.push(keys::event(&event.id).entry(&event));
         self.kv.set_many(entries)
     }
 
     pub fn event_view(&self, channel: &str, id: &str) -> Result<serde_json::Value, ApiError> {
-        let stored = self.kv.get(&keys::event(id)).map_err(ApiError::storage)?;
-        let event = stored.as_deref().and_then(EventRecord::from_bytes).filter(|e| e.channel == channel);
+        let event = self.kv.load(&keys::event(id)).map_err(ApiError::storage)?.filter(|e| e.channel == channel);
         Ok(event.ok_or_else(|| ApiError::not_found(format!("no event {id}")))?.view())
     }
 }

@@ -5,9 +5,8 @@ use super::fence::{self, Turn, Updated};
 use super::{lists, timers, Hookah};
 use crate::error::ApiError;
 use crate::job::{transition, JobRecord, State};
-use crate::keys;
+use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, Transport};
-use crate::stored::Stored;
 use serde::Deserialize;
 
 /// Jobs one bulk-replay call re-queues at most.
@@ -74,7 +73,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let current = self.load_job(id).map_err(ApiError::storage)?.ok_or_else(|| job_not_found(id))?;
         if let State::InFlight { lease_until, .. } = current.state {
             if lease_until > self.clock.now_ms() {
-                self.kv.set(&keys::cancel_request(id), b"1").map_err(ApiError::storage)?;
+                self.kv.save(&keys::cancel_request(id), b"1").map_err(ApiError::storage)?;
                 return Ok(current);
             }
         }
@@ -152,7 +151,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let listed: Vec<(&str, u32)> = won.iter().map(|job| (job.id.as_str(), job.generation)).collect();
         let mut entries = timers::allocate(self.kv, &ids).map_err(ApiError::storage)?;
         entries.extend(lists::append(self.kv, "pending", &listed).map_err(ApiError::storage)?);
-        entries.extend(won.iter().map(|job| (keys::job(&job.id), job.to_bytes())));
+        entries.extend(won.iter().map(|job| keys::job(&job.id).entry(job)));
         self.kv.set_many(entries).map_err(ApiError::storage)?;
         let count = won.len();
         Ok(ReplayReport { requeued: count, scanned: page.scanned, next_cursor: page.next })

@@ -5,12 +5,11 @@
 use super::fence::{self, Turn};
 use super::Hookah;
 use crate::job::{JobRecord, State};
-use crate::keys::{self, bucket_of, BUCKET_MS};
+use crate::keys::{self, bucket_of, TypedKv, BUCKET_MS};
 use crate::ports::{Kv, KvError, Transport};
 use crate::stats::record::LastSweep;
 use crate::stats::view::OpenJobs;
 use crate::stats::{Backlog, Snapshot, StatsRecord, Visit};
-use crate::stored::Stored;
 
 /// Timer buckets one backlog read covers at most (two keys each).
 pub const MAX_BACKLOG_BUCKETS: u64 = 900;
@@ -19,34 +18,24 @@ const OPEN_SAMPLE: usize = 100;
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub fn load_stats(&self) -> Result<StatsRecord, KvError> {
-        Ok(self
-            .kv
-            .get(keys::SWEEP_STATS)?
-            .as_deref()
-            .and_then(StatsRecord::from_bytes)
-            .unwrap_or_else(StatsRecord::new))
+        Ok(self.kv.load(&keys::sweep_stats())?.unwrap_or_else(StatsRecord::new))
     }
 
     /// The due slots no sweep has handled, from `sweep:cursor` up to the bucket now ending.
     pub fn backlog(&self, now: u64) -> Result<Backlog, KvError> {
         let current = bucket_of(now);
         // Before the first sweep there is no cursor: look at the most recent buckets only.
-        let cursor = self.kv.get(keys::SWEEP_CURSOR)?;
+        let cursor = self.kv.load(&keys::sweep_cursor())?;
         let swept = cursor.is_some();
-        let cursor = match cursor {
-            Some(bytes) => keys::decode_counter(Some(&bytes)),
-            None => current.saturating_sub(MAX_BACKLOG_BUCKETS),
-        };
+        let cursor = cursor.unwrap_or_else(|| current.saturating_sub(MAX_BACKLOG_BUCKETS));
         let end = current.min(cursor + MAX_BACKLOG_BUCKETS);
         let buckets: Vec<u64> = (cursor..end).collect();
-        let progress_keys: Vec<String> =
-            buckets.iter().flat_map(|&b| [keys::slot_count(b), keys::slot_done(b)]).collect();
-        let progress = self.kv.get_many(&progress_keys)?;
+        let progress_keys: Vec<_> = buckets.iter().map(|&b| (keys::slot_count(b), keys::slot_done(b))).collect();
+        let progress = self.kv.load_pairs(&progress_keys)?;
         let mut backlog =
             Backlog { buckets_read: buckets.len() as u64, complete: end == current, ..Backlog::default() };
-        for (i, &bucket) in buckets.iter().enumerate() {
-            let count = keys::decode_counter(progress[2 * i].as_deref());
-            let done = keys::decode_counter(progress[2 * i + 1].as_deref()).min(count);
+        for (&bucket, &(count, done)) in buckets.iter().zip(&progress) {
+            let done = done.unwrap_or(0).min(count);
             if count > done {
                 backlog.due_slots += count - done;
                 backlog.oldest_due_at.get_or_insert((bucket + 1) * BUCKET_MS);
@@ -102,7 +91,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) fn record_stats(&self, visits: &[Seen], report: &super::SweepReport, now: u64) -> Result<(), KvError> {
         for _ in 0..fence::UPDATE_ATTEMPTS {
             let read_at = self.clock.now_ms();
-            let current = self.kv.get(keys::SWEEP_STATS)?.as_deref().and_then(StatsRecord::from_bytes);
+            let current = self.kv.load(&keys::sweep_stats())?;
             let read_turn = current.as_ref().map_or(0, |stats| stats.turn);
             let mut stats = current.unwrap_or_else(StatsRecord::new);
             for seen in visits {
@@ -118,9 +107,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 deleted: report.deleted,
                 lag_ms: report.lag_ms,
             });
-            if let Turn::Won(turn) = fence::take_turn(self.kv, keys::SWEEP_STATS, read_turn, read_at)? {
+            let key = keys::sweep_stats();
+            if let Turn::Won(turn) = fence::take_turn(self.kv, &key, read_turn, read_at)? {
                 stats.turn = turn;
-                return self.kv.set(keys::SWEEP_STATS, &stats.to_bytes());
+                return self.kv.save(&key, &stats);
             }
         }
         Ok(())

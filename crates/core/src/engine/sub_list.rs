@@ -7,9 +7,8 @@ use super::Hookah;
 use crate::channels::grammar::check_public_channel;
 use crate::channels::record::SubscriptionRecord;
 use crate::error::ApiError;
-use crate::keys;
+use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
-use crate::stored::Stored;
 use serde_json::{json, Value};
 
 pub(crate) fn subscription_log(channel: &str) -> SlotLog {
@@ -44,13 +43,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         channel: &str,
         ids: &[String],
     ) -> Result<Vec<Option<SubscriptionRecord>>, KvError> {
-        let sub_keys: Vec<String> = ids.iter().map(|id| keys::subscription(id)).collect();
-        Ok(self
-            .kv
-            .get_many(&sub_keys)?
-            .into_iter()
-            .map(|bytes| SubscriptionRecord::from_bytes(&bytes?).filter(|sub| sub.channel == channel))
-            .collect())
+        let sub_keys: Vec<_> = ids.iter().map(|id| keys::subscription(id)).collect();
+        Ok(self.kv.load_many(&sub_keys)?.into_iter().map(|sub| sub.filter(|sub| sub.channel == channel)).collect())
     }
 
     /// A compaction step of the channel's list when it carries much dead history.

@@ -11,11 +11,10 @@ use crate::error::ApiError;
 use crate::ids::{is_subscription_id, key_id, subscription_id, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord, Verification};
 use crate::keyring::{KeyRecord, Secret, KEY_RECORD_VERSION};
-use crate::keys;
+use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, Transport};
 use crate::request::{address, target};
 use crate::signing::{generate_hmac_secret, SigningKey};
-use crate::stored::Stored;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
@@ -59,8 +58,8 @@ fn not_found(id: &str) -> ApiError {
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub fn channel_record(&self, channel: &str) -> Result<ChannelRecord, ApiError> {
-        let stored = self.kv.get(&keys::channel(channel)).map_err(ApiError::storage)?;
-        Ok(stored.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(ChannelRecord {
+        let stored = self.kv.load(&keys::channel(channel)).map_err(ApiError::storage)?;
+        Ok(stored.unwrap_or(ChannelRecord {
             v: RECORD_VERSION,
             name: channel.to_string(),
             verify_intent: true,
@@ -72,8 +71,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         check_app_channel(channel)?;
         let mut record = self.channel_record(channel)?;
         record.verify_intent = request.verify_intent;
-        let bytes = serde_json::to_vec(&record).unwrap_or_default();
-        self.kv.set(&keys::channel(channel), &bytes).map_err(ApiError::storage)?;
+        self.kv.save(&keys::channel(channel), &record).map_err(ApiError::storage)?;
         Ok(json!({ "name": channel, "verify_intent": record.verify_intent }))
     }
 
@@ -122,8 +120,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let log = subscription_log(channel);
         let appended = log.append(self.kv, &[&sub.id], now)?;
         let mut entries = appended.entries;
-        entries.push((keys::signing_key(&key.id), key.to_bytes()));
-        entries.push((keys::subscription(&sub.id), sub.to_bytes()));
+        entries.push(keys::signing_key(&key.id).entry(&key));
+        entries.push(keys::subscription(&sub.id).entry(&sub));
         if self.clock.now_ms() > appended.write_by {
             log.abandon(self.kv, 1)?;
             return Err(ApiError::storage("the subscription's slot expired before it was written"));
@@ -221,11 +219,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     ) -> Result<SubscriptionRecord, ApiError> {
         principal.check_channel(channel, write)?;
         let stored = if is_subscription_id(id) {
-            self.kv.get(&keys::subscription(id)).map_err(ApiError::storage)?
+            self.kv.load(&keys::subscription(id)).map_err(ApiError::storage)?
         } else {
             None
         };
-        let sub = stored.as_deref().and_then(SubscriptionRecord::from_bytes).filter(|s| s.channel == channel);
+        let sub = stored.filter(|s| s.channel == channel);
         let sub = sub.ok_or_else(|| not_found(id))?;
         match principal.tenant() {
             Some(tenant) if sub.tenant.as_deref() != Some(tenant) => {
@@ -294,7 +292,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         sub.disabled_at = None;
         sub.updated_at = now;
         // Its health starts afresh: no dead jobs in a row, no failing clock.
-        let health = [keys::subscription_health(id), keys::subscription_failing_since(id)];
+        let health = [keys::subscription_health(id).into(), keys::subscription_failing_since(id).into()];
         self.kv.delete_many(&health).map_err(ApiError::storage)?;
         self.save_subscription(&mut sub, read_at, verification.as_ref())?;
         Ok((sub.view(), verification))
@@ -314,7 +312,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Turn::Busy => return Err(super::replay::busy()),
             Turn::Gone => return Err(not_found(&sub.id)),
         }
-        let entry = vec![(key, sub.to_bytes())];
+        let entry = vec![key.entry(sub)];
         match verification {
             Some(job) => self.store(job, Vec::new(), entry),
             None => self.kv.set_many(entry),

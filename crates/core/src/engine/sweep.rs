@@ -9,9 +9,8 @@ use super::{lists, timers, Hookah};
 use crate::job::transition::{self, TimerAction};
 use crate::job::view::public_state;
 use crate::job::{JobRecord, State};
-use crate::keys::{self, bucket_of, BUCKET_CLAIM_WINDOW_MS, BUCKET_MS, SETTLE_MS};
+use crate::keys::{self, bucket_of, Bytes, Key, TypedKv, BUCKET_CLAIM_WINDOW_MS, BUCKET_MS, SETTLE_MS};
 use crate::ports::{Kv, KvError, Transport};
-use crate::stored::Stored;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
@@ -120,10 +119,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let now = self.clock.now_ms();
         // Only whole buckets that have ended are swept: every slot in them is due.
         let current = bucket_of(now);
-        let cursor = match self.kv.get(keys::SWEEP_CURSOR)? {
-            Some(bytes) => keys::decode_counter(Some(&bytes)),
-            None => current.saturating_sub(keys::LOOKBACK_BUCKETS),
-        };
+        let cursor =
+            self.kv.load(&keys::sweep_cursor())?.unwrap_or_else(|| current.saturating_sub(keys::LOOKBACK_BUCKETS));
         let end = current.min(cursor + keys::MAX_BUCKETS_PER_SWEEP);
         let mut budget = self.config.sweep_batch as u64;
         let mut walked = Vec::new();
@@ -134,18 +131,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         while window < end && budget > 0 {
             let buckets: Vec<u64> = (window..end.min(window + PROGRESS_WINDOW)).collect();
             window += PROGRESS_WINDOW;
-            let progress_keys: Vec<String> =
-                buckets.iter().flat_map(|&b| [keys::slot_count(b), keys::slot_done(b)]).collect();
-            let progress = self.kv.get_many(&progress_keys)?;
-            for (i, &bucket) in buckets.iter().enumerate() {
-                let count = keys::decode_counter(progress[2 * i].as_deref());
-                let done = keys::decode_counter(progress[2 * i + 1].as_deref()).min(count);
+            let progress_keys: Vec<_> = buckets.iter().map(|&b| (keys::slot_count(b), keys::slot_done(b))).collect();
+            let progress = self.kv.load_pairs(&progress_keys)?;
+            for (&bucket, &(count, done)) in buckets.iter().zip(&progress) {
+                let done = done.unwrap_or(0).min(count);
                 if count > done && report.lag_ms == 0 {
                     report.lag_ms = now.saturating_sub((bucket + 1) * BUCKET_MS);
                 }
                 let mut take = (count - done).min(budget);
                 if take > 0 && !owned.contains(&bucket) {
-                    if self.kv.increment(&keys::bucket_claim(bucket, now), 1)? == 1 {
+                    if self.kv.add_to(&keys::bucket_claim(bucket, now), 1)? == 1 {
                         owned.insert(bucket);
                     } else {
                         // Another sweep works this bucket now.
@@ -159,7 +154,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     slot_buckets.push(bucket);
                 }
                 if take > 0 {
-                    done_updates.push((keys::slot_done(bucket), keys::encode_number(done + take)));
+                    done_updates.push(keys::slot_done(bucket).entry(&(done + take)));
                 }
                 walked.push((bucket, count, done + take));
             }
@@ -185,25 +180,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     #[allow(clippy::type_complexity)]
     fn read_slots(
         &self,
-        slot_keys: &[String],
+        slot_keys: &[Key<Bytes>],
         slot_buckets: &[u64],
     ) -> Result<(Vec<Found>, Vec<(u64, String)>), KvError> {
         let (events, ids): (Vec<(u64, String)>, Vec<(u64, String)>) = self
             .kv
-            .get_many(slot_keys)?
+            .load_many(slot_keys)?
             .into_iter()
             .zip(slot_buckets)
             .filter_map(|(id, &bucket)| Some((bucket, String::from_utf8(id?).ok()?)))
             .partition(|(_, id)| crate::ids::is_event_id(id));
-        let job_keys: Vec<String> = ids.iter().map(|(_, id)| keys::job(id)).collect();
-        let records = self.kv.get_many(&job_keys)?;
+        let job_keys: Vec<_> = ids.iter().map(|(_, id)| keys::job(id)).collect();
+        let records = self.kv.load_many(&job_keys)?;
         let found = ids
             .into_iter()
             .zip(records)
-            .filter_map(|((bucket, id), stored)| {
-                let record = JobRecord::from_bytes(&stored?)?;
-                Some(Found { bucket, id, record })
-            })
+            .filter_map(|((bucket, id), record)| Some(Found { bucket, id, record: record? }))
             .collect();
         Ok((found, events))
     }
@@ -239,9 +231,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 TimerAction::Claim(next) => wanted.push((slot, Some(*next))),
             }
         }
-        let cancel_keys: Vec<String> =
+        let cancel_keys: Vec<_> =
             wanted.iter().filter(|(_, next)| next.is_some()).map(|(slot, _)| keys::cancel_request(&slot.id)).collect();
-        let mut cancelled = self.kv.get_many(&cancel_keys)?.into_iter().map(|flag| flag.is_some());
+        let mut cancelled = self.kv.exist_many(&cancel_keys)?.into_iter();
 
         let mut records = Vec::new();
         let mut deletions = Vec::new();
@@ -291,7 +283,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // New slots and the records that point at them in one commit.
         let mut entries = timers::allocate(self.kv, &new_timers)?;
         entries.extend(lists::append_grouped(self.kv, &finished)?);
-        entries.extend(records.iter().map(|record| (keys::job(&record.id), record.to_bytes())));
+        entries.extend(records.iter().map(|record| keys::job(&record.id).entry(record)));
         self.kv.set_many(entries)?;
         for record in records.iter().filter(|r| matches!(r.state, State::Cancelled { .. })) {
             self.report_if_asked(record, None)?;
@@ -310,14 +302,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     fn keys_of(&self, job: &JobRecord, turn: u64) -> Result<Vec<String>, KvError> {
         let key = keys::job(&job.id);
         let mut doomed: Vec<String> = fence::turn_keys(&key, turn).collect();
-        doomed.extend([key, keys::body(&job.id), keys::cancel_request(&job.id)]);
-        doomed.extend((1..=job.attempts.len()).map(|n| keys::attempt_detail(&job.id, n)));
+        doomed.extend([key.into(), keys::body(&job.id).into(), keys::cancel_request(&job.id).into()]);
+        doomed.extend((1..=job.attempts.len()).map(|n| keys::attempt_detail(&job.id, n).into()));
         if let Some(hash) = &job.idempotency_key {
-            doomed.push(keys::idempotency_race(hash, job.created_at / keys::IDEMPOTENCY_WINDOW_MS));
+            doomed.push(keys::idempotency_race(hash, job.created_at / keys::IDEMPOTENCY_WINDOW_MS).into());
             // The key may since answer for a newer job: only remove it while it names this one.
-            let record = self.kv.get(&keys::idempotency(hash))?.unwrap_or_default();
-            if String::from_utf8_lossy(&record).contains(&job.id) {
-                doomed.push(keys::idempotency(hash));
+            let idempotency = keys::idempotency(hash);
+            if self.kv.load(&idempotency)?.is_some_and(|record| record.job == job.id) {
+                doomed.push(idempotency.into());
             }
         }
         Ok(doomed)
@@ -326,22 +318,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Deletes the oldest buckets that are fully handled and settled, and moves the cursor past
     /// them. Returns how many went.
     fn finish_buckets(&self, walked: &[(u64, u64, u64)], now: u64) -> Result<u64, KvError> {
-        let mut doomed = Vec::new();
+        let mut doomed: Vec<String> = Vec::new();
         let mut finished = 0;
         for &(bucket, count, done) in walked {
             let settled = (bucket + 1) * BUCKET_MS + SETTLE_MS <= now;
             if !settled || done < count {
                 break;
             }
-            doomed.extend((1..=count).map(|n| keys::slot(bucket, n)));
+            doomed.extend((1..=count).map(|n| keys::slot(bucket, n).into()));
             if count > 0 {
-                doomed.extend([keys::slot_count(bucket), keys::slot_done(bucket)]);
+                doomed.extend([keys::slot_count(bucket).into(), keys::slot_done(bucket).into()]);
                 // The claims of the windows since the bucket ended (a bucket worked for longer
                 // than that leaves a few behind).
                 let first = ((bucket + 1) * BUCKET_MS)
                     .max(now.saturating_sub(CLAIM_WINDOWS_FORGOTTEN * BUCKET_CLAIM_WINDOW_MS));
                 let windows = first / BUCKET_CLAIM_WINDOW_MS..=now / BUCKET_CLAIM_WINDOW_MS;
-                doomed.extend(windows.map(|w| keys::bucket_claim(bucket, w * BUCKET_CLAIM_WINDOW_MS)));
+                doomed.extend(windows.map(|w| keys::bucket_claim(bucket, w * BUCKET_CLAIM_WINDOW_MS).into()));
             }
             finished += 1;
         }
@@ -351,7 +343,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !doomed.is_empty() {
             self.kv.delete_many(&doomed)?;
         }
-        self.kv.set(keys::SWEEP_CURSOR, &keys::encode_number(walked[0].0 + finished))?;
+        self.kv.save(&keys::sweep_cursor(), &(walked[0].0 + finished))?;
         Ok(finished)
     }
 }

@@ -148,7 +148,7 @@ fn a_turn_won_by_a_writer_that_died_is_skipped_once_stale() {
     let (id, _) = world.submit(&[("hookah-delay", "5")]);
     // A writer won the job's next turn and died before writing it.
     use crate::ports::Kv;
-    world.kv.increment(&keys::turn(&keys::job(&id), 1), 1).unwrap();
+    world.kv.increment(keys::turn(&keys::job(&id), 1).as_str(), 1).unwrap();
     world.clock.advance(10_000);
     let report = world.sweep();
     assert_eq!(report.claimed, 0, "{report:?}");
@@ -228,7 +228,7 @@ fn finished_jobs_are_deleted_after_retention_and_buckets_are_cleaned() {
         world.sweep();
     }
     assert!(world.job(&id).is_none());
-    assert!(world.kv.keys_with_prefix(&keys::body("")).is_empty());
+    assert!(world.kv.keys_with_prefix(keys::body("").as_str()).is_empty());
     let left: Vec<String> = world.kv.keys_with_prefix("due:");
     assert!(left.is_empty(), "{left:?}");
 }
@@ -362,7 +362,7 @@ fn a_sweep_leaves_a_bucket_another_sweep_holds_until_its_window_ends() {
     world.clock.advance(120_000);
     let timer = world.job(&id).unwrap().timer;
     use crate::ports::Kv;
-    world.kv.increment(&keys::bucket_claim(timer, world.clock.0.get()), 1).unwrap();
+    world.kv.increment(keys::bucket_claim(timer, world.clock.0.get()).as_str(), 1).unwrap();
     let report = world.sweep();
     assert!(report.busy && report.claimed == 0, "{report:?}");
     world.clock.advance(keys::BUCKET_CLAIM_WINDOW_MS);

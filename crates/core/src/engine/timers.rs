@@ -1,22 +1,22 @@
 //! Writing timer slots: one `increment` per bucket hands out slot numbers for many jobs at once.
 
-use crate::keys;
+use crate::keys::{self, Entry, TypedKv};
 use crate::ports::{Kv, KvError};
 use std::collections::BTreeMap;
 
 /// Allocates a slot for each `(bucket, job id)` and returns the slot entries to store (the caller
 /// stores them in the same `set_many` as the records they point at, when it can).
-pub(crate) fn allocate<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result<Vec<(String, Vec<u8>)>, KvError> {
+pub(crate) fn allocate<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result<Vec<Entry>, KvError> {
     let mut by_bucket: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
     for &(bucket, id) in wanted {
         by_bucket.entry(bucket).or_default().push(id);
     }
     let mut entries = Vec::with_capacity(wanted.len());
     for (bucket, ids) in by_bucket {
-        let last = kv.increment(&keys::slot_count(bucket), ids.len() as i64)?;
+        let last = kv.add_to(&keys::slot_count(bucket), ids.len() as i64)?;
         let first = (last - ids.len() as i64 + 1).max(1) as u64;
         for (n, id) in (first..).zip(ids) {
-            entries.push((keys::slot(bucket, n), id.as_bytes().to_vec()));
+            entries.push(keys::slot(bucket, n).entry(id.as_bytes()));
         }
     }
     Ok(entries)

@@ -8,9 +8,8 @@ use crate::digest::sha256_hex;
 use crate::error::ApiError;
 use crate::ids::{token_id, ID_RANDOM_BYTES};
 use crate::job::view::rfc3339;
-use crate::keys;
+use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, Transport};
-use crate::stored::Stored;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
@@ -70,8 +69,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub fn authorize(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
         let presented = authorization.and_then(|value| value.trim().strip_prefix("Bearer ")).map(str::trim);
         if let Some((id, secret)) = presented.and_then(token::parse) {
-            let record = self.kv.get(&keys::token(id)).map_err(ApiError::storage)?;
-            let record = record.as_deref().and_then(TokenRecord::from_bytes);
+            let record = self.kv.load(&keys::token(id)).map_err(ApiError::storage)?;
             return match record {
                 Some(record) if record.admits(secret, self.clock.now_ms()) => Ok(Principal::Scoped(record)),
                 _ => Err(ApiError::new(401, "unauthorized", "the token is unknown, expired or revoked")),
@@ -106,7 +104,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             revoked: false,
             created_at: now,
         };
-        self.kv.set(&keys::token(&record.id), &record.to_bytes()).map_err(ApiError::storage)?;
+        self.kv.save(&keys::token(&record.id), &record).map_err(ApiError::storage)?;
         Ok(json!({
             "id": record.id,
             "token": token::format(&record.id, &secret),
@@ -119,13 +117,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     pub fn revoke_token(&self, id: &str) -> Result<(), ApiError> {
         let key = keys::token(id);
-        let stored = self.kv.get(&key).map_err(ApiError::storage)?;
-        let mut record = stored
-            .as_deref()
-            .and_then(TokenRecord::from_bytes)
-            .ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
+        let stored = self.kv.load(&key).map_err(ApiError::storage)?;
+        let mut record = stored.ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
         // Revoking is the only change a token ever sees, so a plain write cannot undo another.
         record.revoked = true;
-        self.kv.set(&key, &record.to_bytes()).map_err(ApiError::storage)
+        self.kv.save(&key, &record).map_err(ApiError::storage)
     }
 }

@@ -19,9 +19,8 @@ mod tests;
 mod tidy;
 
 use super::fence::{self, TURN_DEADLINE_MS};
-use crate::keys;
+use crate::keys::{self, Entry as KvEntry, LogBase, TypedKv};
 use crate::ports::{Kv, KvError};
-use crate::stored::Stored;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -29,9 +28,9 @@ use std::collections::HashSet;
 const SCAN_FACTOR: u64 = 4;
 const META_VERSION: u32 = 1;
 
-/// One log, named by its base key (`keys::KEY_LOG`, `keys::channel_subs`).
+/// One log, named by its base key (`keys::key_log`, `keys::channel_subs`).
 pub(crate) struct SlotLog {
-    base: String,
+    base: LogBase,
 }
 
 /// A written entry: `id` sits at `slot`, first appended at `birth`.
@@ -98,7 +97,7 @@ pub(crate) struct Bounds {
 #[derive(Debug)]
 pub(crate) struct Appended {
     /// To be written in the caller's batch, before `write_by`.
-    pub(crate) entries: Vec<(String, Vec<u8>)>,
+    pub(crate) entries: Vec<KvEntry>,
     pub(crate) write_by: u64,
 }
 
@@ -117,26 +116,28 @@ pub(crate) struct Page<R> {
 }
 
 impl SlotLog {
-    pub(crate) fn new(base: String) -> Self {
+    pub(crate) fn new(base: LogBase) -> Self {
         Self { base }
     }
 
     /// Counters and meta in one batch read.
     pub(crate) fn bounds<K: Kv>(&self, kv: &K) -> Result<Bounds, KvError> {
-        let wanted = [keys::log_count(&self.base), keys::log_live(&self.base), keys::log_meta(&self.base)];
+        let (count_key, live_key, meta_key) =
+            (keys::log_count(&self.base), keys::log_live(&self.base), keys::log_meta(&self.base));
+        let wanted = [count_key.to_string(), live_key.to_string(), meta_key.to_string()];
         let [count, live, meta]: [Option<Vec<u8>>; 3] =
             kv.get_many(&wanted)?.try_into().map_err(|_| KvError("a batch read lost values".into()))?;
         Ok(Bounds {
-            count: keys::decode_counter(count.as_deref()),
-            live: keys::decode_counter(live.as_deref()),
-            meta: meta.as_deref().and_then(Meta::from_bytes).unwrap_or_default(),
+            count: count_key.decode(count.as_deref()),
+            live: live_key.decode(live.as_deref()),
+            meta: meta_key.decode(meta.as_deref()).unwrap_or_default(),
         })
     }
 
     /// Hands out slots for `ids` at `now`.
     pub(crate) fn append<K: Kv>(&self, kv: &K, ids: &[&str], now: u64) -> Result<Appended, KvError> {
         if !ids.is_empty() {
-            kv.increment(&keys::log_live(&self.base), ids.len() as i64)?;
+            kv.add_to(&keys::log_live(&self.base), ids.len() as i64)?;
         }
         self.allocate(kv, ids, now)
     }
@@ -151,8 +152,8 @@ impl SlotLog {
         limit: u64,
     ) -> Result<Option<Appended>, KvError> {
         let n = ids.len() as i64;
-        if kv.increment(&keys::log_live(&self.base), n)? > limit as i64 {
-            kv.increment(&keys::log_live(&self.base), -n)?;
+        if kv.add_to(&keys::log_live(&self.base), n)? > limit as i64 {
+            kv.add_to(&keys::log_live(&self.base), -n)?;
             return Ok(None);
         }
         self.allocate(kv, ids, now).map(Some)
@@ -163,7 +164,7 @@ impl SlotLog {
         if ids.is_empty() {
             return Ok(Appended { entries: Vec::new(), write_by });
         }
-        let last = kv.increment(&keys::log_count(&self.base), ids.len() as i64)? as u64;
+        let last = kv.add_to(&keys::log_count(&self.base), ids.len() as i64)? as u64;
         let first = last + 1 - ids.len() as u64;
         let entries = (first..).zip(ids).map(|(slot, id)| self.entry(slot, id, slot)).collect();
         Ok(Appended { entries, write_by })
@@ -176,17 +177,17 @@ impl SlotLog {
 
     /// `n` items' records were deleted.
     pub(crate) fn removed<K: Kv>(&self, kv: &K, n: usize) -> Result<(), KvError> {
-        kv.increment(&keys::log_live(&self.base), -(n as i64)).map(|_| ())
+        kv.add_to(&keys::log_live(&self.base), -(n as i64)).map(|_| ())
     }
 
     /// The written entries of `slots`, in their order, each id once.
     pub(crate) fn read<K: Kv>(&self, kv: &K, slots: impl Iterator<Item = u64>) -> Result<Vec<Entry>, KvError> {
         let slots: Vec<u64> = slots.collect();
-        let entry_keys: Vec<String> = slots.iter().map(|&k| keys::log_entry(&self.base, k)).collect();
+        let entry_keys: Vec<_> = slots.iter().map(|&k| keys::log_entry(&self.base, k)).collect();
         let mut seen = HashSet::new();
         Ok(slots
             .into_iter()
-            .zip(kv.get_many(&entry_keys)?)
+            .zip(kv.load_many(&entry_keys)?)
             .filter_map(|(slot, bytes)| parse_entry(slot, &bytes?))
             .filter(|entry| seen.insert(entry.id.clone()))
             .collect())
@@ -233,8 +234,8 @@ impl SlotLog {
         Ok(page)
     }
 
-    fn entry(&self, slot: u64, id: &str, birth: u64) -> (String, Vec<u8>) {
-        (keys::log_entry(&self.base, slot), format!("{id} {birth}").into_bytes())
+    fn entry(&self, slot: u64, id: &str, birth: u64) -> KvEntry {
+        keys::log_entry(&self.base, slot).entry(format!("{id} {birth}").as_bytes())
     }
 }
 

@@ -8,7 +8,7 @@ use crate::ports::{Kv, KvError};
 const T0: u64 = 1_700_000_000_000;
 
 fn log() -> SlotLog {
-    SlotLog::new("t".to_string())
+    SlotLog::new(crate::keys::test_log("t"))
 }
 
 fn load(kv: &MemoryKv, ids: &[String]) -> Result<Vec<Option<String>>, KvError> {

@@ -17,9 +17,8 @@
 
 use super::{Bounds, Entry, SlotLog};
 use crate::engine::fence::{self, Turn, TURN_DEADLINE_MS};
-use crate::keys;
+use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError};
-use crate::stored::Stored;
 
 /// How old a mark must be before compaction works below it.
 pub(crate) const TIDY_SETTLE_MS: u64 = 60_000;
@@ -59,7 +58,8 @@ impl SlotLog {
         let mut next = meta.clone();
         // Garbage a mark old: entries under the old floor, turns of the meta before the old mark.
         let sweep_to = meta.mark_floor.min(meta.swept + SWEEP);
-        let mut doomed: Vec<String> = (meta.swept + 1..=sweep_to).map(|k| keys::log_entry(&self.base, k)).collect();
+        let mut doomed: Vec<String> =
+            (meta.swept + 1..=sweep_to).map(|k| keys::log_entry(&self.base, k).into()).collect();
         next.swept = sweep_to.max(meta.swept);
         // The bottom window, below the mark; a short log only has its garbage swept.
         let window_end = match Self::too_long(bounds) {
@@ -89,7 +89,7 @@ impl SlotLog {
         let Turn::Won(turn) = fence::take_turn(kv, &meta_key, meta.turn, started)? else { return Ok(false) };
         let mut entries = Vec::with_capacity(keep.len() + 1);
         if !keep.is_empty() {
-            let last = kv.increment(&keys::log_count(&self.base), keep.len() as i64)? as u64;
+            let last = kv.add_to(&keys::log_count(&self.base), keep.len() as i64)? as u64;
             let first = last + 1 - keep.len() as u64;
             entries.extend((first..).zip(&keep).map(|(slot, e)| self.entry(slot, &e.id, e.birth)));
             next.moved_top = last;
@@ -102,7 +102,7 @@ impl SlotLog {
             kv.delete_many(&doomed)?;
         }
         next.turn = turn;
-        entries.push((meta_key, next.to_bytes()));
+        entries.push(meta_key.entry(&next));
         kv.set_many(entries)?;
         Ok(true)
     }

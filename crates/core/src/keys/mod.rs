@@ -1,0 +1,245 @@
+//! The key layout. Spin's key-value store has no range scan and `get_keys` lists every key, so the
+//! sweeper finds due work through a *timer index* of computable keys:
+//!
+//! - `job:{id}`: the job record (JSON); `job:{id}:body`: its body bytes, written once.
+//! - `due:{bucket}:n`: an `increment` counter that hands out slot numbers in a time bucket.
+//! - `due:{bucket}:{n}`: slot `n` of the bucket: a job id whose record wants attention then.
+//! - `due:{bucket}:done`: how many of the bucket's slots a sweep has handled (a hint).
+//! - `sweep:cursor`: the oldest bucket not yet finished and deleted.
+//! - `job:{id}:attempt:{n}`: attempt `n`'s request and response, once a later attempt came.
+//! - `list:{state}:n` / `list:{state}:{k}`: per-state job lists for listing and bulk replay.
+//! - `idem:{hash}` / `idem:{hash}:n:{window}`: idempotency records and the counters that settle races.
+//! - `stats:sweep`: the operational statistics sweeps aggregate (see `stats`).
+//! - `due:{bucket}:claim:{window}`: which sweep works a bucket in a window (increment to take).
+//! - `chan:{name}`, `sub:{id}`, `sub:{id}:health`, `websub:{hash}`: channels and their
+//!   subscriptions; `chan:{name}:subs`: the slot log of a channel's subscription ids;
+//!   `evt:{id}`, `evt:{id}:body`: published events (an event with fan-out left has a timer slot
+//!   like a job); `tok:{id}`: scoped tokens.
+//! - `key:{id}`: a signing key; `keys`: the slot log of key ids; `keys:default`: the id of the
+//!   key that signs jobs that name none.
+//! - A *slot log* `{log}` (`engine::slot_log`): `{log}:n` hands out slots (a counter),
+//!   `{log}:{k}` = `{id} {birth slot}`, `{log}:live` counts live items (a counter), `{log}:meta`
+//!   is the compaction record (floor, mark; fenced, so also `{log}:meta:turn:{n}`).
+//!
+//! A slot is a hint, the job record is the truth: a record names the bucket of its own timer,
+//! and slots before it are recognised as stale and skipped.
+
+mod counter;
+mod key;
+mod typed_kv;
+
+pub use counter::{decode_counter, encode_number};
+pub use key::{Bytes, Counter, Entry, Json, Key, Number, Settable, Value};
+pub use typed_kv::{Pair, TypedKv};
+
+use crate::channels::record::{ChannelRecord, EventRecord, SubscriptionRecord};
+use crate::channels::token::TokenRecord;
+use crate::engine::slot_log::Meta;
+use crate::engine::IdempotencyRecord;
+use crate::job::{AttemptDetail, JobRecord};
+use crate::keyring::KeyRecord;
+use crate::stats::StatsRecord;
+
+/// Every key is made here, by these functions.
+macro_rules! typed {
+    ($($format:tt)*) => {
+        Key::new(format!($($format)*))
+    };
+}
+
+/// The base key of a slot log (`engine::slot_log`), whose keys hang off it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogBase(String);
+
+/// Width of a timer bucket.
+pub const BUCKET_MS: u64 = 1_000;
+/// How long after its end a bucket may still receive slots from a slow writer; it is deleted
+/// only after that.
+pub const SETTLE_MS: u64 = 30_000;
+/// Where the very first sweep starts looking, in buckets before now.
+pub const LOOKBACK_BUCKETS: u64 = 3_600;
+/// Buckets one sweep walks at most, so a sweeper that was down for long catches up in steps.
+pub const MAX_BUCKETS_PER_SWEEP: u64 = 3_600;
+/// Spin hosts accept keys up to this length.
+pub const MAX_KEY_BYTES: usize = 256;
+
+pub fn sweep_cursor() -> Key<Number> {
+    Key::new("sweep:cursor".into())
+}
+
+/// The operational aggregate that sweeps keep.
+pub fn sweep_stats() -> Key<StatsRecord> {
+    Key::new("stats:sweep".into())
+}
+
+pub fn bucket_of(ms: u64) -> u64 {
+    ms / BUCKET_MS
+}
+
+/// The bucket for a timer due at `due_ms`, never one a sweep may already have finished.
+pub fn timer_bucket(due_ms: u64, now_ms: u64) -> u64 {
+    bucket_of(due_ms).max(bucket_of(now_ms) + 1)
+}
+
+/// How long a sweep owns a bucket it claimed: a sweep that dies frees its buckets when the
+/// window ends.
+pub const BUCKET_CLAIM_WINDOW_MS: u64 = 15_000;
+
+/// `due:{bucket}:claim:{window}`: the sweep that increments it to 1 works the bucket in that
+/// window; parallel sweeps take other buckets.
+pub fn bucket_claim(bucket: u64, now_ms: u64) -> Key<Counter> {
+    typed!("due:{bucket}:claim:{}", now_ms / BUCKET_CLAIM_WINDOW_MS)
+}
+
+/// The full record of attempt `n` (1-based) once a later attempt replaced it in the job record.
+pub fn attempt_detail(id: &str, n: usize) -> Key<Json<AttemptDetail>> {
+    typed!("job:{id}:attempt:{n}")
+}
+
+/// The list of jobs in `state`, newest last: `list:{state}:n` counts, `list:{state}:{k}` holds
+/// `{job id} {generation}`.
+pub fn list_count(state: &str) -> Key<Counter> {
+    typed!("list:{state}:n")
+}
+
+pub fn list_entry(state: &str, k: u64) -> Key<Bytes> {
+    typed!("list:{state}:{k}")
+}
+
+/// `idem:{sha256 of the key}`: the job a key created; `idem:{hash}:n`: who got there first.
+pub(crate) fn idempotency(key_hash: &str) -> Key<Json<IdempotencyRecord>> {
+    typed!("idem:{key_hash}")
+}
+
+/// The race counter for a key in one time window (a creator that crashed frees the key when
+/// the window ends).
+pub fn idempotency_race(key_hash: &str, window: u64) -> Key<Counter> {
+    typed!("idem:{key_hash}:n:{window}")
+}
+
+pub const IDEMPOTENCY_WINDOW_MS: u64 = 60_000;
+
+pub fn channel(name: &str) -> Key<Json<ChannelRecord>> {
+    typed!("chan:{name}")
+}
+
+/// The slot log of a channel's subscription ids.
+pub fn channel_subs(name: &str) -> LogBase {
+    LogBase(format!("chan:{name}:subs"))
+}
+
+pub fn subscription(id: &str) -> Key<SubscriptionRecord> {
+    typed!("sub:{id}")
+}
+
+/// Dead jobs in a row (a counter).
+pub fn subscription_health(id: &str) -> Key<Counter> {
+    typed!("sub:{id}:health")
+}
+
+/// When the subscription's deliveries began failing (a number).
+pub fn subscription_failing_since(id: &str) -> Key<Number> {
+    typed!("sub:{id}:health:since")
+}
+
+/// A WebSub subscription's id is found from its callback and topic.
+pub fn websub_index(callback: &str, topic: &str) -> Key<Bytes> {
+    typed!("websub:{}", crate::digest::sha256_hex(format!("{callback}\n{topic}").as_bytes()))
+}
+
+pub fn event(id: &str) -> Key<EventRecord> {
+    typed!("evt:{id}")
+}
+
+pub fn event_body(id: &str) -> Key<Bytes> {
+    typed!("evt:{id}:body")
+}
+
+pub fn token(id: &str) -> Key<TokenRecord> {
+    typed!("tok:{id}")
+}
+
+/// The slot log of signing key ids.
+pub fn key_log() -> LogBase {
+    LogBase("keys".into())
+}
+
+/// The id of the key that signs jobs that name none.
+pub fn default_key() -> Key<Bytes> {
+    Key::new("keys:default".into())
+}
+
+pub fn signing_key(id: &str) -> Key<KeyRecord> {
+    typed!("key:{id}")
+}
+
+/// A slot log's slot counter (incremented).
+pub fn log_count(log: &LogBase) -> Key<Counter> {
+    typed!("{}:n", log.0)
+}
+
+/// A slot log's count of live items (incremented both ways).
+pub fn log_live(log: &LogBase) -> Key<Counter> {
+    typed!("{}:live", log.0)
+}
+
+/// A slot log's compaction record.
+pub(crate) fn log_meta(log: &LogBase) -> Key<Meta> {
+    typed!("{}:meta", log.0)
+}
+
+/// Entry `k` of a slot log.
+pub fn log_entry(log: &LogBase, k: u64) -> Key<Bytes> {
+    typed!("{}:{k}", log.0)
+}
+
+pub fn job(id: &str) -> Key<JobRecord> {
+    typed!("job:{id}")
+}
+
+pub fn body(id: &str) -> Key<Bytes> {
+    typed!("job:{id}:body")
+}
+
+pub fn slot_count(bucket: u64) -> Key<Counter> {
+    typed!("due:{bucket}:n")
+}
+
+pub fn slot_done(bucket: u64) -> Key<Number> {
+    typed!("due:{bucket}:done")
+}
+
+pub fn slot(bucket: u64, n: u64) -> Key<Bytes> {
+    typed!("due:{bucket}:{n}")
+}
+
+/// `{record key}:turn:{n}`: incremented by each writer that wants to write turn `n` of the
+/// record; the one that reads 1 is its only writer (see `engine::fence`).
+pub fn turn<V>(record: &Key<V>, n: u64) -> Key<Counter> {
+    typed!("{record}:turn:{n}")
+}
+
+/// When a writer first found turn `n` taken while the record had not moved (a number).
+pub fn turn_seen<V>(record: &Key<V>, n: u64) -> Key<Number> {
+    typed!("{record}:turn:{n}:seen")
+}
+
+/// Set when a job is cancelled during an attempt: no attempt starts after it.
+pub fn cancel_request(id: &str) -> Key<Bytes> {
+    typed!("job:{id}:cancel")
+}
+
+/// A key of any kind, for tests of machinery that works on every kind.
+#[cfg(test)]
+pub(crate) fn test_key<V>(text: &str) -> Key<V> {
+    Key::new(text.to_string())
+}
+
+/// A slot log of its own, for the slot log's tests.
+#[cfg(test)]
+pub(crate) fn test_log(name: &str) -> LogBase {
+    LogBase(name.to_string())
+}
+
+#[cfg(test)]
+mod tests;
