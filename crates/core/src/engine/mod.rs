@@ -54,6 +54,4 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 }
 
 #[cfg(test)]
-mod failure_tests;
-#[cfg(test)]
 mod tests;

@@ -1,39 +1,22 @@
 //! Failures are reported, never swallowed into a silent degradation: a store error is an error,
 //! a missing event body stops its fan-out visibly, an unusable signing key fails the attempt.
 
-use super::{Hookah, Principal, SubscriptionRequest};
+use super::{World, T0};
+use crate::engine::{Principal, SubscriptionRequest};
 use crate::job::{JobRecord, State};
 use crate::keyring::{KeyRecord, Secret};
 use crate::keys;
-use crate::memory::{ManualClock, MemoryKv, ScriptedTransport, SeededEntropy};
+use crate::memory::ScriptedTransport;
 use crate::request::Incoming;
 use crate::stored::Stored;
 use crate::Config;
 use futures::executor::block_on;
 
-const T0: u64 = 1_700_000_000_000;
-
-struct World {
-    config: Config,
-    kv: MemoryKv,
-    transport: ScriptedTransport,
-    clock: ManualClock,
-    entropy: SeededEntropy,
-}
-
 impl World {
-    fn new(config: Config) -> Self {
-        let config = Config { api_token: crate::config::ApiToken::new("t"), ..config };
-        let transport = ScriptedTransport::status(200);
-        World { config, kv: MemoryKv::default(), transport, clock: ManualClock::at(T0), entropy: SeededEntropy::new(3) }
-    }
-    fn hookah(&self) -> Hookah<'_, MemoryKv, ScriptedTransport> {
-        Hookah {
-            config: &self.config,
-            kv: &self.kv,
-            transport: &self.transport,
-            clock: &self.clock,
-            entropy: &self.entropy,
+    fn with_config(config: Config) -> Self {
+        World {
+            config: Config { api_token: crate::config::ApiToken::new("t"), ..config },
+            ..World::new(ScriptedTransport::status(200))
         }
     }
     fn subscribe(&self, channel: &str, url: &str) {
@@ -55,7 +38,7 @@ impl World {
 
 #[test]
 fn a_store_error_while_looking_up_a_websub_subscription_is_a_503_not_a_second_subscription() {
-    let world = World::new(Config::default());
+    let world = World::with_config(Config::default());
     assert_eq!(world.hub_subscribe("one"), Ok(202));
     let subscriptions = || world.kv.keys_with_prefix("sub:").len();
     assert_eq!(subscriptions(), 1);
@@ -71,9 +54,9 @@ fn a_store_error_while_looking_up_a_websub_subscription_is_a_503_not_a_second_su
 
 #[test]
 fn a_missing_event_body_stops_the_fan_out_visibly_instead_of_sending_an_empty_body() {
-    let world = World::new(Config { fanout_batch: 1, ..Config::default() });
+    let world = World::with_config(Config { fanout_batch: 1, ..Config::default() });
     let hookah = world.hookah();
-    hookah.set_channel("orders", super::ChannelRequest { verify_intent: false }).unwrap();
+    hookah.set_channel("orders", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
     world.subscribe("orders", "https://a.example/hook");
     world.subscribe("orders", "https://b.example/hook");
     let headers = vec![("content-type".to_string(), "application/json".to_string())];
@@ -95,7 +78,7 @@ fn a_missing_event_body_stops_the_fan_out_visibly_instead_of_sending_an_empty_bo
 
 #[test]
 fn an_unusable_signing_key_fails_the_attempt_instead_of_sending_it_unsigned() {
-    let world = World::new(Config::default());
+    let world = World::with_config(Config::default());
     let key = KeyRecord {
         v: 1,
         id: crate::ids::key_id(&[7; crate::ids::ID_RANDOM_BYTES]),

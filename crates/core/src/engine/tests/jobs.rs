@@ -1,65 +1,14 @@
-//! The engine against in-memory ports: durability, takeover, retention and sweep cost.
+//! Jobs through the engine: durability, takeover, turns, retention, sweep cost, parallel sweeps.
 
-use super::Hookah;
+use super::{World, T0};
 use crate::api::FollowUp;
 use crate::delivery::AttemptResult;
-use crate::job::{AttemptError, JobRecord, State};
+use crate::job::{AttemptError, State};
 use crate::keys;
-use crate::memory::{ManualClock, MemoryKv, ScriptedTransport, SeededEntropy};
-use crate::request::Incoming;
-use crate::Config;
+use crate::memory::ScriptedTransport;
 use futures::executor::block_on;
 use std::cell::Cell;
 use std::rc::Rc;
-
-mod freeing;
-
-const T0: u64 = 1_700_000_000_000;
-
-struct World {
-    config: Config,
-    kv: MemoryKv,
-    transport: ScriptedTransport,
-    clock: ManualClock,
-    entropy: SeededEntropy,
-}
-
-impl World {
-    fn new(transport: ScriptedTransport) -> Self {
-        let config = Config { api_token: crate::config::ApiToken::new("t"), ..Config::default() };
-        World { config, kv: MemoryKv::default(), transport, clock: ManualClock::at(T0), entropy: SeededEntropy::new(7) }
-    }
-    fn hookah(&self) -> Hookah<'_, MemoryKv, ScriptedTransport> {
-        Hookah {
-            config: &self.config,
-            kv: &self.kv,
-            transport: &self.transport,
-            clock: &self.clock,
-            entropy: &self.entropy,
-        }
-    }
-    /// Submits a call; returns its id and the follow-up the invocation would carry out.
-    fn submit(&self, headers: &[(&str, &str)]) -> (String, FollowUp) {
-        let mut all = vec![("authorization".to_string(), "Bearer t".to_string())];
-        all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
-        let incoming = Incoming {
-            method: "POST".into(),
-            path_and_query: "/example.com/hook".into(),
-            headers: all,
-            body: b"{}".to_vec(),
-        };
-        let reply = block_on(self.hookah().handle(incoming));
-        assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
-        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-        (body["id"].as_str().unwrap().to_string(), reply.follow_up)
-    }
-    fn job(&self, id: &str) -> Option<JobRecord> {
-        self.hookah().load_job(id).unwrap()
-    }
-    fn sweep(&self) -> super::SweepReport {
-        block_on(self.hookah().sweep()).unwrap()
-    }
-}
 
 #[test]
 fn accepted_job_is_stored_in_one_batch_and_delivered_after_the_answer() {
