@@ -36,6 +36,10 @@ pub struct Config {
     /// How long one sweep keeps taking new batches (keep it below the cron interval); the
     /// deliveries it started may run past it.
     pub sweep_budget_ms: u64,
+    /// Attempts sweeps keep in flight to one target host at most (0: no limit).
+    pub target_concurrency: u64,
+    /// Attempts sweeps start to one target host per second at most (0: no limit).
+    pub target_rate: u64,
     /// Subscriptions one fan-out step reads (at publish time, then per sweep).
     pub fanout_batch: usize,
     /// A subscription is disabled after this many dead jobs in a row...
@@ -124,6 +128,8 @@ impl Config {
             sweep_batch: number("sweep_batch", "200", 1, 10_000)?,
             sweep_concurrency: number("sweep_concurrency", "32", 1, 1_000)?,
             sweep_budget_ms: duration("sweep_budget", "4s")?,
+            target_concurrency: number("target_concurrency", "100", 0, 100_000)? as u64,
+            target_rate: number("target_rate", "0", 0, 1_000_000)? as u64,
             fanout_batch: number("fanout_batch", "500", 1, 5_000)?,
             disable_after_dead: number("disable_after_dead", "5", 1, 10_000)? as u32,
             disable_after_failing_ms: duration("disable_after_failing", "5d")?,

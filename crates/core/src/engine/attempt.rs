@@ -37,6 +37,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     pub async fn attempt_with(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
+        let place = record.target_place;
+        let host = crate::stats::hosts::host_of(&record.url);
+        let attempted = self.make_attempt(record, options).await;
+        // The place the claim took for its target is given back however the attempt went.
+        if let Some(epoch) = place {
+            self.release_target_place(&host, epoch)?;
+        }
+        attempted
+    }
+
+    async fn make_attempt(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
         if !matches!(record.state, State::InFlight { .. }) {
             return Ok(Attempted { record: None, sent: None });
         }

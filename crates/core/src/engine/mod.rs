@@ -16,6 +16,7 @@ mod stats;
 mod sub_list;
 mod subscriptions;
 mod sweep;
+mod targets;
 mod timers;
 mod tokens;
 mod verify;

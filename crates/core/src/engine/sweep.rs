@@ -5,15 +5,17 @@
 
 use super::fence::{self, Turn};
 use super::stats::Seen;
+use super::targets::HOLD_BACK_MS;
 use super::{lists, timers, Hookah};
 use crate::job::transition::{self, TimerAction};
 use crate::job::view::public_state;
 use crate::job::{JobRecord, State};
 use crate::keys::{self, bucket_of, Bytes, Key, TypedKv, BUCKET_CLAIM_WINDOW_MS, BUCKET_MS, SETTLE_MS};
 use crate::ports::{Kv, KvError, Transport};
+use crate::stats::hosts::host_of;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
@@ -35,6 +37,8 @@ pub struct SweepReport {
     /// Event timers handled (fan-out steps and event deletions).
     pub events: u64,
     pub finished_buckets: u64,
+    /// Due jobs left for a second because their target had all the attempts it may have.
+    pub held_back: u64,
     /// How long the oldest due slot this sweep found had waited (the sweep lag).
     pub lag_ms: u64,
     /// What came of the attempts this sweep made, for the component's log.
@@ -65,7 +69,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub async fn sweep(&self) -> Result<SweepReport, KvError> {
         let started = self.clock.now_ms();
         let mut report = SweepReport::default();
-        let mut owned = HashSet::new();
+        let mut owned = HashMap::new();
         let mut queue = VecDeque::new();
         let mut pool = FuturesUnordered::new();
         let mut deciding = true;
@@ -104,6 +108,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 None => report.lost_claims += 1,
             }
         }
+        // The buckets this sweep held are free for the next one now, not at the window's end.
+        let held: Vec<String> = owned.iter().map(|(&bucket, &at)| keys::bucket_claim(bucket, at).into()).collect();
+        self.kv.delete_many(&held)?;
         Ok(report)
     }
 
@@ -112,7 +119,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Returns the claims to deliver; `None` when nothing is left that no other sweep holds.
     fn decide_batch(
         &self,
-        owned: &mut HashSet<u64>,
+        owned: &mut HashMap<u64, u64>,
         report: &mut SweepReport,
     ) -> Result<Option<Vec<JobRecord>>, KvError> {
         // Taken before any record is read: turns are judged as of then.
@@ -139,9 +146,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     report.lag_ms = now.saturating_sub((bucket + 1) * BUCKET_MS);
                 }
                 let mut take = (count - done).min(budget);
-                if take > 0 && !owned.contains(&bucket) {
+                if take > 0 && !owned.contains_key(&bucket) {
                     if self.kv.add_to(&keys::bucket_claim(bucket, now), 1)? == 1 {
-                        owned.insert(bucket);
+                        owned.insert(bucket, now);
                     } else {
                         // Another sweep works this bucket now.
                         report.busy = true;
@@ -240,8 +247,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut claims = Vec::new();
         for (slot, next) in wanted {
             let cancel = next.is_some() && cancelled.next().unwrap_or(false);
+            let host = host_of(&slot.record.url);
+            let mut place = None;
+            if next.is_some() && !cancel {
+                let Some(taken) = self.take_target_place(&host, now)? else {
+                    // Its target has all the attempts it may have: back in a second, unchanged.
+                    report.held_back += 1;
+                    new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), &slot.id));
+                    continue;
+                };
+                place = taken;
+            }
             let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&slot.id), slot.record.turn, now)?
             else {
+                if let Some(epoch) = place {
+                    self.release_target_place(&host, epoch)?;
+                }
                 // Another writer holds the job's next turn: look again once it must have written.
                 report.skipped += 1;
                 new_timers.push((keys::timer_bucket(now + fence::TURN_STALE_MS, now), &slot.id));
@@ -269,6 +290,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     let pending = matches!(slot.record.state, State::Pending { .. });
                     visits.push(Seen::Claimed(if pending { slot.record.clone() } else { next.clone() }));
                     next.turn = turn;
+                    next.target_place = place;
                     new_timers.push((next.timer, &slot.id));
                     report.claimed += 1;
                     records.push(next.clone());

@@ -74,6 +74,9 @@ pub struct JobRecord {
     /// The fenced-update turn that wrote this version (`engine::fence`).
     #[serde(default)]
     pub turn: u64,
+    /// The per-target in-flight epoch this claim holds a place in (`engine::targets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_place: Option<u64>,
 }
 
 /// What an intent-verification request must get back.

@@ -61,6 +61,8 @@ pub fn on_timer(record: &JobRecord, slot_bucket: u64, now: u64, config: &Config)
 /// Takes the job for its next attempt: in flight until the lease ends, timer at the lease's end.
 pub fn claim(mut record: JobRecord, now: u64) -> JobRecord {
     let lease_until = now + lease_ms(record.timeout_ms);
+    // A sweep that takes a per-target place for the claim notes it after this.
+    record.target_place = None;
     record.state = State::InFlight { claim: record.attempts.len() as u32 + 1, lease_until };
     record.timer = timer_bucket(lease_until, now);
     record
@@ -116,6 +118,8 @@ pub fn complete(
         return None;
     }
     let mut next = record.clone();
+    // The attempt's per-target place is given back by the attempt itself.
+    next.target_place = None;
     let at = attempt.at + attempt.duration_ms;
     next.attempts.push(attempt);
     next.last_detail = detail;

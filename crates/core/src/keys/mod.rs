@@ -10,6 +10,7 @@
 //! - `list:{state}:n` / `list:{state}:{k}`: per-state job lists for listing and bulk replay.
 //! - `idem:{hash}` / `idem:{hash}:n:{window}`: idempotency records and the counters that settle races.
 //! - `stats:sweep`: the operational statistics sweeps aggregate (see `stats`).
+//! - `target:{host hash}:flight:{epoch}`, `target:{host hash}:rate:{second}`: per-target limits.
 //! - `due:{bucket}:claim:{window}`: which sweep works a bucket in a window (increment to take).
 //! - `chan:{name}`, `sub:{id}`, `sub:{id}:health`, `websub:{hash}`: channels and their
 //!   subscriptions; `chan:{name}:subs`: the slot log of a channel's subscription ids;
@@ -62,6 +63,21 @@ pub const LOOKBACK_BUCKETS: u64 = 3_600;
 pub const MAX_BUCKETS_PER_SWEEP: u64 = 3_600;
 /// Spin hosts accept keys up to this length.
 pub const MAX_KEY_BYTES: usize = 256;
+
+/// Attempts to a target host that sweeps started in a 15-minute epoch and have not finished
+/// (`engine::targets`); the host is hashed so any host fits a key.
+pub fn target_flight(host: &str, epoch: u64) -> Key<Counter> {
+    typed!("target:{}:flight:{epoch}", host_hash(host))
+}
+
+/// Attempts to a target host that sweeps started in one second.
+pub fn target_rate(host: &str, second: u64) -> Key<Counter> {
+    typed!("target:{}:rate:{second}", host_hash(host))
+}
+
+fn host_hash(host: &str) -> String {
+    crate::digest::sha256_hex(host.as_bytes())[..16].to_string()
+}
 
 pub fn sweep_cursor() -> Key<Number> {
     Key::new("sweep:cursor".into())

@@ -348,7 +348,9 @@ fn re_enabling_a_subscription_restarts_its_failing_clock() {
 
 #[test]
 fn parallel_sweeps_share_the_due_work_without_repeating_an_attempt() {
-    let world = World::new(ScriptedTransport::status(500));
+    let mut world = World::new(ScriptedTransport::status(500));
+    // One target for all: no per-target limit, so the sweeps' shares show.
+    world.config.target_concurrency = 0;
     // Spread over 30 s, so the retries fall in many buckets.
     let ids: Vec<String> = (0..300)
         .map(|_| {

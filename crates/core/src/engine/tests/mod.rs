@@ -12,6 +12,7 @@ use futures::executor::block_on;
 mod failures;
 mod freeing;
 mod jobs;
+mod targets;
 
 pub(super) const T0: u64 = 1_700_000_000_000;
 
@@ -39,14 +40,14 @@ impl World {
     }
     /// Submits a call; returns its id and the follow-up the invocation would carry out.
     pub(super) fn submit(&self, headers: &[(&str, &str)]) -> (String, FollowUp) {
+        self.submit_to("/example.com/hook", headers)
+    }
+    /// Submits a call to `path` (a target in Hookah's path form).
+    pub(super) fn submit_to(&self, path: &str, headers: &[(&str, &str)]) -> (String, FollowUp) {
         let mut all = vec![("authorization".to_string(), "Bearer t".to_string())];
         all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
-        let incoming = Incoming {
-            method: "POST".into(),
-            path_and_query: "/example.com/hook".into(),
-            headers: all,
-            body: b"{}".to_vec(),
-        };
+        let incoming =
+            Incoming { method: "POST".into(), path_and_query: path.into(), headers: all, body: b"{}".to_vec() };
         let reply = block_on(self.hookah().handle(incoming));
         assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
         let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();

@@ -1,0 +1,57 @@
+//! Per-target limits on the attempts sweeps make (retries, delayed first attempts, takeovers,
+//! fan-out deliveries): at most `target_concurrency` in flight to one target host, at most
+//! `target_rate` started a second. A job held back keeps its record and its attempt count; a new
+//! timer slot brings it back a second later. First attempts made at accept are not limited: the
+//! app's own concurrency bounds them, and they must not wait behind a backlog.
+//!
+//! In-flight attempts are counted per 15-minute epoch, longer than any lease: an attempt takes a
+//! place in the current epoch's counter and gives it back to that counter when its outcome is
+//! recorded. The count is this epoch's plus the last one's, so a place whose holder died is
+//! forgotten within two epochs.
+
+use super::Hookah;
+use crate::keys::{self, TypedKv};
+use crate::ports::{Kv, KvError, Transport};
+
+/// Longer than the longest lease (2 × 300 s timeout + 30 s).
+pub(crate) const FLIGHT_EPOCH_MS: u64 = 15 * 60_000;
+/// How soon a held-back job is looked at again.
+pub(crate) const HOLD_BACK_MS: u64 = 1_000;
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    /// Takes a place for an attempt to `host`: the epoch to give it back to, `Some(None)` when no
+    /// limit applies, `None` when the job must wait.
+    pub(crate) fn take_target_place(&self, host: &str, now: u64) -> Result<Option<Option<u64>>, KvError> {
+        if self.config.target_rate > 0 {
+            let second = now / 1_000;
+            let started = self.kv.add_to(&keys::target_rate(host, second), 1)?;
+            if started == 1 {
+                // The first in a new second clears an old one: the counters follow live hosts.
+                self.kv.remove(&keys::target_rate(host, second.saturating_sub(2)))?;
+            }
+            if started as u64 > self.config.target_rate {
+                return Ok(None);
+            }
+        }
+        if self.config.target_concurrency == 0 {
+            return Ok(Some(None));
+        }
+        let epoch = now / FLIGHT_EPOCH_MS;
+        let current = keys::target_flight(host, epoch);
+        let mine = self.kv.add_to(&current, 1)?;
+        if mine == 1 {
+            self.kv.remove(&keys::target_flight(host, epoch.saturating_sub(2)))?;
+        }
+        let earlier = self.kv.load(&keys::target_flight(host, epoch.saturating_sub(1)))?;
+        if (mine.max(0) as u64).saturating_add(earlier) > self.config.target_concurrency {
+            self.kv.add_to(&current, -1)?;
+            return Ok(None);
+        }
+        Ok(Some(Some(epoch)))
+    }
+
+    /// Gives back the place an attempt to `host` took in `epoch`.
+    pub(crate) fn release_target_place(&self, host: &str, epoch: u64) -> Result<(), KvError> {
+        self.kv.add_to(&keys::target_flight(host, epoch), -1).map(|_| ())
+    }
+}
