@@ -2,13 +2,12 @@
 //! sweep lag, the OpenAPI document against the router, and the structured log lines.
 
 use crate::support::hookah::{built, manifest};
-use crate::support::{send, Answer, Receiver, TestHookah, TOKEN};
+use crate::support::{send, Answer, HostProcess, Receiver, TestHookah, TestStore, TOKEN};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -217,68 +216,11 @@ async fn the_openapi_document_matches_the_router_and_validates() {
     }
 }
 
-/// The host binary with its stdout (guest output included) collected line by line.
-struct LoggingHost {
-    child: Child,
-    addr: String,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl LoggingHost {
-    fn start(kv_path: &std::path::Path) -> LoggingHost {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hookah-host"))
-            .args(["up", "--no-cron", "--listen", "127.0.0.1:0"])
-            .arg("--manifest")
-            .arg(manifest())
-            .arg("--kv-path")
-            .arg(kv_path)
-            .env("SPIN_VARIABLE_API_TOKEN", TOKEN)
-            .env("SPIN_VARIABLE_ALLOWED_PRIVATE_TARGETS", "127.0.0.1")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawning hookah-host");
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let collected = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("Serving http://") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-                collected.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the host never said it was serving");
-        LoggingHost { child, addr, lines }
-    }
-
-    /// Waits (bounded) for a JSON line that `wanted` accepts.
-    async fn wait_line(&self, wanted: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let found = self.lines.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).find(&wanted);
-            if let Some(line) = found {
-                return line;
-            }
-            assert!(Instant::now() < deadline, "no such line in {:#?}", self.lines.lock().unwrap());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for LoggingHost {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_and_sweeps_log_one_json_line_each_without_secrets() {
     built().await;
-    let dir = tempfile::tempdir().unwrap();
-    let host = LoggingHost::start(&dir.path().join("kv.db"));
+    let store = TestStore::new();
+    let host = HostProcess::start(&store, 0);
     let receiver = Receiver::start().await;
     let auth = format!("Bearer {TOKEN}");
     let headers = [("authorization", auth.as_str()), ("x-receiver-key", "receiver-secret-123")];

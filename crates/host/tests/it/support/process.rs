@@ -4,13 +4,17 @@ use super::client::{send, Response};
 use super::hookah::manifest;
 use super::store::TestStore;
 use super::TOKEN;
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub struct HostProcess {
     pub child: Child,
     pub addr: String,
+    /// Its stdout (guest output included), line by line.
+    pub lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl HostProcess {
@@ -36,15 +40,31 @@ impl HostProcess {
             .expect("spawning hookah-host");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let collected = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("Serving http://") {
                     let _ = tx.send(addr.trim().to_string());
                 }
+                collected.lock().unwrap().push(line);
             }
         });
         let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the host never said it was serving");
-        HostProcess { child, addr }
+        HostProcess { child, addr, lines }
+    }
+
+    /// Waits (bounded) for a JSON line of its output that `wanted` accepts.
+    pub async fn wait_line(&self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + super::WAIT;
+        loop {
+            let found = self.lines.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).find(&wanted);
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "no such line in {:#?}", self.lines.lock().unwrap());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// SIGKILL: no shutdown, no cleanup; returns once the process is gone.
