@@ -69,7 +69,8 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     let drain_from = host.clock().now_unix_ms();
     wait_for(|| receiver.delivered(Class::Down) >= piled, DRAIN_WAIT).await;
     let arrivals = receiver.arrivals();
-    let drained = last_delivery_ms(&arrivals, "/down/");
+    let drain_started = delivery_ms(&arrivals, "/down/", Iterator::min);
+    let drained = delivery_ms(&arrivals, "/down/", Iterator::max);
     let drain_to = drained.unwrap_or_else(|| host.clock().now_unix_ms());
 
     // A little traffic after the drain, then the background's last retries.
@@ -89,6 +90,10 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     let drain_secs = drain_to.saturating_sub(drain_from) as f64 / 1e3;
     report.num("drain_secs", drained.map(|_| drain_secs), 1, "s");
     report.num("drain_rate", drained.map(|_| piled as f64 / drain_secs), 0, "jobs/s");
+    // From the first backlog delivery, so the wait for the next cron firing is left out.
+    let first_to_last = drain_started.zip(drained).map(|(a, b)| b.saturating_sub(a) as f64 / 1e3);
+    report.num("first_retry_after_jump", drain_started.map(|at| at.saturating_sub(drain_from) as f64 / 1e3), 1, "s");
+    report.num("drain_rate_once_started", first_to_last.map(|secs| piled as f64 / secs), 0, "jobs/s");
     let windows = [("baseline", baseline_from, baseline_to), ("during_drain", drain_from, drain_to)];
     for (name, from, to) in windows {
         let delays = first_attempt_delays(&background, &arrivals, share, from, to);
@@ -108,9 +113,16 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     }
 }
 
-fn last_delivery_ms(arrivals: &HashMap<String, Vec<Arrival>>, prefix: &str) -> Option<u64> {
+/// The first or last (`pick`) 2xx arrival at paths starting with `prefix`.
+fn delivery_ms(
+    arrivals: &HashMap<String, Vec<Arrival>>,
+    prefix: &str,
+    pick: fn(std::vec::IntoIter<u64>) -> Option<u64>,
+) -> Option<u64> {
     let delivered = arrivals.iter().filter(|(path, _)| path.starts_with(prefix));
-    delivered.flat_map(|(_, seen)| seen.iter().filter(|a| a.status < 300).map(|a| a.at_ms)).max()
+    let times: Vec<u64> =
+        delivered.flat_map(|(_, seen)| seen.iter().filter(|a| a.status < 300).map(|a| a.at_ms)).collect();
+    pick(times.into_iter())
 }
 
 /// Submission to first arrival, for background jobs sent within [from, to).
@@ -143,7 +155,7 @@ fn retry_lateness(
         .filter_map(|(_, seen)| {
             let (first, second) = (seen.first()?, seen.get(1)?);
             let at = *scheduled.get(&first.id)?;
-            (from..to).contains(&at).then(|| second.at_ms as f64 - at as f64)
+            (from..to).contains(&at).then_some(second.at_ms as f64 - at as f64)
         })
         .collect()
 }

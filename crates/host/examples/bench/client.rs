@@ -38,7 +38,8 @@ pub(crate) struct Outcome {
 async fn submit(client: &HttpClient, clock: &HostClock, url: String, k: usize) -> Outcome {
     let sent_ms = clock.now_unix_ms();
     let started = Instant::now();
-    let (status, body) = send(client, "POST", &url, br#"{"event":"bench"}"#.to_vec()).await.unwrap_or((0, Bytes::new()));
+    let (status, body) =
+        send(client, "POST", &url, br#"{"event":"bench"}"#.to_vec()).await.unwrap_or((0, Bytes::new()));
     let latency = started.elapsed();
     let id = (status == 202)
         .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok()?["id"].as_str().map(String::from))
@@ -147,7 +148,6 @@ pub(crate) fn percentile(values: &[f64], p: f64) -> Option<f64> {
 
 /// Accept-latency percentiles in ms of the 202s among `outcomes`.
 pub(crate) fn latency_ms(outcomes: &[Outcome], p: f64) -> Option<f64> {
-    let ms: Vec<f64> =
-        outcomes.iter().filter(|o| o.status == 202).map(|o| o.latency.as_secs_f64() * 1e3).collect();
+    let ms: Vec<f64> = outcomes.iter().filter(|o| o.status == 202).map(|o| o.latency.as_secs_f64() * 1e3).collect();
     percentile(&ms, p)
 }

@@ -26,7 +26,11 @@ pub(crate) async fn build(with_floor: bool) -> anyhow::Result<()> {
 pub(crate) const VARIABLES: [(&str, &str); 2] = [("api_token", TOKEN), ("allowed_private_targets", "127.0.0.1")];
 
 /// Hookah with spin.toml's settings (sweeper every 5 s when `cron`), plus `extra` variables.
-pub(crate) async fn start_hookah(store: &BenchStore, cron: bool, extra: &[(&str, &str)]) -> anyhow::Result<RunningHost> {
+pub(crate) async fn start_hookah(
+    store: &BenchStore,
+    cron: bool,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<RunningHost> {
     let mut config = HostConfig::new(hookah_manifest());
     store.configure(&mut config);
     config.enable_cron = cron;

@@ -76,9 +76,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(String, Opti
             "--jobs" => options.jobs = value.parse().with_context(bad)?,
             "--concurrency" => options.concurrency = value.parse().with_context(bad)?,
             "--rate" => options.rate = Some(value.parse().with_context(bad)?),
-            "--load" => {
-                options.loads = value.split(',').map(str::parse).collect::<Result<_, _>>().with_context(bad)?
-            }
+            "--load" => options.loads = value.split(',').map(str::parse).collect::<Result<_, _>>().with_context(bad)?,
             "--duration" => options.duration_secs = value.parse().with_context(bad)?,
             "--fail-share" => options.fail_share = value.parse().with_context(bad)?,
             "--subscriptions" => options.subscriptions = value.parse().with_context(bad)?,

@@ -83,7 +83,8 @@ async fn one_run(setup: &Setup<'_>, run: usize, rate: f64, options: &Options, re
         format!("{url_base}/{}", target.target(class, &format!("{url_prefix}{k}")))
     });
     let duration = Duration::from_secs(options.duration_secs);
-    let (outcomes, sending) = open_loop(client, host.clock(), (rate, duration), MAX_IN_FLIGHT, url, &AtomicBool::new(false)).await;
+    let (outcomes, sending) =
+        open_loop(client, host.clock(), (rate, duration), MAX_IN_FLIGHT, url, &AtomicBool::new(false)).await;
     let accepted: Vec<&Outcome> = outcomes.iter().filter(|o| o.status == 202).collect();
     let retried = accepted.iter().filter(|o| fails_first(o.k, share)).count();
     let ok_jobs = accepted.len() - retried;
