@@ -1,0 +1,104 @@
+//! Benchmarks of the real components in the local host, on SQLite or a private Redis.
+//!
+//! `cargo run -p hookah-host --release --example bench -- <mode> [options]`; each run prints one
+//! JSON line (for scripts, e.g. `bench/chart.py`) and a short table. See `USAGE`.
+
+mod accept;
+mod backlog;
+mod client;
+mod fanout;
+mod hosts;
+mod instances;
+mod receiver;
+mod report;
+mod store;
+mod sustained;
+
+use anyhow::{bail, Context as _};
+use store::StoreKind;
+
+const USAGE: &str = "\
+usage: bench <mode> [options]
+
+modes:
+  accept     N submissions at concurrency C: accept rate, latency, accepted-and-delivered rate,
+             and the same client against the floor (one `set` of a new key per request)
+  sustained  open-loop load at --rate (or --load × a measured accept rate) for --duration with
+             cron sweeps only; --fail-share of the jobs fail their first attempt; retry lateness
+  backlog    one receiver down while --jobs retries pile up, then back: drain rate, and the
+             delays other receivers saw meanwhile
+  fanout     publish to a channel of --subscriptions subscriptions, sweeps until all delivered
+  instances  two host processes on one Redis, load split over both: rate, nothing lost
+
+options:
+  --store sqlite|redis   key-value store (default sqlite; redis starts a private redis-server)
+  --jobs N               submissions (accept, backlog, instances; default 5000)
+  --concurrency C        requests in flight (default 32)
+  --rate R               sustained: offered jobs per second
+  --load F[,F…]          sustained without --rate: fractions of a measured accept rate (default 0.8)
+  --duration S           sustained: seconds of load per run (default 60)
+  --fail-share F         sustained, backlog: share of jobs whose first attempt fails (default 0.1)
+  --subscriptions N      fanout (default 2000)
+  --json-out PATH        also append each JSON line to PATH (the guests log to stdout too)";
+
+/// Every option a mode may read, with its default.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) store: StoreKind,
+    pub(crate) jobs: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) rate: Option<f64>,
+    pub(crate) loads: Vec<f64>,
+    pub(crate) duration_secs: u64,
+    pub(crate) fail_share: f64,
+    pub(crate) subscriptions: usize,
+    pub(crate) json_out: Option<std::path::PathBuf>,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(String, Options)> {
+    let mode = args.next().unwrap_or_default();
+    let mut options = Options {
+        store: StoreKind::Sqlite,
+        jobs: 5_000,
+        concurrency: 32,
+        rate: None,
+        loads: vec![0.8],
+        duration_secs: 60,
+        fail_share: 0.1,
+        subscriptions: 2_000,
+        json_out: None,
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().with_context(|| format!("{flag} needs a value\n\n{USAGE}"))?;
+        let bad = || format!("invalid {flag} {value:?}");
+        match flag.as_str() {
+            "--store" => options.store = value.parse()?,
+            "--jobs" => options.jobs = value.parse().with_context(bad)?,
+            "--concurrency" => options.concurrency = value.parse().with_context(bad)?,
+            "--rate" => options.rate = Some(value.parse().with_context(bad)?),
+            "--load" => options.loads = value.split(',').map(str::parse).collect::<Result<_, _>>().with_context(bad)?,
+            "--duration" => options.duration_secs = value.parse().with_context(bad)?,
+            "--fail-share" => options.fail_share = value.parse().with_context(bad)?,
+            "--subscriptions" => options.subscriptions = value.parse().with_context(bad)?,
+            "--json-out" => options.json_out = Some(value.into()),
+            _ => bail!("unknown option {flag:?}\n\n{USAGE}"),
+        }
+    }
+    if options.jobs == 0 || options.concurrency == 0 || !(0.0..=1.0).contains(&options.fail_share) {
+        bail!("--jobs and --concurrency must be positive, --fail-share within 0..1");
+    }
+    Ok((mode, options))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let (mode, options) = parse(std::env::args().skip(1))?;
+    match mode.as_str() {
+        "accept" => accept::run(&options).await,
+        "sustained" => sustained::run(&options).await,
+        "backlog" => backlog::run(&options).await,
+        "fanout" => fanout::run(&options).await,
+        "instances" => instances::run(&options).await,
+        _ => bail!("unknown mode {mode:?}\n\n{USAGE}"),
+    }
+}
