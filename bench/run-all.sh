@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark mode on both stores, one after another, appending the JSON lines to
-# bench/results.jsonl, then draws the sustained mode's chart. Takes about 20 minutes.
+# bench/results.jsonl, then draws the sustained mode's chart. Takes about 15 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=bench/results.jsonl

@@ -57,6 +57,9 @@ pub(crate) struct Options {
 
 fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(String, Options)> {
     let mode = args.next().unwrap_or_default();
+    if mode.starts_with('-') && mode != "-h" && mode != "--help" {
+        bail!("the mode comes first\n\n{USAGE}");
+    }
     let mut options = Options {
         store: StoreKind::Sqlite,
         jobs: 5_000,
@@ -99,6 +102,10 @@ async fn main() -> anyhow::Result<()> {
         "backlog" => backlog::run(&options).await,
         "fanout" => fanout::run(&options).await,
         "instances" => instances::run(&options).await,
+        "" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
         _ => bail!("unknown mode {mode:?}\n\n{USAGE}"),
     }
 }

@@ -1,5 +1,6 @@
 //! A run's figures: one JSON line for scripts, then a short table for people. Both carry the
-//! load average before and after, since the machine is shared and figures move with its load.
+//! load average and the disk pressure before and after, since the machine is shared and
+//! figures move with its load.
 
 use serde_json::{json, Map, Value};
 use std::io::Write as _;
@@ -18,6 +19,7 @@ impl Report {
         fields.insert("store".into(), json!(store));
         fields.insert("cpus".into(), json!(std::thread::available_parallelism().map_or(0, |n| n.get())));
         fields.insert("load_avg_before".into(), json!(load_average()));
+        fields.insert("io_full_avg60_before".into(), json!(io_pressure_full_avg60()));
         Report { title: format!("{mode} on {store}"), fields, rows: Vec::new() }
     }
 
@@ -43,6 +45,7 @@ impl Report {
     pub(crate) fn print(mut self, json_out: Option<&Path>) -> anyhow::Result<()> {
         let after = load_average();
         self.fields.insert("load_avg_after".into(), json!(after));
+        self.fields.insert("io_full_avg60_after".into(), json!(io_pressure_full_avg60()));
         let line = Value::Object(self.fields.clone()).to_string();
         println!("{line}");
         if let Some(path) = json_out {
@@ -50,7 +53,8 @@ impl Report {
             writeln!(file, "{line}")?;
         }
         let before = &self.fields["load_avg_before"];
-        println!("{} (load average before {before}, after {})", self.title, json!(after));
+        let io = (&self.fields["io_full_avg60_before"], &self.fields["io_full_avg60_after"]);
+        println!("{} (load average before {before}, after {}; disk stall % {} → {})", self.title, json!(after), io.0, io.1);
         let width = self.rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
         for (label, shown) in &self.rows {
             println!("  {label:<width$}  {shown}");
@@ -68,4 +72,12 @@ fn round(v: f64, decimals: usize) -> f64 {
 pub(crate) fn load_average() -> Vec<f64> {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     text.split_whitespace().take(3).filter_map(|n| n.parse().ok()).collect()
+}
+
+/// The share of the last minute (%) in which every task waited for the disk (Linux PSI); SQLite
+/// commits wait for the disk, so its figures follow this.
+pub(crate) fn io_pressure_full_avg60() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/pressure/io").ok()?;
+    let full = text.lines().find(|line| line.starts_with("full"))?;
+    full.split_whitespace().find_map(|field| field.strip_prefix("avg60="))?.parse().ok()
 }
