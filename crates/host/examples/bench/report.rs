@@ -54,7 +54,13 @@ impl Report {
         }
         let before = &self.fields["load_avg_before"];
         let io = (&self.fields["io_full_avg60_before"], &self.fields["io_full_avg60_after"]);
-        println!("{} (load average before {before}, after {}; disk stall % {} → {})", self.title, json!(after), io.0, io.1);
+        println!(
+            "{} (load average before {before}, after {}; disk stall % {} → {})",
+            self.title,
+            json!(after),
+            io.0,
+            io.1
+        );
         let width = self.rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
         for (label, shown) in &self.rows {
             println!("  {label:<width$}  {shown}");
