@@ -73,6 +73,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut queue = VecDeque::new();
         let mut pool = FuturesUnordered::new();
         let mut deciding = true;
+        let mut failure = None;
         loop {
             while pool.len() < self.config.sweep_concurrency {
                 let Some(claim) = queue.pop_front() else { break };
@@ -99,7 +100,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 }
                 break;
             };
-            let outcome = outcome?;
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    // Attempts already under way still finish and record what they can; no
+                    // new batch starts.
+                    deciding = false;
+                    failure.get_or_insert(error);
+                    continue;
+                }
+            };
             report.attempts.extend(outcome.as_ref().and_then(crate::stats::log::AttemptLog::of));
             match outcome {
                 Some(JobRecord { state: State::Delivered { .. }, .. }) => report.delivered += 1,
@@ -111,7 +121,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // The buckets this sweep held are free for the next one now, not at the window's end.
         let held: Vec<String> = owned.iter().map(|(&bucket, &at)| keys::bucket_claim(bucket, at).into()).collect();
         self.kv.delete_many(&held)?;
-        Ok(report)
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
     }
 
     /// One batch: reads up to `sweep_batch` due slots, oldest buckets first, from buckets this
