@@ -81,7 +81,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             if deciding && queue.is_empty() {
                 let batch = if self.clock.now_ms() < started + self.config.sweep_budget_ms {
-                    self.decide_batch(&mut owned, &mut report)?
+                    // A failed batch ends the deciding, never the attempts under way: dropping
+                    // them mid-request would leave their outcomes unrecorded.
+                    self.decide_batch(&mut owned, &mut report).unwrap_or_else(|error| {
+                        failure.get_or_insert(error);
+                        None
+                    })
                 } else {
                     None
                 };
@@ -258,18 +263,31 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut records = Vec::new();
         let mut deletions = Vec::new();
         let mut claims = Vec::new();
+        // Targets found full in this batch are not asked again: the rest of their jobs wait.
+        let mut full_targets = HashSet::new();
         for (slot, next) in wanted {
             let cancel = next.is_some() && cancelled.next().unwrap_or(false);
+            // A batch slowed down (a busy disk) stops taking turns well before their deadline;
+            // what it did not get to is looked at again a second later.
+            let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
             let host = host_of(&slot.record.url);
             let mut place = None;
             if next.is_some() && !cancel {
-                let Some(taken) = self.take_target_place(&host, now)? else {
-                    // Its target has all the attempts it may have: back in a second, unchanged.
+                let taken =
+                    if late || full_targets.contains(&host) { None } else { self.take_target_place(&host, now)? };
+                let Some(taken) = taken else {
+                    // Its target has all the attempts it may have (or the batch ran late): back
+                    // in a second, unchanged.
                     report.held_back += 1;
+                    full_targets.insert(host);
                     new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), &slot.id));
                     continue;
                 };
                 place = taken;
+            } else if late {
+                report.held_back += 1;
+                new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), &slot.id));
+                continue;
             }
             let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&slot.id), slot.record.turn, now)?
             else {
