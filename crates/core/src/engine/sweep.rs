@@ -271,24 +271,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             // what it did not get to is looked at again a second later.
             let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
             let host = host_of(&slot.record.url);
-            let mut place = None;
-            if next.is_some() && !cancel {
-                let taken =
-                    if late || full_targets.contains(&host) { None } else { self.take_target_place(&host, now)? };
-                let Some(taken) = taken else {
-                    // Its target has all the attempts it may have (or the batch ran late): back
-                    // in a second, unchanged.
-                    report.held_back += 1;
+            let wants_place = next.is_some() && !cancel;
+            let place = match (late, wants_place) {
+                (true, _) => None,
+                (false, false) => Some(None),
+                (false, true) if full_targets.contains(&host) => None,
+                (false, true) => self.take_target_place(&host, now)?,
+            };
+            let Some(place) = place else {
+                // The batch ran late, or the target has all the attempts it may have: back in a
+                // second, unchanged.
+                if wants_place && !late {
                     full_targets.insert(host);
-                    new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), &slot.id));
-                    continue;
-                };
-                place = taken;
-            } else if late {
+                }
                 report.held_back += 1;
                 new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), &slot.id));
                 continue;
-            }
+            };
             let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&slot.id), slot.record.turn, now)?
             else {
                 if let Some(epoch) = place {
