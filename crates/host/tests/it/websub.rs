@@ -24,7 +24,19 @@ struct Subscriber<'a> {
     topic: String,
 }
 
-impl Subscriber<'_> {
+impl<'a> Subscriber<'a> {
+    /// A callback on a fresh receiver that echoes challenges, for the topic `publisher` serves.
+    async fn start(hookah: &'a TestHookah, publisher: &Receiver) -> Subscriber<'a> {
+        let receiver = Receiver::start().await;
+        receiver.answer(|request, _| echo(request));
+        Subscriber {
+            hookah,
+            callback: format!("http://{}/cb", receiver.host_port()),
+            topic: format!("http://{}/feed", publisher.host_port()),
+            receiver,
+        }
+    }
+
     /// Asks, without the API token (as anyone may), to (re)subscribe with `secret`.
     async fn subscribe(&self, secret: &str, lease_seconds: &str) {
         let body = form(&[
@@ -100,14 +112,7 @@ async fn topic_server(body: &'static [u8]) -> Receiver {
 async fn a_resubscription_changes_nothing_until_the_callback_confirms_it() {
     let hookah = TestHookah::start().await;
     let publisher = topic_server(b"news").await;
-    let receiver = Receiver::start().await;
-    receiver.answer(|request, _| echo(request));
-    let subscriber = Subscriber {
-        hookah: &hookah,
-        callback: format!("http://{}/cb", receiver.host_port()),
-        topic: format!("http://{}/feed", publisher.host_port()),
-        receiver,
-    };
+    let subscriber = Subscriber::start(&hookah, &publisher).await;
     subscriber.subscribe("old", "3600").await;
     assert!(signed_with(&subscriber.receive_once_active().await, "old"));
 
@@ -151,14 +156,7 @@ async fn a_resubscription_changes_nothing_until_the_callback_confirms_it() {
 async fn a_topic_over_the_body_limit_is_refused_rather_than_delivered_cut_off() {
     let hookah = TestHookah::start_with(&[("max_body_bytes", "1024")]).await;
     let publisher = topic_server(b"<feed>small</feed>").await;
-    let receiver = Receiver::start().await;
-    receiver.answer(|request, _| echo(request));
-    let subscriber = Subscriber {
-        hookah: &hookah,
-        callback: format!("http://{}/cb", receiver.host_port()),
-        topic: format!("http://{}/feed", publisher.host_port()),
-        receiver,
-    };
+    let subscriber = Subscriber::start(&hookah, &publisher).await;
     subscriber.subscribe("s", "3600").await;
     subscriber.receive_once_active().await;
 

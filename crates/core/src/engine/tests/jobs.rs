@@ -293,15 +293,12 @@ fn a_fan_out_runs_in_bounded_steps_and_a_redone_step_creates_no_duplicates() {
 
     block_on(hookah.follow_up(FollowUp::AttemptMany(immediate)));
     // A step per sweep; each step's jobs are delivered by a later sweep.
-    for _ in 0..8 {
-        world.clock.advance(1_000);
-        world.sweep();
-    }
-    let sent = world.transport.sent.borrow();
-    let mut urls: Vec<&str> = sent.iter().map(|r| r.url.as_str()).collect();
-    urls.sort();
-    urls.dedup();
-    assert_eq!((sent.len(), urls.len()), (5, 5), "each subscription exactly once");
+    world.sweep_each_second(8);
+    assert_eq!(
+        (world.transport.sent.borrow().len(), world.urls_sent().len()),
+        (5, 5),
+        "each subscription exactly once"
+    );
 }
 
 #[test]

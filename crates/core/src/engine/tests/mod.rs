@@ -53,6 +53,20 @@ impl World {
         let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
         (body["id"].as_str().unwrap().to_string(), reply.follow_up)
     }
+    /// Moves the clock a second and sweeps, `times` times.
+    pub(super) fn sweep_each_second(&self, times: usize) {
+        for _ in 0..times {
+            self.clock.advance(1_000);
+            self.sweep();
+        }
+    }
+    /// The distinct URLs the transport has sent to.
+    pub(super) fn urls_sent(&self) -> Vec<String> {
+        let mut urls: Vec<String> = self.transport.sent.borrow().iter().map(|r| r.url.clone()).collect();
+        urls.sort();
+        urls.dedup();
+        urls
+    }
     pub(super) fn job(&self, id: &str) -> Option<JobRecord> {
         self.hookah().load_job(id).unwrap()
     }
