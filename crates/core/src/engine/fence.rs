@@ -119,19 +119,50 @@ pub(crate) fn update<K: Kv, R: Fenced, E: From<KvError>>(
     kv: &K,
     key: &Key<R>,
     now: &dyn Fn() -> u64,
+    change: impl FnMut(&R, u64) -> Result<Option<(R, Vec<Entry>)>, E>,
+) -> Result<Updated<R>, E> {
+    replace(kv, key, now, None, change)
+}
+
+/// [`update`] for a record that is created on first use and never deleted (an aggregate): a
+/// missing record is changed as `create()` makes it, at turn 0.
+pub(crate) fn update_or_create<K: Kv, R: Fenced, E: From<KvError>>(
+    kv: &K,
+    key: &Key<R>,
+    now: &dyn Fn() -> u64,
+    create: &dyn Fn() -> R,
+    change: impl FnMut(&R, u64) -> Result<Option<(R, Vec<Entry>)>, E>,
+) -> Result<Updated<R>, E> {
+    replace(kv, key, now, Some(create), change)
+}
+
+fn replace<K: Kv, R: Fenced, E: From<KvError>>(
+    kv: &K,
+    key: &Key<R>,
+    now: &dyn Fn() -> u64,
+    create: Option<&dyn Fn() -> R>,
     mut change: impl FnMut(&R, u64) -> Result<Option<(R, Vec<Entry>)>, E>,
 ) -> Result<Updated<R>, E> {
     for _ in 0..UPDATE_ATTEMPTS {
         // The time is taken before the read, so a stale turn is judged as of a moment when the
         // record read was current.
         let started = now();
-        let Some(current) = kv.load(key)? else {
-            return Ok(Updated::Missing);
+        let (current, existed) = match (kv.load(key)?, create) {
+            (Some(current), _) => (current, true),
+            (None, Some(create)) => (create(), false),
+            (None, None) => return Ok(Updated::Missing),
         };
         let Some((mut next, mut entries)) = change(&current, started)? else {
             return Ok(Updated::Unchanged(current));
         };
-        let turn = match take_turn_of_existing(kv, key, current.turn(), started)? {
+        // A record that may be deleted must still exist once the turn is won; one that is
+        // created here is never deleted, so winning its first turn is enough.
+        let turn = if existed && create.is_none() {
+            take_turn_of_existing(kv, key, current.turn(), started)?
+        } else {
+            take_turn(kv, key, current.turn(), started)?
+        };
+        let turn = match turn {
             Turn::Won(turn) => turn,
             Turn::Busy => continue,
             Turn::Gone => return Ok(Updated::Missing),
@@ -177,6 +208,29 @@ mod tests {
         assert_eq!(take_turn(&kv, &record(), 4, 10_000 + TURN_STALE_MS - 1).unwrap(), Turn::Busy);
         assert_eq!(take_turn(&kv, &record(), 4, 10_000 + TURN_STALE_MS).unwrap(), Turn::Won(6));
         assert_eq!(take_turn(&kv, &record(), 4, 10_000 + TURN_STALE_MS).unwrap(), Turn::Busy);
+    }
+
+    #[test]
+    fn an_aggregate_is_created_once_and_then_changed_turn_by_turn() {
+        use crate::stats::StatsRecord;
+        let kv = MemoryKv::default();
+        let key = keys::sweep_stats();
+        let bump = |stats: &StatsRecord, _| -> Result<_, KvError> {
+            let mut next = stats.clone();
+            next.sweeps_total += 1;
+            Ok(Some((next, Vec::new())))
+        };
+        let created = update_or_create(&kv, &key, &|| 0, &StatsRecord::new, bump).unwrap();
+        let Updated::Changed(first) = created else { panic!("{created:?}") };
+        assert_eq!((first.turn, first.sweeps_total), (1, 1));
+        // A second creator that also read nothing loses turn 1, re-reads, and adds to the first.
+        assert_eq!(take_turn(&kv, &key, 0, 0).unwrap(), Turn::Busy);
+        let Updated::Changed(second) = update_or_create(&kv, &key, &|| 0, &StatsRecord::new, bump).unwrap() else {
+            panic!("not changed")
+        };
+        assert_eq!((second.turn, second.sweeps_total), (2, 2));
+        // Plain `update` still treats a missing record as gone.
+        assert_eq!(update(&kv, &keys::test_key::<StatsRecord>("absent"), &|| 0, bump).unwrap(), Updated::Missing);
     }
 
     #[test]

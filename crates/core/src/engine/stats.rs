@@ -2,7 +2,7 @@
 //! reads a bounded number of keys and writes nothing; a sweep adds one read and one entry to
 //! the batched write it makes anyway.
 
-use super::fence::{self, Turn};
+use super::fence;
 use super::Hookah;
 use crate::job::{JobRecord, State};
 use crate::keys::{self, bucket_of, TypedKv, BUCKET_MS};
@@ -86,33 +86,39 @@ impl Seen {
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Adds a sweep batch's visits and report to the aggregate as a fenced update, so parallel
-    /// sweeps lose none of each other's figures. After `UPDATE_ATTEMPTS` lost turns the batch's
+    /// sweeps lose none of each other's figures. When other writers keep winning, the batch's
     /// figures are dropped (they are statistics; the batch's work stands).
     pub(crate) fn record_stats(&self, visits: &[Seen], report: &super::SweepReport, now: u64) -> Result<(), KvError> {
-        for _ in 0..fence::UPDATE_ATTEMPTS {
-            let read_at = self.clock.now_ms();
-            let current = self.kv.load(&keys::sweep_stats())?;
-            let read_turn = current.as_ref().map_or(0, |stats| stats.turn);
-            let mut stats = current.unwrap_or_else(StatsRecord::new);
-            for seen in visits {
-                stats.observe(seen.visit());
-            }
-            stats.close(LastSweep {
-                at: now,
-                buckets: report.buckets,
-                slots: report.slots,
-                claimed: report.claimed,
-                rescheduled: report.rescheduled,
-                skipped: report.skipped,
-                deleted: report.deleted,
-                lag_ms: report.lag_ms,
-            });
-            let key = keys::sweep_stats();
-            if let Turn::Won(turn) = fence::take_turn(self.kv, &key, read_turn, read_at)? {
-                stats.turn = turn;
-                return self.kv.save(&key, &stats);
-            }
-        }
+        let last = LastSweep::of(report, now);
+        fence::update_or_create(
+            self.kv,
+            &keys::sweep_stats(),
+            &|| self.clock.now_ms(),
+            &StatsRecord::new,
+            |current, _| {
+                let mut stats = current.clone();
+                for seen in visits {
+                    stats.observe(seen.visit());
+                }
+                stats.close(last.clone());
+                Ok::<_, KvError>(Some((stats, Vec::new())))
+            },
+        )?;
         Ok(())
+    }
+}
+
+impl LastSweep {
+    fn of(report: &super::SweepReport, at: u64) -> Self {
+        LastSweep {
+            at,
+            buckets: report.buckets,
+            slots: report.slots,
+            claimed: report.claimed,
+            rescheduled: report.rescheduled,
+            skipped: report.skipped,
+            deleted: report.deleted,
+            lag_ms: report.lag_ms,
+        }
     }
 }
