@@ -149,6 +149,9 @@ pub struct EventRecord {
     /// Why the fan-out stopped before reaching every subscription.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fanout_error: Option<String>,
+    /// The fenced turn that wrote this version: each sweep-run fan-out step takes the next one.
+    #[serde(default)]
+    pub turn: u64,
 }
 
 impl EventRecord {

@@ -5,6 +5,7 @@
 //! from (event, subscription), so a step redone after a crash names the same jobs and skips the
 //! ones that exist.
 
+use super::fence::{self, Turn};
 use super::sub_list::subscription_log;
 use super::{lists, timers, Hookah};
 use crate::channels::grammar::{check_app_channel, check_event_type, matches_any};
@@ -63,6 +64,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             timer: 0,
             fanned_out_at: None,
             fanout_error: None,
+            turn: 0,
         };
         let mut entries = vec![keys::event_body(&event.id).entry(&body)];
         let (event, jobs) = self.fanout_step(event, &body, now, claim_small, &mut entries)?;
@@ -168,29 +170,52 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// A sweep found the event's timer: run the next fan-out step, or delete the event once
-    /// its retention ended.
-    pub(crate) fn event_timer(&self, id: &str, bucket: u64, now: u64) -> Result<(), KvError> {
-        let Some(event) = self.kv.load(&keys::event(id))? else {
+    /// its retention ended. A slot before the event's timer is stale; one at or after it counts
+    /// while the fan-out goes on (a step that could not run leaves one a second later).
+    pub(crate) fn event_timer(&self, id: &str, bucket: u64) -> Result<(), KvError> {
+        let read_at = self.clock.now_ms();
+        let key = keys::event(id);
+        let Some(mut event) = self.kv.load(&key)? else {
             return Ok(());
         };
-        if event.timer != bucket {
+        if bucket < event.timer {
             return Ok(());
         }
         if let Some(done) = event.fanned_out_at {
-            if done + self.config.retention_ms <= now {
-                self.kv.delete_many(&[keys::event(id).into(), keys::event_body(id).into()])?;
+            if done + self.config.retention_ms <= read_at {
+                let mut doomed: Vec<String> = fence::turn_keys(&key, event.turn).collect();
+                doomed.extend([key.into(), keys::event_body(id).into()]);
+                self.kv.delete_many(&doomed)?;
             }
             return Ok(());
+        }
+        // Two sweeps on one bucket (one overran its claim window) must not both run this step:
+        // each would write the step's jobs, and a job written again after its claim would be
+        // attempted twice. The step belongs to the winner of the event's next turn.
+        match fence::take_turn_of_existing(self.kv, &key, event.turn, read_at)? {
+            Turn::Won(turn) => event.turn = turn,
+            Turn::Busy => return self.retry_event_timer(id, read_at),
+            Turn::Gone => return Ok(()),
         }
         let body = match self.kv.load(&keys::event_body(id))? {
             Some(body) => body,
             None if event.body_len == 0 => Vec::new(),
             // An empty body in its place would deliver something that was never published.
-            None => return self.stop_fanout(event, now, "the event's body is missing from the store"),
+            None => return self.stop_fanout(event, read_at, "the event's body is missing from the store"),
         };
         let mut entries = Vec::new();
-        self.fanout_step(event, &body, now, false, &mut entries)?;
+        self.fanout_step(event, &body, read_at, false, &mut entries)?;
+        if self.clock.now_ms() > read_at + fence::TURN_DEADLINE_MS {
+            // Too slow to write the turn safely: let it go stale and come back.
+            return self.retry_event_timer(id, read_at);
+        }
         self.kv.set_many(entries)
+    }
+
+    /// Leaves the event a timer slot a second from now (a hint: harmless if the step ran).
+    fn retry_event_timer(&self, id: &str, now: u64) -> Result<(), KvError> {
+        let bucket = keys::timer_bucket(now + keys::BUCKET_MS, now);
+        self.kv.set_many(timers::allocate(self.kv, &[(bucket, id)])?)
     }
 
     /// Ends a fan-out that cannot go on, saying why on the event; it is deleted after retention

@@ -192,7 +192,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let claims = self.act_on_slots(found, now, report)?;
         for (bucket, id) in events {
             report.events += 1;
-            self.event_timer(&id, bucket, now)?;
+            self.event_timer(&id, bucket)?;
         }
         if !done_updates.is_empty() {
             self.kv.set_many(done_updates)?;

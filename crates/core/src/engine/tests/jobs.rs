@@ -302,6 +302,32 @@ fn a_fan_out_runs_in_bounded_steps_and_a_redone_step_creates_no_duplicates() {
 }
 
 #[test]
+fn a_fan_out_step_another_sweep_holds_runs_once_and_only_after_that_turn() {
+    use crate::engine::fence::{self, Turn, TURN_STALE_MS};
+    use crate::engine::{Principal, SubscriptionRequest};
+    let mut world = World::new(ScriptedTransport::status(200));
+    world.config.fanout_batch = 1;
+    let hookah = world.hookah();
+    hookah.set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
+    for i in 0..2 {
+        let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
+        hookah.create_subscription(&Principal::App, "c", request).unwrap();
+    }
+    let (event, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
+    block_on(hookah.follow_up(FollowUp::AttemptMany(immediate)));
+    // A sweep that overran its bucket window is running the second step: it holds the turn.
+    let key = keys::event(&event.id);
+    assert_eq!(fence::take_turn(&world.kv, &key, event.turn, T0).unwrap(), Turn::Won(1));
+    world.sweep_each_second(5);
+    assert_eq!(world.urls_sent(), vec!["https://s0.example/"], "no step without the turn");
+    // That sweep died without writing: once its turn is stale the step runs, once.
+    world.clock.advance(TURN_STALE_MS);
+    world.sweep_each_second(5);
+    assert_eq!(world.transport.sent.borrow().len(), 2, "{:?}", world.urls_sent());
+    assert_eq!(world.urls_sent(), vec!["https://s0.example/", "https://s1.example/"]);
+}
+
+#[test]
 fn a_sweep_leaves_a_bucket_another_sweep_holds_until_its_window_ends() {
     let world = World::new(ScriptedTransport::status(500));
     let (id, _) = world.submit(&[]);
