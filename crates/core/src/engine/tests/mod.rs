@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 mod failures;
 mod freeing;
+mod health;
 mod jobs;
 mod subscriptions;
 mod targets;
