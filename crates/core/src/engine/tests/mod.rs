@@ -19,6 +19,7 @@ mod failures;
 mod freeing;
 mod health;
 mod jobs;
+mod replay;
 mod subscriptions;
 mod targets;
 
