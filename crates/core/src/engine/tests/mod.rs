@@ -22,6 +22,7 @@ mod jobs;
 mod replay;
 mod subscriptions;
 mod targets;
+mod tokens;
 
 pub(super) const T0: u64 = 1_700_000_000_000;
 
@@ -140,6 +141,14 @@ impl World {
     /// The requests sent to URLs starting with `prefix`.
     pub(super) fn sent_to(&self, prefix: &str) -> Vec<OutboundRequest> {
         self.transport.sent.borrow().iter().filter(|r| r.url.starts_with(prefix)).cloned().collect()
+    }
+    /// How many job records are stored (not their bodies, attempt details or turns).
+    pub(super) fn job_count(&self) -> usize {
+        self.records("job:")
+    }
+    /// How many records of a kind (`job:`, `sub:`) are stored, without the keys beside them.
+    pub(super) fn records(&self, prefix: &str) -> usize {
+        self.kv.keys_with_prefix(prefix).iter().filter(|key| !key[prefix.len()..].contains(':')).count()
     }
     pub(super) fn hookah(&self) -> Hookah<'_, MemoryKv, ScriptedTransport> {
         Hookah {
