@@ -23,6 +23,7 @@ mod replay;
 mod subscriptions;
 mod targets;
 mod tokens;
+mod websub;
 
 pub(super) const T0: u64 = 1_700_000_000_000;
 
@@ -44,6 +45,10 @@ pub(super) enum Answer {
     /// A request carrying `hub.challenge` or `hookah.challenge` in its query gets 200 with the
     /// challenge as its body (intent confirmed); anything else 200 `ok`.
     Echo,
+    /// `Echo`, but with this status.
+    EchoWith(u16),
+    /// This status and body.
+    Body(u16, &'static str),
 }
 
 /// The answers of the receivers a test talks to: the last one set for a prefix of the URL, or
@@ -60,7 +65,9 @@ impl Receivers {
     fn reply(&self, request: &OutboundRequest) -> Scripted {
         let (status, body) = match self.answer_for(&request.url) {
             Answer::Status(status) => (status, b"ok".to_vec()),
+            Answer::Body(status, body) => (status, body.as_bytes().to_vec()),
             Answer::Echo => (200, echoed(&request.url)),
+            Answer::EchoWith(status) => (status, echoed(&request.url)),
         };
         Scripted { result: AttemptResult::Response { status, retry_after: None }, body }
     }
