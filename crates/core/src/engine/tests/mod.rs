@@ -18,6 +18,7 @@ use std::rc::Rc;
 mod failures;
 mod freeing;
 mod health;
+mod idempotency;
 mod jobs;
 mod replay;
 mod subscriptions;
@@ -85,12 +86,16 @@ fn echoed(url: &str) -> Vec<u8> {
 pub(super) struct Answered {
     pub(super) status: u16,
     pub(super) json: Value,
+    pub(super) headers: Vec<(String, String)>,
 }
 
 impl Answered {
     fn of(reply: &Reply) -> Self {
         let json = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-        Answered { status: reply.status, json }
+        Answered { status: reply.status, json, headers: reply.headers.clone() }
+    }
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     /// The error code of an error answer.
     pub(super) fn code(&self) -> &str {
