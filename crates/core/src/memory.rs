@@ -85,7 +85,13 @@ impl Kv for MemoryKv {
     }
 }
 
-type Script = Box<dyn FnMut(&OutboundRequest) -> AttemptResult>;
+/// A scripted answer: what came of the call and, when it is a response, its body.
+pub struct Scripted {
+    pub result: AttemptResult,
+    pub body: Vec<u8>,
+}
+
+type Script = Box<dyn FnMut(&OutboundRequest) -> Scripted>;
 
 /// A transport that answers from a script and records every request.
 pub struct ScriptedTransport {
@@ -94,7 +100,12 @@ pub struct ScriptedTransport {
 }
 
 impl ScriptedTransport {
-    pub fn new(answer: impl FnMut(&OutboundRequest) -> AttemptResult + 'static) -> Self {
+    /// Answers with `answer`'s result and, for a response, the body `ok`.
+    pub fn new(mut answer: impl FnMut(&OutboundRequest) -> AttemptResult + 'static) -> Self {
+        Self::replying(move |request| Scripted { result: answer(request), body: b"ok".to_vec() })
+    }
+    /// Answers with a result and body of the script's choosing (a challenge echoed, a topic).
+    pub fn replying(answer: impl FnMut(&OutboundRequest) -> Scripted + 'static) -> Self {
         Self { answer: RefCell::new(Box::new(answer)), sent: RefCell::new(Vec::new()) }
     }
     pub fn status(status: u16) -> Self {
@@ -106,11 +117,11 @@ impl Transport for ScriptedTransport {
     async fn send(&self, request: OutboundRequest) -> Sent {
         // A real call waits for the network: let other tasks run meanwhile.
         YieldOnce(false).await;
-        let result = (self.answer.borrow_mut())(&request);
+        let Scripted { result, body } = (self.answer.borrow_mut())(&request);
         self.sent.borrow_mut().push(request);
         let response = matches!(result, AttemptResult::Response { .. }).then(|| Captured {
             headers: vec![("content-type".into(), "text/plain".into())],
-            body: b"ok".to_vec(),
+            body,
             truncated: false,
         });
         Sent { result, duration_ms: 3, response }

@@ -67,7 +67,11 @@ fn read_access() -> Access {
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// The caller of a request with this `Authorization` header.
     pub fn authorize(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
-        let presented = authorization.and_then(|value| value.trim().strip_prefix("Bearer ")).map(str::trim);
+        // The scheme is case-insensitive (RFC 9110 §11.1), as `check_bearer` reads it for the API token.
+        let presented = authorization.and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
         if let Some((id, secret)) = presented.and_then(token::parse) {
             let record = self.kv.load(&keys::token(id)).map_err(ApiError::storage)?;
             return match record {
