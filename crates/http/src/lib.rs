@@ -14,13 +14,11 @@ use spin_sdk::http_component;
 async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let config = match load_config() {
         Ok(config) => config,
-        Err(error) => {
-            return respond(response_out, Reply::error(&ApiError::new(500, "bad_config", error.to_string()))).await
-        }
+        Err(error) => return refuse(request, response_out, ApiError::new(500, "bad_config", error.to_string())).await,
     };
     let kv = match SpinKv::open_default() {
         Ok(kv) => kv,
-        Err(error) => return respond(response_out, Reply::error(&ApiError::storage(error))).await,
+        Err(error) => return refuse(request, response_out, ApiError::storage(error)).await,
     };
     let incoming = match read_request(request, config.max_body_bytes).await {
         Ok(incoming) => incoming,
@@ -42,17 +40,32 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
 /// answer; past this bound it does, rather than Hookah reading without end.
 const DRAIN_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Answers an error found before the request was read, after reading its body away (up to
+/// `DRAIN_BYTES`), so a client still sending sees the answer rather than a reset.
+async fn refuse(request: IncomingRequest, response_out: ResponseOutparam, error: ApiError) {
+    drain(&mut request.into_body_stream(), DRAIN_BYTES).await;
+    respond(response_out, Reply::error(&error)).await
+}
+
 /// Reads method, path, headers and a body of at most `limit` bytes. An oversized body is
-/// refused by its `content-length` when it declares one, and read to its end (up to
-/// `DRAIN_BYTES`) before the refusal goes out.
+/// refused by its `content-length` when it declares one; every refusal reads the body to its
+/// end (up to `DRAIN_BYTES`) before it goes out.
 async fn read_request(request: IncomingRequest, limit: usize) -> Result<Incoming, ApiError> {
     let method = request.method().to_string();
     let path_and_query = request.path_with_query().unwrap_or_else(|| "/".into());
     let mut headers = Vec::new();
+    let mut bad_header = None;
     for (name, value) in request.headers().entries() {
-        let value = String::from_utf8(value)
-            .map_err(|_| ApiError::bad_request("bad_header", format!("header {name} is not UTF-8")))?;
-        headers.push((name, value));
+        match String::from_utf8(value) {
+            Ok(value) => headers.push((name, value)),
+            Err(_) => {
+                bad_header.get_or_insert(name);
+            }
+        }
+    }
+    if let Some(name) = bad_header {
+        drain(&mut request.into_body_stream(), DRAIN_BYTES).await;
+        return Err(ApiError::bad_request("bad_header", format!("header {name} is not UTF-8")));
     }
     let declared = headers
         .iter()
@@ -67,6 +80,7 @@ async fn read_request(request: IncomingRequest, limit: usize) -> Result<Incoming
     }
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
+        // A stream error ends the body: nothing more can be read from it.
         let chunk = chunk.map_err(|_| ApiError::bad_request("bad_body", "the request body could not be read"))?;
         if body.len() + chunk.len() > limit {
             drain(&mut stream, DRAIN_BYTES).await;

@@ -104,15 +104,40 @@ async fn every_oversized_post_reads_its_413() {
     assert_eq!(hookah.stored_keys(), 0);
 }
 
+/// The same for an error found in the headers, before the body is read: a header that is not
+/// UTF-8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_with_a_bad_header_reads_its_400() {
+    let hookah = TestHookah::start().await;
+    let body = vec![b'x'; 512 * 1024];
+    for n in 0..10 {
+        let answer = post_raw(&hookah, b"x-app-note: caf\xe9\r\n", &body);
+        let answer = tokio::time::timeout(Duration::from_secs(30), answer).await;
+        let answer = answer.unwrap_or_else(|_| panic!("post {n} took over 30 s"));
+        let answer = answer.unwrap_or_else(|e| panic!("post {n}: the connection failed: {e}"));
+        let (head, json) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with("HTTP/1.1 400"), "post {n}: {head}");
+        assert!(json.contains(r#""code":"bad_header""#) && json.contains("x-app-note"), "post {n}: {json}");
+    }
+    assert_eq!(hookah.stored_keys(), 0);
+}
+
 /// Writes a whole POST on a fresh connection, then reads the answer to the end.
 async fn post_then_read(hookah: &TestHookah, body: &[u8]) -> std::io::Result<String> {
+    post_raw(hookah, b"", body).await
+}
+
+/// [`post_then_read`] with `extra` raw header lines.
+async fn post_raw(hookah: &TestHookah, extra: &[u8], body: &[u8]) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(hookah.host.addr()).await?;
     let head = format!(
         "POST /example.com/hook HTTP/1.1\r\nhost: hookah.test\r\nauthorization: Bearer {TOKEN}\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n",
+         content-length: {}\r\nconnection: close\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
+    stream.write_all(extra).await?;
+    stream.write_all(b"\r\n").await?;
     stream.write_all(body).await?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await?;
