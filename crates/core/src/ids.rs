@@ -99,53 +99,11 @@ fn has_shape(text: &str, prefix: &str) -> bool {
 
 /// A job id determined by what it delivers (an event to a subscription), so redoing a fan-out
 /// batch names the same jobs.
-pub fn derived_job_id(parts: &[&str]) -> String {
+pub fn derived_job_id(parts: &[&str]) -> JobId {
     let digest = crate::digest::sha256_bytes(parts.join("\n").as_bytes());
     let mut random = [0u8; ID_RANDOM_BYTES];
     random.copy_from_slice(&digest[..ID_RANDOM_BYTES]);
-    job_id(&random)
-}
-
-// The string forms, until the callers take the types.
-
-pub fn job_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
-    JobId::from_random(random).to_string()
-}
-
-pub fn key_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
-    KeyId::from_random(random).to_string()
-}
-
-pub fn token_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
-    TokenId::from_random(random).to_string()
-}
-
-pub fn subscription_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
-    SubscriptionId::from_random(random).to_string()
-}
-
-pub fn event_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
-    EventId::from_random(random).to_string()
-}
-
-pub fn is_job_id(text: &str) -> bool {
-    JobId::parse(text).is_some()
-}
-
-pub fn is_token_id(text: &str) -> bool {
-    TokenId::parse(text).is_some()
-}
-
-pub fn is_subscription_id(text: &str) -> bool {
-    SubscriptionId::parse(text).is_some()
-}
-
-pub fn is_event_id(text: &str) -> bool {
-    EventId::parse(text).is_some()
-}
-
-pub fn is_key_id(text: &str) -> bool {
-    KeyId::parse(text).is_some()
+    JobId::from_random(&random)
 }
 
 // The traits by hand: derived ones would ask the marker `P` for them too.

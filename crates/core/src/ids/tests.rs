@@ -20,7 +20,7 @@ fn derived_ids_are_stable() {
     let id = derived_job_id(&["evt_a", "sub_b"]);
     assert_eq!(id, derived_job_id(&["evt_a", "sub_b"]));
     assert_ne!(id, derived_job_id(&["evt_a", "sub_c"]));
-    assert_eq!(JobId::parse(&id).map(|id| id.to_string()), Some(id));
+    assert_eq!(JobId::parse(id.as_str()), Some(id));
 }
 
 fn check(text: &str, parses: bool) {
@@ -99,4 +99,17 @@ fn a_malformed_stored_id_fails_to_decode() {
     }
     let error = serde_json::from_str::<Record>(r#"{"id":"sub_x","key":null}"#).unwrap_err().to_string();
     assert!(error.contains("an id `sub_` followed by 26 base32 characters"), "{error}");
+}
+
+#[test]
+fn a_stored_record_keeps_its_bytes_and_refuses_a_malformed_id() {
+    use crate::job::JobRecord;
+    use crate::stored::Stored;
+    let record = JobRecord::new(JobId::from_random(&[0; 16]));
+    let bytes = record.to_bytes();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(text.starts_with(r#"{"v":1,"id":"job_00000000000000000000000000","#), "{text}");
+    assert_eq!(JobRecord::from_bytes(&bytes), Some(record));
+    let malformed = text.replace("job_00000000000000000000000000", "job_../x");
+    assert_eq!(JobRecord::from_bytes(malformed.as_bytes()), None);
 }
