@@ -16,7 +16,8 @@
 //! - `websub`: the W3C WebSub hub protocol (forms, intent verification, `X-Hub-Signature`).
 //! - `stats`: operational statistics aggregated by sweeps, metrics, structured log facts.
 //! - `stored`: versioned JSON records.
-//! - `config`, `auth`, `ids`, `duration`, `digest`, `encoding`, `error`: the small pieces.
+//! - `ids`: typed ids (`JobId`, `KeyId`, …), a readable prefix and 128 random bits.
+//! - `config`, `auth`, `duration`, `digest`, `encoding`, `error`: the small pieces.
 //! - `memory` (tests only): in-memory ports that record what they did.
 #![forbid(unsafe_code)]
 

@@ -1,7 +1,7 @@
 //! `/_hookah/v1/channels/{channel}/…`, `/_hookah/v1/tokens` and the WebSub hub at `/_hookah/hub`.
 
 use super::{only, FollowUp, PageQuery, Reply};
-use crate::engine::{ChannelRequest, Hookah, Principal, SubscriptionRequest, TokenRequest};
+use crate::engine::{event_id, token_id, ChannelRequest, Hookah, Principal, SubscriptionRequest, TokenRequest};
 use crate::error::ApiError;
 use crate::job::JobRecord;
 use crate::ports::{Kv, Transport};
@@ -29,7 +29,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             [id] => {
                 only(incoming, "DELETE")?;
-                self.revoke_token(id)?;
+                self.revoke_token(&token_id(id)?)?;
                 Ok(Reply::json(200, &json!({ "id": id, "revoked": true })))
             }
             _ => Err(ApiError::not_found("no such token route")),
@@ -66,7 +66,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             (["events", id], _) => {
                 only(incoming, "GET")?;
-                Ok(Reply::json(200, &self.event_view(channel, id)?))
+                Ok(Reply::json(200, &self.event_view(channel, &event_id(id)?)?))
             }
             (["subscriptions", rest @ ..], _) => self.subscriptions_route(principal, incoming, query, channel, rest),
             _ => Err(ApiError::not_found("no such channel route")),

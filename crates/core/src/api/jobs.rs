@@ -23,8 +23,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             ([id], "GET") => Ok(Reply::json(200, &view::job(&self.find_job(id)?))),
             ([id], "DELETE") => {
-                self.find_job(id)?;
-                Ok(Reply::json(200, &view::job(&self.cancel_job(id)?)))
+                let job = self.find_job(id)?;
+                Ok(Reply::json(200, &view::job(&self.cancel_job(&job.id)?)))
             }
             ([_], _) => Err(ApiError::method_not_allowed("GET, DELETE")),
             ([id, "attempts"], _) => {
@@ -33,8 +33,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             ([id, "retry"], _) => {
                 only(incoming, "POST")?;
-                self.find_job(id)?;
-                let record = self.retry_job(id)?;
+                let job = self.find_job(id)?;
+                let record = self.retry_job(&job.id)?;
                 let mut reply = Reply::json(202, &view::job(&record));
                 reply.follow_up = FollowUp::Attempt(Box::new(record));
                 Ok(reply)
@@ -55,7 +55,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     fn attempts_route(&self, id: &str) -> Result<Reply, ApiError> {
         let job = self.find_job(id)?;
-        let spilled: Vec<_> = (1..job.attempts.len()).map(|n| keys::attempt_detail(id, n)).collect();
+        let spilled: Vec<_> = (1..job.attempts.len()).map(|n| keys::attempt_detail(&job.id, n)).collect();
         let mut details: Vec<Option<AttemptDetail>> = self.kv.load_many(&spilled).map_err(ApiError::storage)?;
         details.push(None);
         if let Some(last) = &job.last_detail {
@@ -70,6 +70,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .enumerate()
             .map(|(i, (attempt, detail))| view::attempt(i + 1, attempt, detail.as_ref()))
             .collect();
-        Ok(Reply::json(200, &json!({ "job_id": id, "data": attempts })))
+        Ok(Reply::json(200, &json!({ "job_id": job.id, "data": attempts })))
     }
 }

@@ -1,7 +1,7 @@
 //! `/_hookah/v1/keys`: creating, reading, rotating and deleting signing keys.
 
 use super::{only, Reply};
-use crate::engine::{Hookah, KeyRequest};
+use crate::engine::{key_id, Hookah, KeyRequest};
 use crate::error::ApiError;
 use crate::ports::{Kv, Transport};
 use crate::request::Incoming;
@@ -14,15 +14,18 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             ([], "POST") => Ok(Reply::json(201, &self.create_key(KeyRequest::parse(&incoming.body)?)?)),
             ([], "GET") => Ok(Reply::json(200, &json!({ "data": self.list_keys()? }))),
             ([], _) => Err(ApiError::method_not_allowed("GET, POST")),
-            ([id], "GET") => Ok(Reply::json(200, &self.key_view(id)?)),
+            ([id], "GET") => Ok(Reply::json(200, &self.key_view(&key_id(id)?)?)),
             ([id], "DELETE") => {
-                self.delete_key(id)?;
+                self.delete_key(&key_id(id)?)?;
                 Ok(Reply::json(200, &json!({ "id": id, "deleted": true })))
             }
             ([_], _) => Err(ApiError::method_not_allowed("GET, DELETE")),
             ([id, "rotate"], _) => {
                 only(incoming, "POST")?;
-                Ok(Reply::json(200, &self.rotate_key(id, KeyRequest::parse(&incoming.body)?)?))
+                let request = KeyRequest::parse(&incoming.body)?;
+                // A bad grace period is a 400 even for a key that is not there.
+                request.grace_ms()?;
+                Ok(Reply::json(200, &self.rotate_key(&key_id(id)?, request)?))
             }
             _ => Err(ApiError::not_found("no such key route")),
         }

@@ -11,7 +11,7 @@ mod verify;
 
 use crate::engine::{Accepted, Hookah, Principal};
 use crate::error::ApiError;
-use crate::ids::is_job_id;
+use crate::ids::JobId;
 use crate::job::{view, JobRecord, State};
 use crate::ports::{Kv, Transport};
 use crate::request::{parse_submission, Incoming};
@@ -98,7 +98,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         if let Some(id) = path.strip_prefix("/_hookah/public-keys/") {
             only(&incoming, "GET")?;
-            return Ok(Reply::json(200, &self.public_keys(id)?));
+            return Ok(Reply::json(200, &self.public_keys(&crate::engine::key_id(id)?)?));
         }
         if path == "/_hookah/hub" {
             only(&incoming, "POST")?;
@@ -150,12 +150,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(reply)
     }
 
+    /// The job a path segment names; a segment not shaped like a job id is as unknown as a
+    /// missing job.
     pub(crate) fn find_job(&self, id: &str) -> Result<JobRecord, ApiError> {
         let missing = || ApiError::not_found(format!("no job {id}"));
-        if !is_job_id(id) {
-            return Err(missing());
-        }
-        self.load_job(id).map_err(ApiError::storage)?.ok_or_else(missing)
+        let id = JobId::parse(id).ok_or_else(missing)?;
+        self.load_job(&id).map_err(ApiError::storage)?.ok_or_else(missing)
     }
 
     /// Carries out what a reply left to do, after the answer has gone out; returns the log

@@ -18,7 +18,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let attempted = self.attempt_with(record, options).await.map_err(ApiError::storage)?;
         let state = attempted.record.as_ref().map_or("pending", |job| public_state(&job.state));
         let mut hookah_headers =
-            vec![("hookah-job-id".to_string(), id.clone()), ("hookah-job-state".to_string(), state.to_string())];
+            vec![("hookah-job-id".to_string(), id.to_string()), ("hookah-job-state".to_string(), state.to_string())];
         if state == "pending" {
             hookah_headers.push(("hookah-retrying".into(), "true".into()));
         }

@@ -1,5 +1,6 @@
 //! Stored records of channels, subscriptions and published events, and their API views.
 
+use crate::ids::{EventId, KeyId, SubscriptionId};
 use crate::job::view::rfc3339;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -29,7 +30,7 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionRecord {
     pub v: u32,
-    pub id: String,
+    pub id: SubscriptionId,
     pub channel: String,
     /// The app's end user that owns it (scoped tokens see only their tenant's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,7 +43,7 @@ pub struct SubscriptionRecord {
     #[serde(default)]
     pub metadata: Value,
     /// Its own signing key in the keyring.
-    pub key_id: String,
+    pub key_id: KeyId,
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
@@ -127,7 +128,7 @@ impl SubscriptionRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRecord {
     pub v: u32,
-    pub id: String,
+    pub id: EventId,
     pub channel: String,
     pub event_type: String,
     pub created_at: u64,
@@ -193,14 +194,14 @@ mod tests {
     fn renewing(status: Status) -> SubscriptionRecord {
         SubscriptionRecord {
             v: RECORD_VERSION,
-            id: "sub_x".into(),
+            id: SubscriptionId::from_random(&[1; 16]),
             channel: "websub.x".into(),
             tenant: None,
             url: "https://sub.example/cb".into(),
             event_types: Vec::new(),
             description: String::new(),
             metadata: Value::Null,
-            key_id: "key_x".into(),
+            key_id: KeyId::from_random(&[2; 16]),
             status,
             disabled_reason: None,
             disabled_at: None,

@@ -2,7 +2,7 @@
 //! tenant, read or write, expiring, revocable. Only a hash of the secret is stored.
 
 use crate::digest::sha256_hex;
-use crate::ids::is_token_id;
+use crate::ids::TokenId;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -19,7 +19,7 @@ pub enum Access {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     pub v: u32,
-    pub id: String,
+    pub id: TokenId,
     pub channel: String,
     pub tenant: String,
     pub access: Access,
@@ -39,12 +39,13 @@ impl TokenRecord {
 }
 
 /// Splits `hkt_<id>.<secret>` into id and secret.
-pub fn parse(token: &str) -> Option<(&str, &str)> {
+pub fn parse(token: &str) -> Option<(TokenId, &str)> {
     let (id, secret) = token.split_once('.')?;
-    (is_token_id(id) && !secret.is_empty()).then_some((id, secret))
+    let id = TokenId::parse(id)?;
+    (!secret.is_empty()).then_some((id, secret))
 }
 
-pub fn format(id: &str, secret: &str) -> String {
+pub fn format(id: &TokenId, secret: &str) -> String {
     format!("{id}.{secret}")
 }
 
@@ -54,7 +55,7 @@ mod tests {
 
     #[test]
     fn tokens() {
-        let id = crate::ids::token_id(&[3; 16]);
+        let id = TokenId::from_random(&[3; 16]);
         let record = TokenRecord {
             v: 1,
             id: id.clone(),
@@ -67,7 +68,7 @@ mod tests {
             created_at: 0,
         };
         let token = format(&id, "s3cret");
-        assert_eq!(parse(&token), Some((id.as_str(), "s3cret")));
+        assert_eq!(parse(&token), Some((id.clone(), "s3cret")));
         assert!(record.admits("s3cret", 99));
         assert!(!record.admits("s3cret", 100), "expired");
         assert!(!record.admits("s3creT", 99));

@@ -3,7 +3,7 @@
 use super::{lists, timers, Hookah};
 use crate::digest::sha256_hex;
 use crate::error::ApiError;
-use crate::ids::{job_id, ID_RANDOM_BYTES};
+use crate::ids::{JobId, ID_RANDOM_BYTES};
 use crate::job::{transition, Callback, JobRecord, State, RECORD_VERSION};
 use crate::keys::{self, Entry, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
@@ -22,7 +22,7 @@ pub struct Accepted {
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct IdempotencyRecord {
-    pub(crate) job: String,
+    pub(crate) job: JobId,
     fingerprint: String,
     created_at: u64,
 }
@@ -72,7 +72,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.entropy.fill(&mut random);
         JobRecord {
             v: RECORD_VERSION,
-            id: job_id(&random),
             method: method.to_string(),
             url,
             headers,
@@ -82,14 +81,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             state: State::Pending { next_at: now },
             timer: keys::timer_bucket(now, now),
             body_sha256: sha256_hex(b""),
-            ..JobRecord::default()
+            ..JobRecord::new(JobId::from_random(&random))
         }
     }
 
     /// Writes a new job in one commit: record, body, timer slot, a pending-list entry when it
     /// waits (a job in its first attempt is listed once that attempt ends), and `extra`.
     pub(crate) fn store(&self, record: &JobRecord, body: Vec<u8>, extra: Vec<Entry>) -> Result<(), KvError> {
-        let mut entries = timers::allocate(self.kv, &[(record.timer, &record.id)])?;
+        let mut entries = timers::allocate(self.kv, &[(record.timer, record.id.as_str())])?;
         let mut record = record.clone();
         if matches!(record.state, State::Pending { .. }) {
             entries.extend(lists::append(self.kv, "pending", &[(&record.id, record.generation)])?);

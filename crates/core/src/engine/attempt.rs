@@ -131,7 +131,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut retry_timer = None;
         if let Decision::Retry { at } = decision {
             let bucket = keys::timer_bucket(at, now);
-            entries.extend(timers::allocate(self.kv, &[(bucket, id)])?);
+            entries.extend(timers::allocate(self.kv, &[(bucket, id.as_str())])?);
             retry_timer = Some(bucket);
             if current.pending_listed != Some(current.generation) {
                 entries.extend(lists::append(self.kv, "pending", &[(id, current.generation)])?);
@@ -159,10 +159,10 @@ pub fn outbound_request(record: &JobRecord, body: Vec<u8>, keys: &[SigningKey], 
     if !headers.iter().any(|(name, _)| name == "user-agent") {
         headers.push(("user-agent".into(), USER_AGENT.into()));
     }
-    headers.push((HEADER_ID.into(), record.id.clone()));
+    headers.push((HEADER_ID.into(), record.id.to_string()));
     headers.push((HEADER_TIMESTAMP.into(), timestamp.to_string()));
     // Job ids are generated without dots, so they are always valid webhook ids.
-    if let (false, Ok(id)) = (keys.is_empty(), WebhookId::new(&record.id)) {
+    if let (false, Ok(id)) = (keys.is_empty(), WebhookId::new(record.id.as_str())) {
         headers.push((HEADER_SIGNATURE.into(), signature_header(keys, &id, timestamp as i64, &body)));
     }
     OutboundRequest {

@@ -6,6 +6,7 @@ use super::fence::{self, Updated};
 use super::Hookah;
 use crate::channels::grammar::OPS_CHANNEL;
 use crate::channels::record::{Status, SubscriptionRecord};
+use crate::ids::SubscriptionId;
 use crate::job::view::rfc3339;
 use crate::job::{JobRecord, State, Verification};
 use crate::keys::{self, TypedKv};
@@ -49,7 +50,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(())
     }
 
-    fn track_health(&self, job: &JobRecord, sub: &str) -> Result<(), KvError> {
+    fn track_health(&self, job: &JobRecord, sub: &SubscriptionId) -> Result<(), KvError> {
         let dead_key = keys::subscription_health(sub);
         let failing_key = keys::subscription_failing_since(sub);
         let now = self.clock.now_ms();
@@ -80,7 +81,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(())
     }
 
-    fn disable(&self, sub: &str, reason: &str, now: u64) -> Result<(), KvError> {
+    fn disable(&self, sub: &SubscriptionId, reason: &str, now: u64) -> Result<(), KvError> {
         let disabled = self.update_subscription_record(sub, |record| {
             (record.status != Status::Disabled).then(|| {
                 record.status = Status::Disabled;
@@ -101,7 +102,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Returns the new record when it changed.
     pub(crate) fn update_subscription_record(
         &self,
-        id: &str,
+        id: &SubscriptionId,
         change: impl Fn(&mut SubscriptionRecord) -> Option<()>,
     ) -> Result<Option<SubscriptionRecord>, KvError> {
         let now = || self.clock.now_ms();

@@ -11,7 +11,7 @@ use crate::channels::record::{SubscriptionRecord, WebSubLease, RECORD_VERSION};
 use crate::delivery::AttemptResult;
 use crate::digest::sha256_hex;
 use crate::error::ApiError;
-use crate::ids::{subscription_id, ID_RANDOM_BYTES};
+use crate::ids::{SubscriptionId, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord};
 use crate::keyring::Secret;
 use crate::keys::{self, Bytes, Key, TypedKv};
@@ -100,15 +100,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 let key = self.subscription_key(None, now)?;
                 let mut random = [0u8; ID_RANDOM_BYTES];
                 self.entropy.fill(&mut random);
-                let id = subscription_id(&random);
-                let appended = subscription_log(&channel).append(self.kv, &[&id], now)?;
+                let id = SubscriptionId::from_random(&random);
+                let appended = subscription_log(&channel).append(self.kv, std::slice::from_ref(&id), now)?;
                 if self.clock.now_ms() > appended.write_by {
                     subscription_log(&channel).abandon(self.kv, 1)?;
                     return Err(ApiError::storage("the subscription's slot expired before it was written"));
                 }
                 entries.extend(appended.entries);
                 entries.push(keys::signing_key(&key.id).entry(&key));
-                entries.push(index.entry(id.as_bytes()));
+                entries.push(index.entry(id.as_str().as_bytes()));
                 SubscriptionRecord {
                     v: RECORD_VERSION,
                     id,
@@ -147,17 +147,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// The subscription a callback and topic already have; a store failure is an error, never
     /// "none" (that would create a second subscription beside the first).
     fn websub_subscription(&self, index: &Key<Bytes>) -> Result<Option<SubscriptionRecord>, ApiError> {
-        let Some(id) = self.kv.load(index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok()) else {
+        let Some(id) = self.indexed_subscription(index)? else {
             return Ok(None);
         };
         self.kv.load(&keys::subscription(&id)).map_err(ApiError::storage)
     }
 
+    /// The id a WebSub index names. Only the hub writes the index, always with a subscription's
+    /// id; text of any other shape would name no record, so it counts as no subscription.
+    fn indexed_subscription(&self, index: &Key<Bytes>) -> Result<Option<SubscriptionId>, ApiError> {
+        let stored = self.kv.load(index).map_err(ApiError::storage)?;
+        Ok(stored.and_then(|id| SubscriptionId::parse(std::str::from_utf8(&id).ok()?)))
+    }
+
     fn hub_unsubscribe(&self, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
         let callback = self.check_url("hub.callback", &request.callback)?;
         let index = keys::websub_index(&callback, &request.topic);
-        let Some(id) = self.kv.load(&index).map_err(ApiError::storage)?.and_then(|id| String::from_utf8(id).ok())
-        else {
+        let Some(id) = self.indexed_subscription(&index)? else {
             // Nothing to remove; answering the same way reveals nothing about other subscribers.
             return Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: Vec::new() });
         };
@@ -205,7 +211,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Removes a subscription and everything that finds it. Only the writer that wins the
     /// record's next turn and still finds it counts it out of its channel's list.
-    pub(crate) fn forget_subscription(&self, id: &str) -> Result<(), KvError> {
+    pub(crate) fn forget_subscription(&self, id: &SubscriptionId) -> Result<(), KvError> {
         let read_at = self.clock.now_ms();
         let key = keys::subscription(id);
         let Some(sub) = self.kv.load(&key)? else { return Ok(()) };

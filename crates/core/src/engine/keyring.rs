@@ -4,7 +4,7 @@ use super::fence::{self, Turn, Updated};
 use super::slot_log::{Bounds, Direction, SlotLog};
 use super::Hookah;
 use crate::error::ApiError;
-use crate::ids::{is_key_id, key_id, ID_RANDOM_BYTES};
+use crate::ids::{KeyId, ID_RANDOM_BYTES};
 use crate::job::JobRecord;
 use crate::keyring::{
     KeyRecord, Previous, Secret, UnusableKey, DEFAULT_GRACE_MS, KEY_RECORD_VERSION, MAX_GRACE_MS, MAX_KEYS,
@@ -36,17 +36,32 @@ impl KeyRequest {
         }
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("the body: {e}")))
     }
+
+    /// How long a rotated-out secret keeps signing.
+    pub fn grace_ms(&self) -> Result<u64, ApiError> {
+        match self.grace_seconds {
+            None => Ok(DEFAULT_GRACE_MS),
+            Some(secs) if secs.saturating_mul(1000) <= MAX_GRACE_MS => Ok(secs * 1000),
+            Some(_) => Err(ApiError::bad_request("bad_key", "grace_seconds is at most 30 days")),
+        }
+    }
+}
+
+/// The key a path segment names; a segment not shaped like a key id is as unknown as a missing
+/// key.
+pub(crate) fn key_id(segment: &str) -> Result<KeyId, ApiError> {
+    KeyId::parse(segment).ok_or_else(|| not_found(segment))
 }
 
 /// Pages of `MAX_KEYS` slots one listing reads at most (live keys plus dead history that
 /// compaction has not yet removed).
 const LIST_PAGES: usize = 4;
 
-fn key_log() -> SlotLog {
+fn key_log() -> SlotLog<KeyId> {
     SlotLog::new(keys::key_log())
 }
 
-fn not_found(id: &str) -> ApiError {
+fn not_found(id: impl std::fmt::Display) -> ApiError {
     ApiError::not_found(format!("no key {id}"))
 }
 
@@ -60,7 +75,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.entropy.fill(&mut random);
         let record = KeyRecord {
             v: KEY_RECORD_VERSION,
-            id: key_id(&random),
+            id: KeyId::from_random(&random),
             secret,
             created_at: now,
             rotated_at: None,
@@ -68,7 +83,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             turn: 0,
         };
         let log = key_log();
-        let Some(appended) = log.append_within(self.kv, &[&record.id], now, MAX_KEYS).map_err(ApiError::storage)?
+        let Some(appended) =
+            log.append_within(self.kv, std::slice::from_ref(&record.id), now, MAX_KEYS).map_err(ApiError::storage)?
         else {
             return Err(ApiError::new(409, "too_many_keys", format!("at most {MAX_KEYS} keys can exist at once")));
         };
@@ -78,7 +94,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut entries = appended.entries;
         entries.push(keys::signing_key(&record.id).entry(&record));
         if is_default {
-            entries.push(keys::default_key().entry(record.id.as_bytes()));
+            entries.push(keys::default_key().entry(record.id.as_str().as_bytes()));
         }
         if self.clock.now_ms() > appended.write_by {
             log.abandon(self.kv, 1).map_err(ApiError::storage)?;
@@ -127,7 +143,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 .page(self.kv, &bounds, Direction::OldestFirst, from, MAX_KEYS as usize, |ids| self.load_keys(ids))
                 .map_err(ApiError::storage)?;
             views.extend(page.items.into_iter().map(|(_, record)| {
-                let is_default = default.as_deref() == Some(record.id.as_str());
+                let is_default = default.as_ref() == Some(&record.id);
                 record.view(now, is_default)
             }));
             match page.next {
@@ -139,13 +155,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(views)
     }
 
-    fn load_keys(&self, ids: &[String]) -> Result<Vec<Option<KeyRecord>>, KvError> {
-        self.kv.load_many(&ids.iter().map(|id| keys::signing_key(id)).collect::<Vec<_>>())
+    fn load_keys(&self, ids: &[KeyId]) -> Result<Vec<Option<KeyRecord>>, KvError> {
+        self.kv.load_many(&ids.iter().map(keys::signing_key).collect::<Vec<_>>())
     }
 
     /// A compaction step of the key list when it carries much dead history.
     fn tidy_keys(&self, bounds: &Bounds) -> Result<(), KvError> {
-        if !SlotLog::needs_tidy(bounds) {
+        if !bounds.needs_tidy() {
             return Ok(());
         }
         let now = || self.clock.now_ms();
@@ -153,25 +169,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(())
     }
 
-    pub fn key_view(&self, id: &str) -> Result<Value, ApiError> {
+    pub fn key_view(&self, id: &KeyId) -> Result<Value, ApiError> {
         let record = self.load_key(id)?.ok_or_else(|| not_found(id))?;
         let default = self.default_key_id().map_err(ApiError::storage)?;
-        Ok(record.view(self.clock.now_ms(), default.as_deref() == Some(id)))
+        Ok(record.view(self.clock.now_ms(), default.as_ref() == Some(id)))
     }
 
     /// The public route: public keys of an ed25519 key, nothing for anything else.
-    pub fn public_keys(&self, id: &str) -> Result<Value, ApiError> {
+    pub fn public_keys(&self, id: &KeyId) -> Result<Value, ApiError> {
         let record = self.load_key(id)?.filter(|r| r.kind() == "ed25519").ok_or_else(|| not_found(id))?;
         Ok(serde_json::json!({ "id": id, "public_keys": record.public_keys(self.clock.now_ms()) }))
     }
 
     /// Replaces the secret; the old one keeps signing beside it for the grace period.
-    pub fn rotate_key(&self, id: &str, request: KeyRequest) -> Result<Value, ApiError> {
-        let grace_ms = match request.grace_seconds {
-            None => DEFAULT_GRACE_MS,
-            Some(secs) if secs.saturating_mul(1000) <= MAX_GRACE_MS => secs * 1000,
-            Some(_) => return Err(ApiError::bad_request("bad_key", "grace_seconds is at most 30 days")),
-        };
+    pub fn rotate_key(&self, id: &KeyId, request: KeyRequest) -> Result<Value, ApiError> {
+        let grace_ms = request.grace_ms()?;
         let now = || self.clock.now_ms();
         let updated = fence::update(self.kv, &keys::signing_key(id), &now, |current: &KeyRecord, now| {
             let rotated = KeyRecord {
@@ -185,7 +197,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         match updated {
             Updated::Changed(rotated) => {
                 let default = self.default_key_id().map_err(ApiError::storage)?;
-                let view = rotated.view(self.clock.now_ms(), default.as_deref() == Some(id));
+                let view = rotated.view(self.clock.now_ms(), default.as_ref() == Some(id));
                 Ok(with_secret(view, &rotated.secret))
             }
             Updated::Unchanged(_) | Updated::Missing => Err(not_found(id)),
@@ -194,7 +206,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Deletes the key; only the writer that wins the record's next turn counts it out of the list.
-    pub fn delete_key(&self, id: &str) -> Result<(), ApiError> {
+    pub fn delete_key(&self, id: &KeyId) -> Result<(), ApiError> {
         let read_at = self.clock.now_ms();
         let record = self.load_key(id)?.ok_or_else(|| not_found(id))?;
         let key = keys::signing_key(id);
@@ -204,7 +216,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Turn::Gone => return Err(not_found(id)),
         }
         let mut doomed: Vec<String> = vec![key.into()];
-        if self.default_key_id()?.as_deref() == Some(id) {
+        if self.default_key_id()?.as_ref() == Some(id) {
             doomed.push(keys::default_key().into());
         }
         self.kv.delete_many(&doomed)?;
@@ -214,22 +226,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Checks a `Hookah-Signing-Key` names a key that exists.
-    pub fn check_key_exists(&self, id: &str) -> Result<(), ApiError> {
+    pub fn check_key_exists(&self, id: &KeyId) -> Result<(), ApiError> {
         match self.load_key(id)? {
             Some(_) => Ok(()),
             None => Err(ApiError::bad_request("unknown_key", format!("no signing key {id}"))),
         }
     }
 
-    fn load_key(&self, id: &str) -> Result<Option<KeyRecord>, ApiError> {
-        if !is_key_id(id) {
-            return Ok(None);
-        }
+    fn load_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, ApiError> {
         self.kv.load(&keys::signing_key(id)).map_err(ApiError::storage)
     }
 
-    fn default_key_id(&self) -> Result<Option<String>, KvError> {
-        Ok(self.kv.load(&keys::default_key())?.and_then(|id| String::from_utf8(id).ok()))
+    /// The default key's id; text that is not a key id names no key, as no record is stored
+    /// under it.
+    fn default_key_id(&self) -> Result<Option<KeyId>, KvError> {
+        Ok(self.kv.load(&keys::default_key())?.and_then(|id| KeyId::parse(std::str::from_utf8(&id).ok()?)))
     }
 
     /// The keys that sign an attempt of `job` now: its own key, else the `signing_secret`

@@ -3,6 +3,7 @@
 //! generation, so a page never shows a job twice and moved jobs simply drop out.
 
 use super::Hookah;
+use crate::ids::JobId;
 use crate::job::view::public_state;
 use crate::job::JobRecord;
 use crate::keys::{self, Entry, TypedKv};
@@ -16,7 +17,7 @@ const SCAN_FACTOR: u64 = 4;
 
 /// Allocates entries for `(job id, generation)` in `state`'s list; returns them for the
 /// caller's batched write.
-pub(crate) fn append<K: Kv>(kv: &K, state: &str, jobs: &[(&str, u32)]) -> Result<Vec<Entry>, KvError> {
+pub(crate) fn append<K: Kv>(kv: &K, state: &str, jobs: &[(&JobId, u32)]) -> Result<Vec<Entry>, KvError> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -29,8 +30,8 @@ pub(crate) fn append<K: Kv>(kv: &K, state: &str, jobs: &[(&str, u32)]) -> Result
 }
 
 /// Entries for several states at once, one increment per state.
-pub(crate) fn append_grouped<K: Kv>(kv: &K, jobs: &[(&'static str, &str, u32)]) -> Result<Vec<Entry>, KvError> {
-    let mut by_state: BTreeMap<&str, Vec<(&str, u32)>> = BTreeMap::new();
+pub(crate) fn append_grouped<K: Kv>(kv: &K, jobs: &[(&'static str, &JobId, u32)]) -> Result<Vec<Entry>, KvError> {
+    let mut by_state: BTreeMap<&str, Vec<(&JobId, u32)>> = BTreeMap::new();
     for &(state, id, generation) in jobs {
         by_state.entry(state).or_default().push((id, generation));
     }
@@ -41,14 +42,14 @@ pub(crate) fn append_grouped<K: Kv>(kv: &K, jobs: &[(&'static str, &str, u32)]) 
     Ok(entries)
 }
 
-fn entry(id: &str, generation: u32) -> Vec<u8> {
+fn entry(id: &JobId, generation: u32) -> Vec<u8> {
     format!("{id} {generation}").into_bytes()
 }
 
-fn parse_entry(bytes: &[u8]) -> Option<(String, u32)> {
+fn parse_entry(bytes: &[u8]) -> Option<(JobId, u32)> {
     let text = std::str::from_utf8(bytes).ok()?;
     let (id, generation) = text.split_once(' ')?;
-    Some((id.to_string(), generation.parse().ok()?))
+    Some((JobId::parse(id)?, generation.parse().ok()?))
 }
 
 /// One page of a list, newest first.
@@ -78,7 +79,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let stop = start.saturating_sub(SCAN_FACTOR * limit as u64); // exclusive
         let ks: Vec<u64> = (stop + 1..=start).rev().collect();
         let entry_keys: Vec<_> = ks.iter().map(|&k| keys::list_entry(state, k)).collect();
-        let entries: Vec<Option<(String, u32)>> =
+        let entries: Vec<Option<(JobId, u32)>> =
             self.kv.load_many(&entry_keys)?.into_iter().map(|e| e.as_deref().and_then(parse_entry)).collect();
         let job_keys: Vec<_> = entries.iter().flatten().map(|(id, _)| keys::job(id)).collect();
         let mut records = self.kv.load_many(&job_keys)?.into_iter();

@@ -25,12 +25,15 @@ pub(crate) use accept::IdempotencyRecord;
 pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
 pub use attempt::{outbound_request, AttemptOptions, Attempted, USER_AGENT};
 pub use hub::{topic_channel, HubOutcome};
+pub(crate) use keyring::key_id;
 pub use keyring::KeyRequest;
 pub use lists::{Page, LISTED_STATES};
+pub(crate) use publish::event_id;
 pub use replay::{check_list_state, ReplayFilter, ReplayReport, MAX_REPLAY_BATCH};
 pub use stats::MAX_BACKLOG_BUCKETS;
 pub use subscriptions::{ChannelRequest, SubscriptionRequest};
 pub use sweep::SweepReport;
+pub(crate) use tokens::token_id;
 pub use tokens::{Principal, TokenRequest};
 pub use verify::digest_of;
 
@@ -49,7 +52,7 @@ pub struct Hookah<'a, K, T> {
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Reads a job record; `None` if absent or unreadable.
-    pub fn load_job(&self, id: &str) -> Result<Option<crate::job::JobRecord>, crate::ports::KvError> {
+    pub fn load_job(&self, id: &crate::ids::JobId) -> Result<Option<crate::job::JobRecord>, crate::ports::KvError> {
         self.kv.load(&crate::keys::job(id))
     }
 }

@@ -11,7 +11,7 @@ use super::{lists, timers, Hookah};
 use crate::channels::grammar::{check_app_channel, check_event_type, matches_any};
 use crate::channels::record::{EventRecord, SubscriptionRecord, RECORD_VERSION};
 use crate::error::ApiError;
-use crate::ids::{derived_job_id, event_id, ID_RANDOM_BYTES};
+use crate::ids::{derived_job_id, EventId, JobId, SubscriptionId, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord, State};
 use crate::keys::{self, Entry, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
@@ -52,7 +52,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let total = bounds.count;
         let event = EventRecord {
             v: RECORD_VERSION,
-            id: event_id(&random),
+            id: EventId::from_random(&random),
             channel: channel.to_string(),
             event_type: event_type.to_string(),
             created_at: now,
@@ -93,7 +93,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let last = event.total.max(bounds.meta.moved_top);
         let end = last.min(start + self.config.fanout_batch as u64).max(start);
         let entries_read = log.read(self.kv, start + 1..=end)?;
-        let ids: Vec<String> =
+        let ids: Vec<SubscriptionId> =
             entries_read.into_iter().filter(|entry| entry.birth <= event.total).map(|entry| entry.id).collect();
         let subscribers: Vec<SubscriptionRecord> = self
             .load_subscriptions(&event.channel, &ids)?
@@ -101,8 +101,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .flatten()
             .filter(|sub| sub.receives(now) && matches_any(&sub.event_types, &event.event_type))
             .collect();
-        let job_ids: Vec<String> = subscribers.iter().map(|sub| derived_job_id(&[&event.id, &sub.id])).collect();
-        let existing = self.kv.exist_many(&job_ids.iter().map(|id| keys::job(id)).collect::<Vec<_>>())?;
+        let job_ids: Vec<JobId> =
+            subscribers.iter().map(|sub| derived_job_id(&[event.id.as_str(), sub.id.as_str()])).collect();
+        let existing = self.kv.exist_many(&job_ids.iter().map(keys::job).collect::<Vec<_>>())?;
         let immediate = claim_small && subscribers.len() <= IMMEDIATE_JOBS;
         let mut jobs = Vec::new();
         for ((sub, id), existing) in subscribers.iter().zip(job_ids).zip(existing) {
@@ -114,8 +115,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         let wanted: Vec<(u64, &str)> = jobs.iter().map(|job| (job.timer, job.id.as_str())).collect();
         entries.extend(timers::allocate(self.kv, &wanted)?);
-        let waiting: Vec<(&str, u32)> =
-            jobs.iter().filter(|j| matches!(j.state, State::Pending { .. })).map(|j| (j.id.as_str(), 0)).collect();
+        let waiting: Vec<(&JobId, u32)> =
+            jobs.iter().filter(|j| matches!(j.state, State::Pending { .. })).map(|j| (&j.id, 0)).collect();
         entries.extend(lists::append(self.kv, "pending", &waiting)?);
         for job in &mut jobs {
             if matches!(job.state, State::Pending { .. }) {
@@ -135,7 +136,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             now
         };
         event.timer = keys::timer_bucket(next_wake, now);
-        entries.extend(timers::allocate(self.kv, &[(event.timer, &event.id)])?);
+        entries.extend(timers::allocate(self.kv, &[(event.timer, event.id.as_str())])?);
         entries.push(keys::event(&event.id).entry(&event));
         Ok((event, jobs))
     }
@@ -144,7 +145,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         &self,
         event: &EventRecord,
         sub: &SubscriptionRecord,
-        id: String,
+        id: JobId,
         body: &[u8],
         now: u64,
         claimed: bool,
@@ -172,7 +173,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// A sweep found the event's timer: run the next fan-out step, or delete the event once
     /// its retention ended. A slot before the event's timer is stale; one at or after it counts
     /// while the fan-out goes on (a step that could not run leaves one a second later).
-    pub(crate) fn event_timer(&self, id: &str, bucket: u64) -> Result<(), KvError> {
+    pub(crate) fn event_timer(&self, id: &EventId, bucket: u64) -> Result<(), KvError> {
         let read_at = self.clock.now_ms();
         let key = keys::event(id);
         let Some(mut event) = self.kv.load(&key)? else {
@@ -213,9 +214,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Leaves the event a timer slot a second from now (a hint: harmless if the step ran).
-    fn retry_event_timer(&self, id: &str, now: u64) -> Result<(), KvError> {
+    fn retry_event_timer(&self, id: &EventId, now: u64) -> Result<(), KvError> {
         let bucket = keys::timer_bucket(now + keys::BUCKET_MS, now);
-        self.kv.set_many(timers::allocate(self.kv, &[(bucket, id)])?)
+        self.kv.set_many(timers::allocate(self.kv, &[(bucket, id.as_str())])?)
     }
 
     /// Ends a fan-out that cannot go on, saying why on the event; it is deleted after retention
@@ -224,13 +225,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         event.fanout_error = Some(format!("{reason}; the fan-out stopped after {} jobs", event.matched));
         event.fanned_out_at = Some(now);
         event.timer = keys::timer_bucket(now + self.config.retention_ms, now);
-        let mut entries = timers::allocate(self.kv, &[(event.timer, &event.id)])?;
+        let mut entries = timers::allocate(self.kv, &[(event.timer, event.id.as_str())])?;
         entries.push(keys::event(&event.id).entry(&event));
         self.kv.set_many(entries)
     }
 
-    pub fn event_view(&self, channel: &str, id: &str) -> Result<serde_json::Value, ApiError> {
+    pub fn event_view(&self, channel: &str, id: &EventId) -> Result<serde_json::Value, ApiError> {
         let event = self.kv.load(&keys::event(id)).map_err(ApiError::storage)?.filter(|e| e.channel == channel);
-        Ok(event.ok_or_else(|| ApiError::not_found(format!("no event {id}")))?.view())
+        Ok(event.ok_or_else(|| event_not_found(id))?.view())
     }
+}
+
+fn event_not_found(id: impl std::fmt::Display) -> ApiError {
+    ApiError::not_found(format!("no event {id}"))
+}
+
+/// The event a path segment names; a segment not shaped like an event id is as unknown as a
+/// missing event.
+pub(crate) fn event_id(segment: &str) -> Result<EventId, ApiError> {
+    EventId::parse(segment).ok_or_else(|| event_not_found(segment))
 }

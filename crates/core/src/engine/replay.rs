@@ -4,6 +4,7 @@
 use super::fence::{self, Turn, Updated};
 use super::{lists, timers, Hookah};
 use crate::error::ApiError;
+use crate::ids::JobId;
 use crate::job::{transition, JobRecord, State};
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, Transport};
@@ -39,7 +40,7 @@ pub struct ReplayReport {
     pub next_cursor: Option<u64>,
 }
 
-fn job_not_found(id: &str) -> ApiError {
+fn job_not_found(id: &JobId) -> ApiError {
     ApiError::not_found(format!("no job {id}"))
 }
 
@@ -58,7 +59,7 @@ fn finished_state(state: &str) -> Result<(), ApiError> {
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Starts a new attempt series for a finished job, claimed for an attempt right away (the
     /// caller makes it after answering). Same `webhook-id`; a fresh attempt budget.
-    pub fn retry_job(&self, id: &str) -> Result<JobRecord, ApiError> {
+    pub fn retry_job(&self, id: &JobId) -> Result<JobRecord, ApiError> {
         self.update_job(id, |current, now| {
             if current.state.finished_at().is_none() {
                 return Err(ApiError::new(409, "not_finished", "the job is still pending"));
@@ -69,7 +70,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Stops a pending job: no more attempts. An attempt in flight goes on, and no attempt
     /// starts after it: the job ends cancelled unless that attempt ends it first.
-    pub fn cancel_job(&self, id: &str) -> Result<JobRecord, ApiError> {
+    pub fn cancel_job(&self, id: &JobId) -> Result<JobRecord, ApiError> {
         let current = self.load_job(id).map_err(ApiError::storage)?.ok_or_else(|| job_not_found(id))?;
         if let State::InFlight { lease_until, .. } = current.state {
             if lease_until > self.clock.now_ms() {
@@ -95,13 +96,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// new timer slot and pending-list entry go in the record's commit.
     fn update_job(
         &self,
-        id: &str,
+        id: &JobId,
         change: impl Fn(&JobRecord, u64) -> Result<JobRecord, ApiError>,
     ) -> Result<JobRecord, ApiError> {
         let now = || self.clock.now_ms();
         let updated = fence::update(self.kv, &keys::job(id), &now, |current: &JobRecord, now| {
             let mut next = change(current, now)?;
-            let mut entries = timers::allocate(self.kv, &[(next.timer, id)]).map_err(ApiError::storage)?;
+            let mut entries = timers::allocate(self.kv, &[(next.timer, id.as_str())]).map_err(ApiError::storage)?;
             if next.generation != current.generation {
                 entries.extend(lists::append(self.kv, "pending", &[(id, next.generation)]).map_err(ApiError::storage)?);
                 next.pending_listed = Some(next.generation);
@@ -148,7 +149,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
         }
         let ids: Vec<(u64, &str)> = won.iter().map(|job| (bucket, job.id.as_str())).collect();
-        let listed: Vec<(&str, u32)> = won.iter().map(|job| (job.id.as_str(), job.generation)).collect();
+        let listed: Vec<(&JobId, u32)> = won.iter().map(|job| (&job.id, job.generation)).collect();
         let mut entries = timers::allocate(self.kv, &ids).map_err(ApiError::storage)?;
         entries.extend(lists::append(self.kv, "pending", &listed).map_err(ApiError::storage)?);
         entries.extend(won.iter().map(|job| keys::job(&job.id).entry(job)));

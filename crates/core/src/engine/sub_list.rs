@@ -7,11 +7,12 @@ use super::Hookah;
 use crate::channels::grammar::check_public_channel;
 use crate::channels::record::SubscriptionRecord;
 use crate::error::ApiError;
+use crate::ids::SubscriptionId;
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
 use serde_json::{json, Value};
 
-pub(crate) fn subscription_log(channel: &str) -> SlotLog {
+pub(crate) fn subscription_log(channel: &str) -> SlotLog<SubscriptionId> {
     SlotLog::new(keys::channel_subs(channel))
 }
 
@@ -41,19 +42,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) fn load_subscriptions(
         &self,
         channel: &str,
-        ids: &[String],
+        ids: &[SubscriptionId],
     ) -> Result<Vec<Option<SubscriptionRecord>>, KvError> {
-        let sub_keys: Vec<_> = ids.iter().map(|id| keys::subscription(id)).collect();
+        let sub_keys: Vec<_> = ids.iter().map(keys::subscription).collect();
         Ok(self.kv.load_many(&sub_keys)?.into_iter().map(|sub| sub.filter(|sub| sub.channel == channel)).collect())
     }
 
     /// A compaction step of the channel's list when it carries much dead history.
     pub(crate) fn tidy_subscriptions(&self, channel: &str, bounds: &Bounds) -> Result<(), KvError> {
-        if !SlotLog::needs_tidy(bounds) {
+        if !bounds.needs_tidy() {
             return Ok(());
         }
         let now = || self.clock.now_ms();
-        let is_live = |ids: &[String]| Ok(self.load_subscriptions(channel, ids)?.iter().map(Option::is_some).collect());
+        let is_live =
+            |ids: &[SubscriptionId]| Ok(self.load_subscriptions(channel, ids)?.iter().map(Option::is_some).collect());
         subscription_log(channel).tidy(self.kv, bounds, &now, is_live)?;
         Ok(())
     }

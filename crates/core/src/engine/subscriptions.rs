@@ -8,7 +8,7 @@ use super::Hookah;
 use crate::channels::grammar::{check_app_channel, check_filter, check_public_channel, MAX_EVENT_TYPES};
 use crate::channels::record::{ChannelRecord, Status, SubscriptionRecord, RECORD_VERSION};
 use crate::error::ApiError;
-use crate::ids::{is_subscription_id, key_id, subscription_id, ID_RANDOM_BYTES};
+use crate::ids::{KeyId, SubscriptionId, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord, Verification};
 use crate::keyring::{KeyRecord, Secret, KEY_RECORD_VERSION};
 use crate::keys::{self, TypedKv};
@@ -52,7 +52,7 @@ pub struct ChannelRequest {
     pub verify_intent: bool,
 }
 
-fn not_found(id: &str) -> ApiError {
+fn not_found(id: impl std::fmt::Display) -> ApiError {
     ApiError::not_found(format!("no subscription {id}"))
 }
 
@@ -98,7 +98,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.entropy.fill(&mut random);
         let mut sub = SubscriptionRecord {
             v: RECORD_VERSION,
-            id: subscription_id(&random),
+            id: SubscriptionId::from_random(&random),
             channel: channel.to_string(),
             tenant,
             url,
@@ -118,7 +118,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         };
         let verification = self.channel_record(channel)?.verify_intent.then(|| self.begin_verification(&mut sub, now));
         let log = subscription_log(channel);
-        let appended = log.append(self.kv, &[&sub.id], now)?;
+        let appended = log.append(self.kv, std::slice::from_ref(&sub.id), now)?;
         let mut entries = appended.entries;
         entries.push(keys::signing_key(&key.id).entry(&key));
         entries.push(keys::subscription(&sub.id).entry(&sub));
@@ -162,7 +162,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.entropy.fill(&mut random);
         Ok(KeyRecord {
             v: KEY_RECORD_VERSION,
-            id: key_id(&random),
+            id: KeyId::from_random(&random),
             secret: Secret::new(secret),
             created_at: now,
             rotated_at: None,
@@ -198,18 +198,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) fn verification_job(
         &self,
         url: String,
-        sub_id: &str,
+        sub_id: &SubscriptionId,
         challenge: String,
         unsubscribe: bool,
         now: u64,
     ) -> JobRecord {
         let mut job = self.new_record("GET", url, Vec::new(), now);
         job.max_attempts = VERIFY_ATTEMPTS;
-        job.verifies = Some(Verification { subscription: sub_id.to_string(), challenge, unsubscribe });
+        job.verifies = Some(Verification { subscription: sub_id.clone(), challenge, unsubscribe });
         transition::claim(job, now)
     }
 
-    /// Loads a subscription of `channel` that `principal` may see.
+    /// Loads a subscription of `channel` that `principal` may see; `id` is the path segment,
+    /// parsed only after the channel check so that a token of another channel gets its 403 first.
     pub fn find_subscription(
         &self,
         principal: &Principal,
@@ -218,10 +219,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         write: bool,
     ) -> Result<SubscriptionRecord, ApiError> {
         principal.check_channel(channel, write)?;
-        let stored = if is_subscription_id(id) {
-            self.kv.load(&keys::subscription(id)).map_err(ApiError::storage)?
-        } else {
-            None
+        let stored = match SubscriptionId::parse(id) {
+            Some(id) => self.kv.load(&keys::subscription(&id)).map_err(ApiError::storage)?,
+            None => None,
         };
         let sub = stored.filter(|s| s.channel == channel);
         let sub = sub.ok_or_else(|| not_found(id))?;
@@ -292,7 +292,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         sub.disabled_at = None;
         sub.updated_at = now;
         // Its health starts afresh: no dead jobs in a row, no failing clock.
-        let health = [keys::subscription_health(id).into(), keys::subscription_failing_since(id).into()];
+        let health = [keys::subscription_health(&sub.id).into(), keys::subscription_failing_since(&sub.id).into()];
         self.kv.delete_many(&health).map_err(ApiError::storage)?;
         self.save_subscription(&mut sub, read_at, verification.as_ref())?;
         Ok((sub.view(), verification))
@@ -321,8 +321,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     pub fn delete_subscription(&self, principal: &Principal, channel: &str, id: &str) -> Result<(), ApiError> {
-        self.find_subscription(principal, channel, id, true)?;
-        self.forget_subscription(id).map_err(ApiError::storage)
+        let sub = self.find_subscription(principal, channel, id, true)?;
+        self.forget_subscription(&sub.id).map_err(ApiError::storage)
     }
 
     pub fn rotate_subscription_secret(
@@ -335,7 +335,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let sub = self.find_subscription(principal, channel, id, true)?;
         let request = crate::engine::KeyRequest::parse(body)?;
         let rotated = self.rotate_key(&sub.key_id, request)?;
-        Ok(json!({ "id": id, "secret": rotated["secret"], "previous_signs_until": rotated["previous_signs_until"] }))
+        let (secret, until) = (&rotated["secret"], &rotated["previous_signs_until"]);
+        Ok(json!({ "id": sub.id, "secret": secret, "previous_signs_until": until }))
     }
 }
 

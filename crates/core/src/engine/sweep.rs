@@ -7,6 +7,7 @@ use super::fence::{self, Turn};
 use super::stats::Seen;
 use super::targets::HOLD_BACK_MS;
 use super::{lists, timers, Hookah};
+use crate::ids::{EventId, JobId};
 use crate::job::transition::{self, TimerAction};
 use crate::job::view::public_state;
 use crate::job::{JobRecord, State};
@@ -58,7 +59,7 @@ impl SweepReport {
 /// A slot read during the sweep and the record it pointed at, as stored.
 struct Found {
     bucket: u64,
-    id: String,
+    id: JobId,
     record: JobRecord,
 }
 
@@ -207,14 +208,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         &self,
         slot_keys: &[Key<Bytes>],
         slot_buckets: &[u64],
-    ) -> Result<(Vec<Found>, Vec<(u64, String)>), KvError> {
-        let (events, ids): (Vec<(u64, String)>, Vec<(u64, String)>) = self
-            .kv
-            .load_many(slot_keys)?
-            .into_iter()
-            .zip(slot_buckets)
-            .filter_map(|(id, &bucket)| Some((bucket, String::from_utf8(id?).ok()?)))
-            .partition(|(_, id)| crate::ids::is_event_id(id));
+    ) -> Result<(Vec<Found>, Vec<(u64, EventId)>), KvError> {
+        let (mut events, mut ids) = (Vec::new(), Vec::new());
+        for (text, &bucket) in self.kv.load_many(slot_keys)?.into_iter().zip(slot_buckets) {
+            let Some(text) = text.and_then(|bytes| String::from_utf8(bytes).ok()) else { continue };
+            // A slot names an event or a job by its prefix; one that names neither has no record.
+            if let Some(id) = EventId::parse(&text) {
+                events.push((bucket, id));
+            } else if let Some(id) = JobId::parse(&text) {
+                ids.push((bucket, id));
+            }
+        }
         let job_keys: Vec<_> = ids.iter().map(|(_, id)| keys::job(id)).collect();
         let records = self.kv.load_many(&job_keys)?;
         let found = ids
@@ -229,14 +233,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// `now` was taken before the records were read.
     fn act_on_slots(&self, found: Vec<Found>, now: u64, report: &mut SweepReport) -> Result<Vec<JobRecord>, KvError> {
         let mut new_timers: Vec<(u64, &str)> = Vec::new();
-        let mut finished: Vec<(&'static str, &str, u32)> = Vec::new();
+        let mut finished: Vec<(&'static str, &JobId, u32)> = Vec::new();
         let mut wanted = Vec::new();
         let mut seen = HashSet::new();
         let mut visits = Vec::new();
         for slot in &found {
             let action = transition::on_timer(&slot.record, slot.bucket, now, self.config);
             // Two live slots of one job in one sweep: the first decides.
-            if matches!(action, TimerAction::Skip) || !seen.insert(slot.id.as_str()) {
+            if matches!(action, TimerAction::Skip) || !seen.insert(&slot.id) {
                 report.skipped += 1;
                 continue;
             }
@@ -244,11 +248,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 TimerAction::Skip => {}
                 TimerAction::Reschedule { bucket } => {
                     report.rescheduled += 1;
-                    new_timers.push((bucket, &slot.id));
+                    new_timers.push((bucket, slot.id.as_str()));
                 }
                 TimerAction::KeepUntil { bucket } => {
                     // The first visit after a job ended: it joins its state's list now.
-                    new_timers.push((bucket, &slot.id));
+                    new_timers.push((bucket, slot.id.as_str()));
                     finished.push((public_state(&slot.record.state), &slot.id, slot.record.generation));
                     visits.push(Seen::Filed(slot.record.clone()));
                 }
@@ -285,7 +289,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     full_targets.insert(host);
                 }
                 report.held_back += 1;
-                new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), &slot.id));
+                new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), slot.id.as_str()));
                 continue;
             };
             let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&slot.id), slot.record.turn, now)?
@@ -295,7 +299,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 }
                 // Another writer holds the job's next turn: look again once it must have written.
                 report.skipped += 1;
-                new_timers.push((keys::timer_bucket(now + fence::TURN_STALE_MS, now), &slot.id));
+                new_timers.push((keys::timer_bucket(now + fence::TURN_STALE_MS, now), slot.id.as_str()));
                 continue;
             };
             match next {
@@ -310,7 +314,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     record.state = State::Cancelled { at: now };
                     record.timer = keys::timer_bucket(now, now);
                     record.turn = turn;
-                    new_timers.push((record.timer, &slot.id));
+                    new_timers.push((record.timer, slot.id.as_str()));
                     report.rescheduled += 1;
                     records.push(record);
                 }
@@ -321,7 +325,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     visits.push(Seen::Claimed(if pending { slot.record.clone() } else { next.clone() }));
                     next.turn = turn;
                     next.target_place = place;
-                    new_timers.push((next.timer, &slot.id));
+                    new_timers.push((next.timer, slot.id.as_str()));
                     report.claimed += 1;
                     records.push(next.clone());
                     claims.push(next);

@@ -4,8 +4,9 @@ use crate::keys::{self, Entry, TypedKv};
 use crate::ports::{Kv, KvError};
 use std::collections::BTreeMap;
 
-/// Allocates a slot for each `(bucket, job id)` and returns the slot entries to store (the caller
-/// stores them in the same `set_many` as the records they point at, when it can).
+/// Allocates a slot for each `(bucket, id)` and returns the slot entries to store (the caller
+/// stores them in the same `set_many` as the records they point at, when it can). A slot holds
+/// a job's id or an event's, so it takes the id's text.
 pub(crate) fn allocate<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result<Vec<Entry>, KvError> {
     let mut by_bucket: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
     for &(bucket, id) in wanted {

@@ -6,7 +6,7 @@ use crate::channels::grammar::check_public_channel;
 use crate::channels::token::{self, Access, TokenRecord, MAX_TOKEN_TTL_SECS, TOKEN_RECORD_VERSION};
 use crate::digest::sha256_hex;
 use crate::error::ApiError;
-use crate::ids::{token_id, ID_RANDOM_BYTES};
+use crate::ids::{TokenId, ID_RANDOM_BYTES};
 use crate::job::view::rfc3339;
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, Transport};
@@ -73,7 +73,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
         if let Some((id, secret)) = presented.and_then(token::parse) {
-            let record = self.kv.load(&keys::token(id)).map_err(ApiError::storage)?;
+            let record = self.kv.load(&keys::token(&id)).map_err(ApiError::storage)?;
             return match record {
                 Some(record) if record.admits(secret, self.clock.now_ms()) => Ok(Principal::Scoped(record)),
                 _ => Err(ApiError::new(401, "unauthorized", "the token is unknown, expired or revoked")),
@@ -99,7 +99,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let now = self.clock.now_ms();
         let record = TokenRecord {
             v: TOKEN_RECORD_VERSION,
-            id: token_id(&random),
+            id: TokenId::from_random(&random),
             channel: request.channel,
             tenant: request.tenant,
             access: request.access,
@@ -119,12 +119,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }))
     }
 
-    pub fn revoke_token(&self, id: &str) -> Result<(), ApiError> {
+    pub fn revoke_token(&self, id: &TokenId) -> Result<(), ApiError> {
         let key = keys::token(id);
         let stored = self.kv.load(&key).map_err(ApiError::storage)?;
-        let mut record = stored.ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
+        let mut record = stored.ok_or_else(|| token_not_found(id))?;
         // Revoking is the only change a token ever sees, so a plain write cannot undo another.
         record.revoked = true;
         self.kv.save(&key, &record).map_err(ApiError::storage)
     }
+}
+
+fn token_not_found(id: impl std::fmt::Display) -> ApiError {
+    ApiError::not_found(format!("no token {id}"))
+}
+
+/// The token a path segment names; a segment not shaped like a token id is as unknown as a
+/// missing token.
+pub(crate) fn token_id(segment: &str) -> Result<TokenId, ApiError> {
+    TokenId::parse(segment).ok_or_else(|| token_not_found(segment))
 }

@@ -4,7 +4,7 @@
 
 use super::Hookah;
 use crate::digest::sha256_hex;
-use crate::ids::is_job_id;
+use crate::ids::JobId;
 use crate::job::JobRecord;
 use crate::ports::{Kv, KvError, Transport};
 use subtle::ConstantTimeEq;
@@ -18,7 +18,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         body_sha256: &str,
         receiver: Option<&str>,
     ) -> Result<bool, KvError> {
-        let record = if is_job_id(webhook_id) { self.load_job(webhook_id)? } else { None };
+        let record = match JobId::parse(webhook_id) {
+            Some(id) => self.load_job(&id)?,
+            None => None,
+        };
         let record = record.filter(|job| receiver.is_none_or(|url| job.url.starts_with(url)));
         let now = self.clock.now_ms();
         let (expected, live) = match &record {

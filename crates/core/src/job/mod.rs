@@ -4,6 +4,7 @@ pub mod transition;
 pub mod view;
 
 use crate::delivery::TransportError;
+use crate::ids::{JobId, KeyId, SubscriptionId};
 use serde::{Deserialize, Serialize};
 
 /// Version of the stored record format.
@@ -18,10 +19,10 @@ pub const LEASE_MARGIN_MS: u64 = 30_000;
 /// by less than this.
 pub const LEASE_SAFETY_MS: u64 = 10_000;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub v: u32,
-    pub id: String,
+    pub id: JobId,
     pub method: String,
     pub url: String,
     /// End-to-end headers to send, names lowercased.
@@ -37,7 +38,7 @@ pub struct JobRecord {
     pub attempts: Vec<Attempt>,
     /// The key that signs this job's attempts; `None` means the default key at attempt time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signing_key: Option<String>,
+    pub signing_key: Option<KeyId>,
     /// Hex SHA-256 of the body: what the verification endpoint compares against.
     #[serde(default)]
     pub body_sha256: String,
@@ -61,7 +62,7 @@ pub struct JobRecord {
     pub is_report: bool,
     /// The channel subscription this job delivers an event to (endpoint health follows it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subscription: Option<String>,
+    pub subscription: Option<SubscriptionId>,
     /// An intent verification: the subscription it confirms and the challenge to echo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verifies: Option<Verification>,
@@ -82,7 +83,7 @@ pub struct JobRecord {
 /// What an intent-verification request must get back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verification {
-    pub subscription: String,
+    pub subscription: SubscriptionId,
     pub challenge: String,
     /// Confirms an unsubscription (WebSub): success deletes the subscription.
     #[serde(default)]
@@ -179,6 +180,38 @@ pub enum AttemptError {
 }
 
 impl JobRecord {
+    /// A record with only its id (pending at 0, no attempts), for filling in with `..`.
+    pub fn new(id: JobId) -> Self {
+        JobRecord {
+            v: RECORD_VERSION,
+            id,
+            method: String::new(),
+            url: String::new(),
+            headers: Vec::new(),
+            body_len: 0,
+            created_at: 0,
+            max_attempts: 0,
+            timeout_ms: 0,
+            state: State::default(),
+            timer: 0,
+            attempts: Vec::new(),
+            signing_key: None,
+            body_sha256: String::new(),
+            generation: 0,
+            series_start: 0,
+            pending_listed: None,
+            last_detail: None,
+            callback: None,
+            is_report: false,
+            subscription: None,
+            verifies: None,
+            ops: false,
+            idempotency_key: None,
+            turn: 0,
+            target_place: None,
+        }
+    }
+
     /// How long one attempt may hold the job.
     pub fn lease_ms(&self) -> u64 {
         lease_ms(self.timeout_ms)

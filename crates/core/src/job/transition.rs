@@ -145,8 +145,6 @@ mod tests {
 
     fn record(state: State, timer: u64) -> JobRecord {
         JobRecord {
-            v: 1,
-            id: "job_x".into(),
             method: "POST".into(),
             url: "http://example.com/".into(),
             headers: vec![],
@@ -157,7 +155,7 @@ mod tests {
             state,
             timer,
             attempts: vec![],
-            ..JobRecord::default()
+            ..JobRecord::new(crate::ids::JobId::from_random(&[1; 16]))
         }
     }
 

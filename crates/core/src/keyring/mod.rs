@@ -1,6 +1,7 @@
 //! Signing keys as stored: the current secret and, during a rotation's grace period, the previous
 //! one, which keeps signing beside it so receivers can switch without a gap.
 
+use crate::ids::KeyId;
 use crate::job::view::rfc3339;
 use crate::signing::{SigningError, SigningKey};
 use serde::{Deserialize, Serialize};
@@ -38,14 +39,14 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("signing key {id} is unusable: {reason}")]
 pub struct UnusableKey {
-    pub id: String,
+    pub id: KeyId,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
     pub v: u32,
-    pub id: String,
+    pub id: KeyId,
     pub secret: Secret,
     pub created_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,7 +115,7 @@ mod tests {
         let secret = |byte| Secret::new(generate_hmac_secret(&[byte; 32]).unwrap().expose_secret());
         KeyRecord {
             v: 1,
-            id: "key_x".into(),
+            id: KeyId::from_random(&[1; 16]),
             secret: secret(1),
             created_at: 0,
             rotated_at: previous_until.map(|_| 5),

@@ -37,9 +37,11 @@ use crate::channels::record::{ChannelRecord, EventRecord, SubscriptionRecord};
 use crate::channels::token::TokenRecord;
 use crate::engine::slot_log::Meta;
 use crate::engine::IdempotencyRecord;
+use crate::ids::{EventId, JobId, KeyId, SubscriptionId, TokenId};
 use crate::job::{AttemptDetail, JobRecord};
 use crate::keyring::KeyRecord;
 use crate::stats::StatsRecord;
+use std::marker::PhantomData;
 
 /// Every key is made here, by these functions.
 macro_rules! typed {
@@ -48,9 +50,14 @@ macro_rules! typed {
     };
 }
 
-/// The base key of a slot log (`engine::slot_log`), whose keys hang off it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogBase(String);
+/// The base key of a slot log (`engine::slot_log`) of `I`s, whose keys hang off it.
+pub struct LogBase<I>(String, PhantomData<fn() -> I>);
+
+impl<I> LogBase<I> {
+    fn new(text: String) -> Self {
+        LogBase(text, PhantomData)
+    }
+}
 
 /// Width of a timer bucket.
 pub const BUCKET_MS: u64 = 1_000;
@@ -108,7 +115,7 @@ pub fn bucket_claim(bucket: u64, now_ms: u64) -> Key<Counter> {
 }
 
 /// The full record of attempt `n` (1-based) once a later attempt replaced it in the job record.
-pub fn attempt_detail(id: &str, n: usize) -> Key<Json<AttemptDetail>> {
+pub fn attempt_detail(id: &JobId, n: usize) -> Key<Json<AttemptDetail>> {
     typed!("job:{id}:attempt:{n}")
 }
 
@@ -140,21 +147,21 @@ pub fn channel(name: &str) -> Key<Json<ChannelRecord>> {
 }
 
 /// The slot log of a channel's subscription ids.
-pub fn channel_subs(name: &str) -> LogBase {
-    LogBase(format!("chan:{name}:subs"))
+pub fn channel_subs(name: &str) -> LogBase<SubscriptionId> {
+    LogBase::new(format!("chan:{name}:subs"))
 }
 
-pub fn subscription(id: &str) -> Key<SubscriptionRecord> {
+pub fn subscription(id: &SubscriptionId) -> Key<SubscriptionRecord> {
     typed!("sub:{id}")
 }
 
 /// Dead jobs in a row (a counter).
-pub fn subscription_health(id: &str) -> Key<Counter> {
+pub fn subscription_health(id: &SubscriptionId) -> Key<Counter> {
     typed!("sub:{id}:health")
 }
 
 /// When the subscription's deliveries began failing (a number).
-pub fn subscription_failing_since(id: &str) -> Key<Number> {
+pub fn subscription_failing_since(id: &SubscriptionId) -> Key<Number> {
     typed!("sub:{id}:health:since")
 }
 
@@ -163,21 +170,21 @@ pub fn websub_index(callback: &str, topic: &str) -> Key<Bytes> {
     typed!("websub:{}", crate::digest::sha256_hex(format!("{callback}\n{topic}").as_bytes()))
 }
 
-pub fn event(id: &str) -> Key<EventRecord> {
+pub fn event(id: &EventId) -> Key<EventRecord> {
     typed!("evt:{id}")
 }
 
-pub fn event_body(id: &str) -> Key<Bytes> {
+pub fn event_body(id: &EventId) -> Key<Bytes> {
     typed!("evt:{id}:body")
 }
 
-pub fn token(id: &str) -> Key<TokenRecord> {
+pub fn token(id: &TokenId) -> Key<TokenRecord> {
     typed!("tok:{id}")
 }
 
 /// The slot log of signing key ids.
-pub fn key_log() -> LogBase {
-    LogBase("keys".into())
+pub fn key_log() -> LogBase<KeyId> {
+    LogBase::new("keys".into())
 }
 
 /// The id of the key that signs jobs that name none.
@@ -185,35 +192,35 @@ pub fn default_key() -> Key<Bytes> {
     Key::new("keys:default".into())
 }
 
-pub fn signing_key(id: &str) -> Key<KeyRecord> {
+pub fn signing_key(id: &KeyId) -> Key<KeyRecord> {
     typed!("key:{id}")
 }
 
 /// A slot log's slot counter (incremented).
-pub fn log_count(log: &LogBase) -> Key<Counter> {
+pub fn log_count<I>(log: &LogBase<I>) -> Key<Counter> {
     typed!("{}:n", log.0)
 }
 
 /// A slot log's count of live items (incremented both ways).
-pub fn log_live(log: &LogBase) -> Key<Counter> {
+pub fn log_live<I>(log: &LogBase<I>) -> Key<Counter> {
     typed!("{}:live", log.0)
 }
 
 /// A slot log's compaction record.
-pub(crate) fn log_meta(log: &LogBase) -> Key<Meta> {
+pub(crate) fn log_meta<I>(log: &LogBase<I>) -> Key<Meta> {
     typed!("{}:meta", log.0)
 }
 
 /// Entry `k` of a slot log.
-pub fn log_entry(log: &LogBase, k: u64) -> Key<Bytes> {
+pub fn log_entry<I>(log: &LogBase<I>, k: u64) -> Key<Bytes> {
     typed!("{}:{k}", log.0)
 }
 
-pub fn job(id: &str) -> Key<JobRecord> {
+pub fn job(id: &JobId) -> Key<JobRecord> {
     typed!("job:{id}")
 }
 
-pub fn body(id: &str) -> Key<Bytes> {
+pub fn body(id: &JobId) -> Key<Bytes> {
     typed!("job:{id}:body")
 }
 
@@ -241,7 +248,7 @@ pub fn turn_seen<V>(record: &Key<V>, n: u64) -> Key<Number> {
 }
 
 /// Set when a job is cancelled during an attempt: no attempt starts after it.
-pub fn cancel_request(id: &str) -> Key<Bytes> {
+pub fn cancel_request(id: &JobId) -> Key<Bytes> {
     typed!("job:{id}:cancel")
 }
 
@@ -253,8 +260,8 @@ pub(crate) fn test_key<V>(text: &str) -> Key<V> {
 
 /// A slot log of its own, for the slot log's tests.
 #[cfg(test)]
-pub(crate) fn test_log(name: &str) -> LogBase {
-    LogBase(name.to_string())
+pub(crate) fn test_log(name: &str) -> LogBase<String> {
+    LogBase::new(name.to_string())
 }
 
 #[cfg(test)]

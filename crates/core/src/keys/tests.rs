@@ -1,32 +1,39 @@
 //! The layout is what existing stores hold: every key string must stay exactly as it was.
 
 use super::*;
-use crate::ids::job_id;
+use crate::ids::{Id, JobId, Prefix};
+
+/// Ids of each kind with one tail, `{prefix}{TAIL}`, so the expected keys read plainly.
+const TAIL: &str = "0123456789abcdefghjkmnpqrs";
+
+fn id<P: Prefix>() -> Id<P> {
+    Id::parse(&format!("{}{TAIL}", P::PREFIX)).unwrap()
+}
 
 fn check<V>(key: Key<V>, expected: &str) {
-    assert_eq!(key.as_str(), expected);
+    assert_eq!(key.as_str(), expected.replace("{TAIL}", TAIL));
 }
 
 #[test]
 fn record_keys_keep_their_layout() {
-    check(job("job_1"), "job:job_1");
-    check(subscription("sub_1"), "sub:sub_1");
-    check(event("evt_1"), "evt:evt_1");
-    check(token("hkt_1"), "tok:hkt_1");
-    check(signing_key("key_1"), "key:key_1");
+    check(job(&id()), "job:job_{TAIL}");
+    check(subscription(&id()), "sub:sub_{TAIL}");
+    check(event(&id()), "evt:evt_{TAIL}");
+    check(token(&id()), "tok:hkt_{TAIL}");
+    check(signing_key(&id()), "key:key_{TAIL}");
     check(sweep_stats(), "stats:sweep");
     check(log_meta(&key_log()), "keys:meta");
     check(log_meta(&channel_subs("orders")), "chan:orders:subs:meta");
     check(channel("orders"), "chan:orders");
     check(idempotency("ab12"), "idem:ab12");
-    check(attempt_detail("job_1", 2), "job:job_1:attempt:2");
+    check(attempt_detail(&id(), 2), "job:job_{TAIL}:attempt:2");
 }
 
 #[test]
 fn byte_keys_keep_their_layout() {
-    check(body("job_1"), "job:job_1:body");
-    check(cancel_request("job_1"), "job:job_1:cancel");
-    check(event_body("evt_1"), "evt:evt_1:body");
+    check(body(&id()), "job:job_{TAIL}:body");
+    check(cancel_request(&id()), "job:job_{TAIL}:cancel");
+    check(event_body(&id()), "evt:evt_{TAIL}:body");
     check(slot(1_700_000_000, 3), "due:1700000000:3");
     check(list_entry("dead", 7), "list:dead:7");
     check(log_entry(&key_log(), 4), "keys:4");
@@ -42,10 +49,10 @@ fn counter_keys_keep_their_layout() {
     check(bucket_claim(5, 31_000), "due:5:claim:2");
     check(list_count("dead"), "list:dead:n");
     check(idempotency_race("ab12", 9), "idem:ab12:n:9");
-    check(subscription_health("sub_1"), "sub:sub_1:health");
+    check(subscription_health(&id()), "sub:sub_{TAIL}:health");
     check(log_count(&key_log()), "keys:n");
     check(log_live(&channel_subs("orders")), "chan:orders:subs:live");
-    check(turn(&job("job_1"), 3), "job:job_1:turn:3");
+    check(turn(&job(&id()), 3), "job:job_{TAIL}:turn:3");
     check(turn(&log_meta(&key_log()), 1), "keys:meta:turn:1");
 }
 
@@ -53,13 +60,13 @@ fn counter_keys_keep_their_layout() {
 fn number_keys_keep_their_layout() {
     check(slot_done(5), "due:5:done");
     check(sweep_cursor(), "sweep:cursor");
-    check(subscription_failing_since("sub_1"), "sub:sub_1:health:since");
-    check(turn_seen(&job("job_1"), 3), "job:job_1:turn:3:seen");
+    check(subscription_failing_since(&id()), "sub:sub_{TAIL}:health:since");
+    check(turn_seen(&job(&id()), 3), "job:job_{TAIL}:turn:3:seen");
 }
 
 #[test]
 fn keys_fit_the_host_limit() {
-    let id = job_id(&[9; 16]);
+    let id = JobId::from_random(&[9; 16]);
     let longest = [job(&id).to_string(), body(&id).to_string(), slot_count(u64::MAX).to_string()];
     let longest = longest.into_iter().chain([slot_done(u64::MAX).to_string(), slot(u64::MAX, u64::MAX).to_string()]);
     for key in longest {

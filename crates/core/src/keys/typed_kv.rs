@@ -56,6 +56,7 @@ impl<K: Kv + ?Sized> TypedKv for K {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::JobId;
     use crate::keys;
     use crate::memory::MemoryKv;
     use crate::stats::StatsRecord;
@@ -80,15 +81,16 @@ mod tests {
     #[test]
     fn unreadable_records_and_batches_come_back_in_order() {
         let kv = MemoryKv::default();
-        kv.set("job:a", b"not json").unwrap();
-        assert_eq!(kv.load(&keys::job("a")).unwrap(), None);
-        assert!(kv.exists(&keys::job("a")).unwrap(), "there, though unreadable");
+        let (a, b) = (JobId::from_random(&[1; 16]), JobId::from_random(&[2; 16]));
+        kv.set(&format!("job:{a}"), b"not json").unwrap();
+        assert_eq!(kv.load(&keys::job(&a)).unwrap(), None);
+        assert!(kv.exists(&keys::job(&a)).unwrap(), "there, though unreadable");
         kv.set("due:1:n", &7i64.to_le_bytes()).unwrap(); // SQLite's counter format
         kv.set("due:2:n", b"9").unwrap(); // Redis's
         kv.save(&keys::slot_done(2), &4).unwrap();
         let pairs = [1, 2].map(|b| (keys::slot_count(b), keys::slot_done(b)));
         assert_eq!(kv.load_pairs(&pairs).unwrap(), vec![(7, None), (9, Some(4))]);
         assert_eq!(kv.load_many(&[keys::slot_count(2), keys::slot_count(5)]).unwrap(), vec![9, 0]);
-        assert_eq!(kv.exist_many(&[keys::job("a"), keys::job("b")]).unwrap(), vec![true, false]);
+        assert_eq!(kv.exist_many(&[keys::job(&a), keys::job(&b)]).unwrap(), vec![true, false]);
     }
 }

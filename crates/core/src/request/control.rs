@@ -1,6 +1,7 @@
 //! Per-job control headers (`Hookah-*`), validated strictly: a typo is a 400, not a silent default.
 
 use crate::error::ApiError;
+use crate::ids::KeyId;
 
 /// Longest per-job timeout and first-attempt delay a caller may ask for.
 pub const MAX_TIMEOUT_SECS: u64 = 300;
@@ -14,7 +15,7 @@ pub struct Control {
     pub timeout_ms: Option<u64>,
     pub delay_ms: u64,
     /// The signing key for this job instead of the default one.
-    pub signing_key: Option<String>,
+    pub signing_key: Option<KeyId>,
     /// `Hookah-Mode: sync`: make the first attempt before answering, and answer with its result.
     pub sync: bool,
     /// `Hookah-Wait`: how long a sync caller waits for that attempt.
@@ -42,7 +43,7 @@ pub fn parse(headers: &[(String, String)]) -> Result<Control, ApiError> {
             "timeout" => control.timeout_ms = Some(number(&name, value, 1, MAX_TIMEOUT_SECS)? * 1000),
             "delay" => control.delay_ms = number(&name, value, 0, MAX_DELAY_SECS)? * 1000,
             "wait" => control.wait_ms = Some(number(&name, value, 1, MAX_TIMEOUT_SECS)? * 1000),
-            "signing-key" if crate::ids::is_key_id(value) => control.signing_key = Some(value.to_string()),
+            "signing-key" if KeyId::parse(value).is_some() => control.signing_key = KeyId::parse(value),
             "mode" if value.eq_ignore_ascii_case("sync") => control.sync = true,
             "mode" if value.eq_ignore_ascii_case("async") => control.sync = false,
             "callback" => control.callback = Some(value.to_string()),

@@ -133,7 +133,7 @@ fn valid_control() -> impl Strategy<Value = Control> {
         proptest::option::of(1..=MAX_ATTEMPTS),
         proptest::option::of(1..=MAX_TIMEOUT_SECS),
         0..=MAX_DELAY_SECS,
-        proptest::option::of(key_id),
+        proptest::option::of(key_id.prop_map(|text| crate::ids::KeyId::parse(&text).unwrap())),
         any::<bool>(),
         proptest::option::of(1..=MAX_TIMEOUT_SECS),
         proptest::option::of("[!-~]([ -~]{0,20}[!-~])?"),
@@ -168,7 +168,7 @@ fn print_control(control: &Control, shout: bool) -> Vec<(String, String)> {
         add("hookah-delay", (control.delay_ms / 1000).to_string());
     }
     if let Some(key) = &control.signing_key {
-        add("hookah-signing-key", key.clone());
+        add("hookah-signing-key", key.to_string());
     }
     add("hookah-mode", if control.sync { "sync" } else { "async" }.to_string());
     if let Some(ms) = control.wait_ms {

@@ -3,6 +3,7 @@
 
 use super::hosts::host_of;
 use super::record::error_text;
+use crate::ids::JobId;
 use crate::job::view::rfc3339;
 use crate::job::JobRecord;
 use serde::Serialize;
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttemptLog {
     pub at: u64,
-    pub job: String,
+    pub job: JobId,
     pub target_host: String,
     /// The attempt's number in the job's log, from 1.
     pub attempt: usize,
@@ -67,12 +68,11 @@ mod tests {
     #[test]
     fn an_attempt_line_names_no_secrets() {
         let record = JobRecord {
-            id: "job_1".into(),
             url: "https://user:secret@receiver.test/hook?token=x".into(),
             headers: vec![("authorization".into(), "Bearer hidden".into())],
             state: State::Dead { at: 5 },
             attempts: vec![Attempt { at: 0, duration_ms: 7, status: Some(503), error: None, message: None }],
-            ..JobRecord::default()
+            ..JobRecord::new(crate::ids::JobId::from_random(&[1; 16]))
         };
         let line = AttemptLog::of(&record).unwrap().line();
         let value: Value = serde_json::from_str(&line).unwrap();

@@ -167,7 +167,6 @@ mod tests {
 
     fn job(attempts: &[(u64, Option<u16>)], state: State) -> JobRecord {
         JobRecord {
-            id: "job_1".into(),
             url: "https://receiver.test/hook".into(),
             created_at: 60_000,
             state,
@@ -175,7 +174,7 @@ mod tests {
                 .iter()
                 .map(|&(at, status)| Attempt { at, duration_ms: 5, status, error: None, message: None })
                 .collect(),
-            ..JobRecord::default()
+            ..JobRecord::new(crate::ids::JobId::from_random(&[1; 16]))
         }
     }
 

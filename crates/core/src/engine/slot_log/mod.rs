@@ -19,25 +19,43 @@ mod tests;
 mod tidy;
 
 use super::fence::{self, TURN_DEADLINE_MS};
+use crate::ids::{Id, Prefix};
 use crate::keys::{self, Entry as KvEntry, LogBase, TypedKv};
 use crate::ports::{Kv, KvError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use std::hash::Hash;
 
 /// Entries one page reads at most, per item it may return.
 const SCAN_FACTOR: u64 = 4;
 const META_VERSION: u32 = 1;
 
-/// One log, named by its base key (`keys::key_log`, `keys::channel_subs`).
-pub(crate) struct SlotLog {
-    base: LogBase,
+/// One log of `I`s, named by its base key (`keys::key_log`, `keys::channel_subs`).
+pub(crate) struct SlotLog<I> {
+    base: LogBase<I>,
+}
+
+/// What a log holds: an id, kept as its text.
+pub(crate) trait Item: Clone + Eq + Hash {
+    /// `None` for text that names no item of this kind: its entry is skipped like a hole.
+    fn parse(text: &str) -> Option<Self>;
+    fn text(&self) -> &str;
+}
+
+impl<P: Prefix> Item for Id<P> {
+    fn parse(text: &str) -> Option<Self> {
+        Id::parse(text)
+    }
+    fn text(&self) -> &str {
+        self.as_str()
+    }
 }
 
 /// A written entry: `id` sits at `slot`, first appended at `birth`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
+pub(crate) struct Entry<I> {
     pub(crate) slot: u64,
-    pub(crate) id: String,
+    pub(crate) id: I,
     pub(crate) birth: u64,
 }
 
@@ -109,14 +127,14 @@ pub(crate) enum Direction {
 
 /// Items of one page with the records `load` found for them.
 #[derive(Debug)]
-pub(crate) struct Page<R> {
-    pub(crate) items: Vec<(Entry, R)>,
+pub(crate) struct Page<I, R> {
+    pub(crate) items: Vec<(Entry<I>, R)>,
     /// The slot the next page starts at; `None` at the end.
     pub(crate) next: Option<u64>,
 }
 
-impl SlotLog {
-    pub(crate) fn new(base: LogBase) -> Self {
+impl<I: Item> SlotLog<I> {
+    pub(crate) fn new(base: LogBase<I>) -> Self {
         Self { base }
     }
 
@@ -135,7 +153,7 @@ impl SlotLog {
     }
 
     /// Hands out slots for `ids` at `now`.
-    pub(crate) fn append<K: Kv>(&self, kv: &K, ids: &[&str], now: u64) -> Result<Appended, KvError> {
+    pub(crate) fn append<K: Kv>(&self, kv: &K, ids: &[I], now: u64) -> Result<Appended, KvError> {
         if !ids.is_empty() {
             kv.add_to(&keys::log_live(&self.base), ids.len() as i64)?;
         }
@@ -147,7 +165,7 @@ impl SlotLog {
     pub(crate) fn append_within<K: Kv>(
         &self,
         kv: &K,
-        ids: &[&str],
+        ids: &[I],
         now: u64,
         limit: u64,
     ) -> Result<Option<Appended>, KvError> {
@@ -159,7 +177,7 @@ impl SlotLog {
         self.allocate(kv, ids, now).map(Some)
     }
 
-    fn allocate<K: Kv>(&self, kv: &K, ids: &[&str], now: u64) -> Result<Appended, KvError> {
+    fn allocate<K: Kv>(&self, kv: &K, ids: &[I], now: u64) -> Result<Appended, KvError> {
         let write_by = now + TURN_DEADLINE_MS;
         if ids.is_empty() {
             return Ok(Appended { entries: Vec::new(), write_by });
@@ -181,14 +199,14 @@ impl SlotLog {
     }
 
     /// The written entries of `slots`, in their order, each id once.
-    pub(crate) fn read<K: Kv>(&self, kv: &K, slots: impl Iterator<Item = u64>) -> Result<Vec<Entry>, KvError> {
+    pub(crate) fn read<K: Kv>(&self, kv: &K, slots: impl Iterator<Item = u64>) -> Result<Vec<Entry<I>>, KvError> {
         let slots: Vec<u64> = slots.collect();
         let entry_keys: Vec<_> = slots.iter().map(|&k| keys::log_entry(&self.base, k)).collect();
         let mut seen = HashSet::new();
         Ok(slots
             .into_iter()
             .zip(kv.load_many(&entry_keys)?)
-            .filter_map(|(slot, bytes)| parse_entry(slot, &bytes?))
+            .filter_map(|(slot, bytes)| parse_entry::<I>(slot, &bytes?))
             .filter(|entry| seen.insert(entry.id.clone()))
             .collect())
     }
@@ -203,8 +221,8 @@ impl SlotLog {
         direction: Direction,
         from: Option<u64>,
         limit: usize,
-        load: impl Fn(&[String]) -> Result<Vec<Option<R>>, KvError>,
-    ) -> Result<Page<R>, KvError> {
+        load: impl Fn(&[I]) -> Result<Vec<Option<R>>, KvError>,
+    ) -> Result<Page<I, R>, KvError> {
         let (floor, count) = (bounds.meta.floor, bounds.count);
         let span = SCAN_FACTOR * limit.max(1) as u64;
         let (slots, after): (Vec<u64>, Option<u64>) = match direction {
@@ -220,7 +238,7 @@ impl SlotLog {
             }
         };
         let entries = self.read(kv, slots.into_iter())?;
-        let ids: Vec<String> = entries.iter().map(|entry| entry.id.clone()).collect();
+        let ids: Vec<I> = entries.iter().map(|entry| entry.id.clone()).collect();
         let mut page = Page { items: Vec::new(), next: after };
         for (entry, record) in entries.into_iter().zip(load(&ids)?) {
             if page.items.len() == limit {
@@ -234,17 +252,17 @@ impl SlotLog {
         Ok(page)
     }
 
-    fn entry(&self, slot: u64, id: &str, birth: u64) -> KvEntry {
-        keys::log_entry(&self.base, slot).entry(format!("{id} {birth}").as_bytes())
+    fn entry(&self, slot: u64, id: &I, birth: u64) -> KvEntry {
+        keys::log_entry(&self.base, slot).entry(format!("{} {birth}", id.text()).as_bytes())
     }
 }
 
 /// `{id} {birth}`; an entry written before births were kept is its own birth.
-fn parse_entry(slot: u64, bytes: &[u8]) -> Option<Entry> {
+fn parse_entry<I: Item>(slot: u64, bytes: &[u8]) -> Option<Entry<I>> {
     let text = std::str::from_utf8(bytes).ok()?;
     let (id, birth) = match text.split_once(' ') {
         Some((id, birth)) => (id, birth.parse().ok()?),
         None => (text, slot),
     };
-    (!id.is_empty()).then(|| Entry { slot, id: id.to_string(), birth })
+    Some(Entry { slot, id: I::parse(id)?, birth })
 }

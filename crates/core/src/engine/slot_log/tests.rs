@@ -1,14 +1,28 @@
 //! The slot log on the in-memory store. An item is live while `rec:{id}` exists.
 
 use super::tidy::TIDY_SETTLE_MS;
-use super::{Direction, SlotLog};
+use super::{Direction, Item, SlotLog};
 use crate::memory::MemoryKv;
 use crate::ports::{Kv, KvError};
 
 const T0: u64 = 1_700_000_000_000;
 
-fn log() -> SlotLog {
+fn log() -> SlotLog<String> {
     SlotLog::new(crate::keys::test_log("t"))
+}
+
+/// Plain names as items, so the cases read simply.
+impl Item for String {
+    fn parse(text: &str) -> Option<Self> {
+        (!text.is_empty()).then(|| text.to_string())
+    }
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+fn owned(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| id.to_string()).collect()
 }
 
 fn load(kv: &MemoryKv, ids: &[String]) -> Result<Vec<Option<String>>, KvError> {
@@ -18,7 +32,7 @@ fn load(kv: &MemoryKv, ids: &[String]) -> Result<Vec<Option<String>>, KvError> {
 
 /// Appends and writes items with their records, as a creator does.
 fn add(kv: &MemoryKv, ids: &[&str], now: u64) {
-    let mut entries = log().append(kv, ids, now).unwrap().entries;
+    let mut entries = log().append(kv, &owned(ids), now).unwrap().entries;
     entries.extend(ids.iter().map(|id| (format!("rec:{id}"), b"r".to_vec())));
     kv.set_many(entries).unwrap();
 }
@@ -54,7 +68,7 @@ fn tidy_fully(kv: &MemoryKv, mut now: u64) -> u64 {
     for _ in 0..100 {
         now += TIDY_SETTLE_MS;
         while tidy(kv, now) {}
-        if !SlotLog::needs_tidy(&log().bounds(kv).unwrap()) {
+        if !log().bounds(kv).unwrap().needs_tidy() {
             return now;
         }
     }
@@ -70,7 +84,7 @@ fn one_increment_appends_many_and_pages_go_both_ways() {
     let kv = MemoryKv::default();
     let ids = names(5);
     let commits = kv.commits.get();
-    let appended = log().append(&kv, &ids.iter().map(String::as_str).collect::<Vec<_>>(), T0).unwrap();
+    let appended = log().append(&kv, &ids, T0).unwrap();
     assert_eq!(kv.commits.get() - commits, 2, "one increment for the slots, one for the live count");
     assert_eq!(appended.entries.len(), 5);
     let mut entries = appended.entries;
@@ -94,7 +108,7 @@ fn removed_items_and_unwritten_slots_are_skipped() {
     add(&kv, &["a", "b", "c"], T0);
     remove(&kv, "b");
     // Allocated, never written: a hole.
-    log().append(&kv, &["lost"], T0).unwrap();
+    log().append(&kv, &owned(&["lost"]), T0).unwrap();
     add(&kv, &["d"], T0);
     assert_eq!(all(&kv), ["a", "c", "d"]);
     assert_eq!(log().bounds(&kv).unwrap().live, 4, "the lost item counts until abandoned");
@@ -105,12 +119,12 @@ fn removed_items_and_unwritten_slots_are_skipped() {
 #[test]
 fn a_live_limit_refuses_without_allocating() {
     let kv = MemoryKv::default();
-    assert!(log().append_within(&kv, &["a", "b"], T0, 2).unwrap().is_some());
-    assert!(log().append_within(&kv, &["c"], T0, 2).unwrap().is_none());
+    assert!(log().append_within(&kv, &owned(&["a", "b"]), T0, 2).unwrap().is_some());
+    assert!(log().append_within(&kv, &owned(&["c"]), T0, 2).unwrap().is_none());
     let bounds = log().bounds(&kv).unwrap();
     assert_eq!((bounds.count, bounds.live), (2, 2));
     log().removed(&kv, 1).unwrap();
-    assert!(log().append_within(&kv, &["c"], T0, 2).unwrap().is_some());
+    assert!(log().append_within(&kv, &owned(&["c"]), T0, 2).unwrap().is_some());
 }
 
 #[test]
@@ -118,7 +132,7 @@ fn duplicate_entries_are_read_once() {
     let kv = MemoryKv::default();
     add(&kv, &["a", "b"], T0);
     // The same id at a second slot, as a crash between two writes could leave it.
-    let again = log().append(&kv, &["a"], T0).unwrap();
+    let again = log().append(&kv, &owned(&["a"]), T0).unwrap();
     kv.set_many(again.entries).unwrap();
     assert_eq!(all(&kv), ["a", "b"]);
 }
@@ -183,7 +197,7 @@ fn a_slot_allocated_but_not_yet_written_survives_compaction() {
     }
     assert!(tidy(&kv, T0), "takes the mark");
     // An appender is handed a slot just before the mark is a minute old, and is slow to write.
-    let slow = log().append(&kv, &["slow"], T0 + TIDY_SETTLE_MS - 1).unwrap();
+    let slow = log().append(&kv, &owned(&["slow"]), T0 + TIDY_SETTLE_MS - 1).unwrap();
     let mut now = T0 + TIDY_SETTLE_MS;
     while tidy(&kv, now) {}
     kv.set_many(slow.entries).unwrap();

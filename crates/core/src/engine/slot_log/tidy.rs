@@ -15,7 +15,7 @@
 //! commit); any that do arise are harmless, as readers de-duplicate by id and fan-out jobs are
 //! derived from (event, subscription).
 
-use super::{Bounds, Entry, SlotLog};
+use super::{Bounds, Entry, Item, SlotLog};
 use crate::engine::fence::{self, Turn, TURN_DEADLINE_MS};
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError};
@@ -29,17 +29,19 @@ const SWEEP: u64 = 1_024;
 /// Readable slots tolerated beyond twice the live items before compaction starts.
 const SLACK: u64 = 64;
 
-impl SlotLog {
+impl Bounds {
     /// Whether the log has enough dead history, or garbage, to be worth a step.
-    pub(crate) fn needs_tidy(bounds: &Bounds) -> bool {
-        Self::too_long(bounds) || bounds.meta.swept < bounds.meta.mark_floor
+    pub(crate) fn needs_tidy(&self) -> bool {
+        self.too_long() || self.meta.swept < self.meta.mark_floor
     }
 
     /// Readers would read much more than the live items.
-    fn too_long(bounds: &Bounds) -> bool {
-        bounds.count.saturating_sub(bounds.meta.floor) > 2 * bounds.live + SLACK
+    fn too_long(&self) -> bool {
+        self.count.saturating_sub(self.meta.floor) > 2 * self.live + SLACK
     }
+}
 
+impl<I: Item> SlotLog<I> {
     /// One bounded compaction step, if one is due and allowed; `is_live` tells which ids still
     /// have their record. `now` gives the time (taken after `bounds` was read). Returns whether
     /// it wrote anything.
@@ -48,11 +50,11 @@ impl SlotLog {
         kv: &K,
         bounds: &Bounds,
         now: &dyn Fn() -> u64,
-        is_live: impl Fn(&[String]) -> Result<Vec<bool>, KvError>,
+        is_live: impl Fn(&[I]) -> Result<Vec<bool>, KvError>,
     ) -> Result<bool, KvError> {
         let started = now();
         let meta = &bounds.meta;
-        if !Self::needs_tidy(bounds) || started < meta.mark_at + TIDY_SETTLE_MS {
+        if !bounds.needs_tidy() || started < meta.mark_at + TIDY_SETTLE_MS {
             return Ok(false);
         }
         let mut next = meta.clone();
@@ -62,14 +64,14 @@ impl SlotLog {
             (meta.swept + 1..=sweep_to).map(|k| keys::log_entry(&self.base, k).into()).collect();
         next.swept = sweep_to.max(meta.swept);
         // The bottom window, below the mark; a short log only has its garbage swept.
-        let window_end = match Self::too_long(bounds) {
+        let window_end = match bounds.too_long() {
             true => meta.mark_count.min(meta.floor + WINDOW).max(meta.floor),
             false => meta.floor,
         };
         let window = self.read(kv, meta.floor + 1..=window_end)?;
-        let ids: Vec<String> = window.iter().map(|entry| entry.id.clone()).collect();
+        let ids: Vec<I> = window.iter().map(|entry| entry.id.clone()).collect();
         let alive = is_live(&ids)?;
-        let keep: Vec<Entry> = window.into_iter().zip(alive).filter(|(_, live)| *live).map(|(e, _)| e).collect();
+        let keep: Vec<Entry<I>> = window.into_iter().zip(alive).filter(|(_, live)| *live).map(|(e, _)| e).collect();
         next.floor = window_end;
         let renew = next.floor >= meta.mark_count && next.swept >= meta.mark_floor;
         if renew {

@@ -81,7 +81,7 @@ fn an_unusable_signing_key_fails_the_attempt_instead_of_sending_it_unsigned() {
     let world = World::with_config(Config::default());
     let key = KeyRecord {
         v: 1,
-        id: crate::ids::key_id(&[7; crate::ids::ID_RANDOM_BYTES]),
+        id: crate::ids::KeyId::from_random(&[7; crate::ids::ID_RANDOM_BYTES]),
         secret: Secret::new("whsec_not base64!".into()),
         created_at: T0,
         rotated_at: None,
@@ -92,7 +92,7 @@ fn an_unusable_signing_key_fails_the_attempt_instead_of_sending_it_unsigned() {
     let incoming = Incoming {
         method: "POST".into(),
         path_and_query: "/example.com/hook".into(),
-        headers: vec![("authorization".into(), "Bearer t".into()), ("hookah-signing-key".into(), key.id.clone())],
+        headers: vec![("authorization".into(), "Bearer t".into()), ("hookah-signing-key".into(), key.id.to_string())],
         body: b"{}".to_vec(),
     };
     let reply = block_on(world.hookah().handle(incoming));
@@ -103,5 +103,5 @@ fn an_unusable_signing_key_fails_the_attempt_instead_of_sending_it_unsigned() {
     let job = world.jobs().remove(0);
     assert!(matches!(job.state, State::Pending { .. }), "retried on schedule: {:?}", job.state);
     let message = job.attempts[0].message.as_deref().unwrap_or_default();
-    assert!(message.contains(&key.id) && message.contains("unusable"), "{message}");
+    assert!(message.contains(key.id.as_str()) && message.contains("unusable"), "{message}");
 }

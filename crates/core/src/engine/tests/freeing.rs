@@ -14,8 +14,8 @@ fn deleted_signing_keys_free_their_place() {
     let world = World::new(ScriptedTransport::status(200));
     let hookah = world.hookah();
     for _ in 0..=MAX_KEYS {
-        let created = hookah.create_key(KeyRequest::default()).unwrap();
-        hookah.delete_key(created["id"].as_str().unwrap()).unwrap();
+        let (id, _) = world.create_key(KeyRequest::default());
+        hookah.delete_key(&id).unwrap();
     }
     let created = hookah.create_key(KeyRequest::default()).expect("1,001 keys were deleted: room for one more");
     assert_eq!(created["default"], true, "with the default deleted, a new key takes its place");
@@ -28,9 +28,7 @@ fn deleted_signing_keys_free_their_place() {
 fn the_key_limit_counts_live_keys() {
     let world = World::new(ScriptedTransport::status(200));
     let hookah = world.hookah();
-    let ids: Vec<String> = (0..MAX_KEYS)
-        .map(|_| hookah.create_key(KeyRequest::default()).unwrap()["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = (0..MAX_KEYS).map(|_| world.create_key(KeyRequest::default()).0).collect();
     let refused = hookah.create_key(KeyRequest::default()).unwrap_err();
     assert_eq!((refused.status, refused.code), (409, "too_many_keys"));
     hookah.delete_key(&ids[7]).unwrap();
@@ -59,7 +57,7 @@ fn fan_out_after_many_deleted_subscriptions_reads_about_the_live_ones() {
     // Compaction works a minute behind the writers: publishing and listing carry it on.
     let log = SlotLog::new(keys::channel_subs("c"));
     for _ in 0..20 {
-        if !SlotLog::needs_tidy(&log.bounds(&world.kv).unwrap()) {
+        if !log.bounds(&world.kv).unwrap().needs_tidy() {
             break;
         }
         world.clock.advance(61_000);
@@ -67,7 +65,7 @@ fn fan_out_after_many_deleted_subscriptions_reads_about_the_live_ones() {
             hookah.list_subscriptions(&Principal::App, "c", 10, None).unwrap();
         }
     }
-    assert!(!SlotLog::needs_tidy(&log.bounds(&world.kv).unwrap()), "{:?}", log.bounds(&world.kv));
+    assert!(!log.bounds(&world.kv).unwrap().needs_tidy(), "{:?}", log.bounds(&world.kv));
 
     let reads = world.kv.reads.get();
     let (event, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();

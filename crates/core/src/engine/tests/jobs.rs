@@ -3,6 +3,7 @@
 use super::{World, T0};
 use crate::api::FollowUp;
 use crate::delivery::AttemptResult;
+use crate::ids::JobId;
 use crate::job::{AttemptError, State};
 use crate::keys;
 use crate::memory::ScriptedTransport;
@@ -29,7 +30,7 @@ fn accepted_job_is_stored_in_one_batch_and_delivered_after_the_answer() {
     assert!(matches!(job.state, State::Delivered { .. }));
     let sent = world.transport.sent.borrow();
     assert_eq!(sent.len(), 1);
-    assert!(sent[0].headers.contains(&("webhook-id".to_string(), id.clone())));
+    assert!(sent[0].headers.contains(&("webhook-id".to_string(), id.to_string())));
 }
 
 #[test]
@@ -127,7 +128,7 @@ fn a_cancel_during_an_attempt_lets_no_attempt_start_after_it() {
 #[test]
 fn overlapping_sweeps_never_repeat_an_attempt() {
     let world = World::new(ScriptedTransport::status(500));
-    let ids: Vec<String> = (0..50).map(|_| world.submit(&[("hookah-max-attempts", "5")])).map(|(id, _)| id).collect();
+    let ids: Vec<JobId> = (0..50).map(|_| world.submit(&[("hookah-max-attempts", "5")])).map(|(id, _)| id).collect();
     world.clock.advance(120_000);
     let first = world.sweep();
     assert_eq!(first.claimed, 50, "{first:?}");
@@ -177,7 +178,7 @@ fn finished_jobs_are_deleted_after_retention_and_buckets_are_cleaned() {
         world.sweep();
     }
     assert!(world.job(&id).is_none());
-    assert!(world.kv.keys_with_prefix(keys::body("").as_str()).is_empty());
+    assert!(world.kv.keys_with_prefix(keys::body(&id).as_str()).is_empty());
     let left: Vec<String> = world.kv.keys_with_prefix("due:");
     assert!(left.is_empty(), "{left:?}");
 }
@@ -215,10 +216,9 @@ fn deliveries_are_signed_with_the_default_key_and_both_keys_during_a_rotation() 
         "no key yet: unsigned"
     );
 
-    let created = world.hookah().create_key(KeyRequest::default()).unwrap();
+    let (id, created) = world.create_key(KeyRequest::default());
     assert_eq!(created["default"], true, "the first key becomes the default");
     let old_secret = created["secret"].as_str().unwrap().to_string();
-    let id = created["id"].as_str().unwrap().to_string();
     let rotated = world.hookah().rotate_key(&id, KeyRequest { grace_seconds: Some(60), ..KeyRequest::default() });
     let new_secret = rotated.unwrap()["secret"].as_str().unwrap().to_string();
 
@@ -231,17 +231,22 @@ fn deliveries_are_signed_with_the_default_key_and_both_keys_during_a_rotation() 
     let now = (world.clock.0.get() / 1000) as i64;
     for secret in [&old_secret, &new_secret] {
         let only_one = Verifier::new(&[secret.as_str()]).unwrap();
-        let verified = only_one.verify_at(Some(&job), header("webhook-timestamp"), Some(signatures), &sent.body, now);
+        let verified =
+            only_one.verify_at(Some(job.as_str()), header("webhook-timestamp"), Some(signatures), &sent.body, now);
         assert_eq!(verified, Ok(()));
     }
     assert_eq!(
-        world.hookah().verify_delivery(&job, &crate::digest::sha256_hex(&sent.body), Some("http://example.com/")),
+        world.hookah().verify_delivery(
+            job.as_str(),
+            &crate::digest::sha256_hex(&sent.body),
+            Some("http://example.com/")
+        ),
         Ok(true)
     );
-    assert_eq!(world.hookah().verify_delivery(&job, &crate::digest::sha256_hex(b"other"), None), Ok(false));
+    assert_eq!(world.hookah().verify_delivery(job.as_str(), &crate::digest::sha256_hex(b"other"), None), Ok(false));
     assert_eq!(world.hookah().verify_delivery("job_00000000000000000000000000", "00", None), Ok(false));
     let digest = crate::digest::sha256_hex(&sent.body);
-    assert_eq!(world.hookah().verify_delivery(&job, &digest, Some("http://other.example/")), Ok(false));
+    assert_eq!(world.hookah().verify_delivery(job.as_str(), &digest, Some("http://other.example/")), Ok(false));
 
     world.clock.advance(61_000);
     let (_, follow_up) = world.submit(&[]);
@@ -375,7 +380,7 @@ fn parallel_sweeps_share_the_due_work_without_repeating_an_attempt() {
     // One target for all: no per-target limit, so the sweeps' shares show.
     world.config.target_concurrency = 0;
     // Spread over 30 s, so the retries fall in many buckets.
-    let ids: Vec<String> = (0..300)
+    let ids: Vec<JobId> = (0..300)
         .map(|_| {
             world.clock.advance(100);
             let (id, follow_up) = world.submit(&[]);

@@ -5,6 +5,7 @@ use super::Hookah;
 use crate::api::FollowUp;
 use crate::api::Reply;
 use crate::delivery::AttemptResult;
+use crate::ids::{JobId, KeyId};
 use crate::job::JobRecord;
 use crate::memory::{ManualClock, MemoryKv, Scripted, ScriptedTransport, SeededEntropy};
 use crate::ports::OutboundRequest;
@@ -172,11 +173,11 @@ impl World {
         }
     }
     /// Submits a call; returns its id and the follow-up the invocation would carry out.
-    pub(super) fn submit(&self, headers: &[(&str, &str)]) -> (String, FollowUp) {
+    pub(super) fn submit(&self, headers: &[(&str, &str)]) -> (JobId, FollowUp) {
         self.submit_to("/example.com/hook", headers)
     }
     /// Submits a call to `path` (a target in Hookah's path form).
-    pub(super) fn submit_to(&self, path: &str, headers: &[(&str, &str)]) -> (String, FollowUp) {
+    pub(super) fn submit_to(&self, path: &str, headers: &[(&str, &str)]) -> (JobId, FollowUp) {
         let mut all = vec![("authorization".to_string(), "Bearer t".to_string())];
         all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
         let incoming =
@@ -184,7 +185,7 @@ impl World {
         let reply = block_on(self.hookah().handle(incoming));
         assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
         let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-        (body["id"].as_str().unwrap().to_string(), reply.follow_up)
+        (JobId::parse(body["id"].as_str().unwrap()).unwrap(), reply.follow_up)
     }
     /// Moves the clock a second and sweeps, `times` times.
     pub(super) fn sweep_each_second(&self, times: usize) {
@@ -200,8 +201,15 @@ impl World {
         urls.dedup();
         urls
     }
-    pub(super) fn job(&self, id: &str) -> Option<JobRecord> {
-        self.hookah().load_job(id).unwrap()
+    /// The job record, by its id or the id's text (as an API answer gave it).
+    pub(super) fn job(&self, id: &(impl AsRef<str> + ?Sized)) -> Option<JobRecord> {
+        let id = JobId::parse(id.as_ref()).expect("a job id");
+        self.hookah().load_job(&id).unwrap()
+    }
+    /// Creates a signing key; returns its id and its view (with the secret).
+    pub(super) fn create_key(&self, request: super::KeyRequest) -> (KeyId, serde_json::Value) {
+        let created = self.hookah().create_key(request).unwrap();
+        (KeyId::parse(created["id"].as_str().unwrap()).unwrap(), created)
     }
     pub(super) fn sweep(&self) -> super::SweepReport {
         block_on(self.hookah().sweep()).unwrap()

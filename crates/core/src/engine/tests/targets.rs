@@ -2,6 +2,7 @@
 
 use super::World;
 use crate::api::FollowUp;
+use crate::ids::JobId;
 use crate::memory::ScriptedTransport;
 use futures::executor::block_on;
 
@@ -13,7 +14,7 @@ fn sent_to(world: &World, host: &str) -> usize {
 fn a_target_limit_holds_jobs_back_and_releases_them_without_spending_attempts() {
     let mut world = World::new(ScriptedTransport::status(200));
     world.config.target_concurrency = 2;
-    let ids: Vec<String> = (0..5).map(|_| world.submit(&[("hookah-delay", "5")]).0).collect();
+    let ids: Vec<JobId> = (0..5).map(|_| world.submit(&[("hookah-delay", "5")]).0).collect();
     world.clock.advance(10_000);
     let report = world.sweep();
     assert_eq!((report.claimed, report.held_back), (2, 3), "{report:?}");
