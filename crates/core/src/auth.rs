@@ -1,16 +1,14 @@
 //! API token check for every non-public route.
 
 use crate::config::ApiToken;
-use crate::error::ApiError;
+use crate::error::Error;
 use subtle::ConstantTimeEq;
 
 /// Checks an `Authorization` header value against the configured token in constant time.
-pub fn check_bearer(configured: &ApiToken, authorization: Option<&str>) -> Result<(), ApiError> {
+pub fn check_bearer(configured: &ApiToken, authorization: Option<&str>) -> Result<(), Error> {
     if configured.is_empty() {
-        return Err(ApiError::new(
-            503,
-            "not_configured",
-            "no API token is set: set the api_token variable (locally SPIN_VARIABLE_API_TOKEN=<token>)",
+        return Err(Error::NotConfigured(
+            "no API token is set: set the api_token variable (locally SPIN_VARIABLE_API_TOKEN=<token>)".into(),
         ));
     }
     let presented = authorization
@@ -23,7 +21,7 @@ pub fn check_bearer(configured: &ApiToken, authorization: Option<&str>) -> Resul
     if bool::from(presented.as_bytes().ct_eq(configured.expose().as_bytes())) {
         Ok(())
     } else {
-        Err(ApiError::new(401, "unauthorized", "send Authorization: Bearer <api token>"))
+        Err(Error::unauthenticated("send Authorization: Bearer <api token>"))
     }
 }
 
@@ -32,7 +30,7 @@ mod tests {
     use super::*;
 
     fn check(configured: &str, header: Option<&str>, expected: Result<(), u16>) {
-        let result = check_bearer(&ApiToken::new(configured), header).map_err(|e| e.status);
+        let result = check_bearer(&ApiToken::new(configured), header).map_err(|e| crate::ApiError::from(e).status);
         assert_eq!(result, expected, "configured {configured:?}, header {header:?}");
     }
 

@@ -1,61 +1,73 @@
-//! The one error type the API answers with, and its single mapping to status and JSON body.
+//! The core's error: what went wrong, in the core's words. It names no HTTP status; the API turns
+//! it into a status and a JSON body in one place (`api::error`).
+//!
+//! Its `Display` is the message people read in the answer; the variant (and, where one rule of
+//! many was broken, the `code`) is what callers and tests match on.
 
-use serde_json::json;
+use crate::ports::KvError;
+use thiserror::Error;
 
-/// An error answer: HTTP status, machine-readable code and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    /// The input breaks a rule; `code` names which (`bad_target`, `bad_json`, …).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// The caller did not show who they are, or showed an unknown credential.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is known but may not do this; `code` is `forbidden` or `reserved_channel`.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    /// The record's state does not allow it (`not_finished`, `too_many_keys`, …).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Another writer holds the record's turn: nothing changed, and trying again shortly will do.
+    #[error("the record is being changed by another request; try again shortly")]
+    Busy,
+    /// A body over the configured limit.
+    #[error("the body is over the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    /// Well-formed, but what it refers to cannot be used: an idempotency key taken by another
+    /// submission, a topic that cannot be fetched whole.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    /// A setting Hookah needs is missing.
+    #[error("{0}")]
+    NotConfigured(String),
+    /// The store failed: not the caller's fault, and nothing was promised.
+    #[error("the key-value store failed: {0}")]
+    Storage(String),
 }
 
-impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+impl Error {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid { code, message: message.into() }
     }
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(400, code, message)
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Error::Unauthenticated(message.into())
+    }
+    /// Refused to a known caller (`code` `forbidden`).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::Forbidden { code: "forbidden", message: message.into() }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(404, "not_found", message)
+        Error::NotFound(message.into())
     }
-    pub fn method_not_allowed(allowed: &str) -> Self {
-        Self::new(405, "method_not_allowed", format!("this route accepts {allowed}"))
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict { code, message: message.into() }
     }
-    /// The store failed: not the caller's fault, and nothing was promised.
+    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Refused { code, message: message.into() }
+    }
     pub fn storage(detail: impl std::fmt::Display) -> Self {
-        Self::new(503, "storage_unavailable", format!("the key-value store failed: {detail}"))
-    }
-
-    /// `{"error":{"code":"…","message":"…"}}`
-    pub fn body(&self) -> Vec<u8> {
-        json!({ "error": { "code": self.code, "message": self.message } }).to_string().into_bytes()
+        Error::Storage(detail.to_string())
     }
 }
 
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)
-    }
-}
-
-impl std::error::Error for ApiError {}
-
-impl From<crate::ports::KvError> for ApiError {
-    fn from(error: crate::ports::KvError) -> Self {
+impl From<KvError> for Error {
+    fn from(error: KvError) -> Self {
         Self::storage(error)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn body_shape() {
-        let body = ApiError::bad_request("bad_target", "no \"host\"").body();
-        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(value, json!({"error": {"code": "bad_target", "message": "no \"host\""}}));
     }
 }

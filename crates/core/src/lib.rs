@@ -45,8 +45,9 @@ pub mod websub;
 #[cfg(test)]
 pub mod memory;
 
+pub use api::ApiError;
 pub use api::{FollowUp, Reply};
 pub use config::Config;
 pub use engine::Hookah;
-pub use error::ApiError;
+pub use error::Error;
 pub use request::Incoming;

@@ -76,7 +76,7 @@ async fn read_request(request: IncomingRequest, limit: usize) -> Result<Incoming
         if length <= DRAIN_BYTES {
             drain(&mut stream, length).await;
         }
-        return Err(too_large(limit));
+        return Err(too_large(limit).into());
     }
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -84,7 +84,7 @@ async fn read_request(request: IncomingRequest, limit: usize) -> Result<Incoming
         let chunk = chunk.map_err(|_| ApiError::bad_request("bad_body", "the request body could not be read"))?;
         if body.len() + chunk.len() > limit {
             drain(&mut stream, DRAIN_BYTES).await;
-            return Err(too_large(limit));
+            return Err(too_large(limit).into());
         }
         body.extend_from_slice(&chunk);
     }

@@ -1,8 +1,8 @@
 //! `/_hookah/v1/channels/{channel}/…`, `/_hookah/v1/tokens` and the WebSub hub at `/_hookah/hub`.
 
+use super::ApiError;
 use super::{only, FollowUp, PageQuery, Reply};
 use crate::engine::{event_id, token_id, ChannelRequest, Hookah, Principal, SubscriptionRequest, TokenRequest};
-use crate::error::ApiError;
 use crate::job::JobRecord;
 use crate::ports::{Kv, Transport};
 use crate::request::Incoming;

@@ -1,8 +1,8 @@
 //! `/_hookah/v1/jobs`: a job, its attempts, listing by state, retry, cancel and bulk replay.
 
+use super::ApiError;
 use super::{only, FollowUp, PageQuery, Reply};
 use crate::engine::{check_list_state, Hookah, ReplayFilter};
-use crate::error::ApiError;
 use crate::job::{view, AttemptDetail};
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, Transport};
@@ -48,7 +48,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let state = state.ok_or_else(|| ApiError::bad_request("bad_filter", "name a state"))?;
         check_list_state(&state)?;
         let state = state.as_str();
-        let page = self.list_page(state, limit, cursor, |_| true).map_err(ApiError::storage)?;
+        let page = self.list_page(state, limit, cursor, |_| true)?;
         let data: Vec<_> = page.jobs.iter().map(view::job).collect();
         Ok(Reply::json(200, &json!({ "data": data, "next_cursor": page.next.map(|c| c.to_string()) })))
     }
@@ -56,7 +56,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     fn attempts_route(&self, id: &str) -> Result<Reply, ApiError> {
         let job = self.find_job(id)?;
         let spilled: Vec<_> = (1..job.attempts.len()).map(|n| keys::attempt_detail(&job.id, n)).collect();
-        let mut details: Vec<Option<AttemptDetail>> = self.kv.load_many(&spilled).map_err(ApiError::storage)?;
+        let mut details: Vec<Option<AttemptDetail>> = self.kv.load_many(&spilled)?;
         details.push(None);
         if let Some(last) = &job.last_detail {
             if let Some(slot) = last.n.checked_sub(1).and_then(|i| details.get_mut(i)) {

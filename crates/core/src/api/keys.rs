@@ -1,8 +1,8 @@
 //! `/_hookah/v1/keys`: creating, reading, rotating and deleting signing keys.
 
+use super::ApiError;
 use super::{only, Reply};
 use crate::engine::{key_id, Hookah, KeyRequest};
-use crate::error::ApiError;
 use crate::ports::{Kv, Transport};
 use crate::request::Incoming;
 use serde_json::json;

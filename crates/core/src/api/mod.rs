@@ -2,6 +2,7 @@
 //! every other path is a webhook call to accept.
 
 mod channels;
+mod error;
 mod jobs;
 mod keys;
 mod ops;
@@ -9,8 +10,10 @@ mod sync;
 mod ui;
 mod verify;
 
+pub use error::ApiError;
+
 use crate::engine::{Accepted, Hookah, Principal};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids::JobId;
 use crate::job::{view, JobRecord, State};
 use crate::ports::{Kv, Transport};
@@ -111,7 +114,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // A user's scoped token reaches its channel's subscriptions and nothing else.
         let subscriptions_route = matches!(segments.as_slice(), ["v1", "channels", _, "subscriptions", ..]);
         if matches!(principal, Principal::Scoped(_)) && !subscriptions_route {
-            return Err(ApiError::new(403, "forbidden", "a scoped token only manages its channel's subscriptions"));
+            return Err(Error::forbidden("a scoped token only manages its channel's subscriptions").into());
         }
         if api_path.is_none() {
             return self.dispatch(incoming).await;
@@ -119,7 +122,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         match segments.as_slice() {
             ["v1", "sweep"] => {
                 only(&incoming, "POST")?;
-                let report = self.sweep().await.map_err(ApiError::storage)?;
+                let report = self.sweep().await?;
                 let mut reply = Reply::json(200, &json!(report));
                 reply.follow_up = FollowUp::Log(report.log_lines(self.clock.now_ms()));
                 Ok(reply)
@@ -155,7 +158,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) fn find_job(&self, id: &str) -> Result<JobRecord, ApiError> {
         let missing = || ApiError::not_found(format!("no job {id}"));
         let id = JobId::parse(id).ok_or_else(missing)?;
-        self.load_job(&id).map_err(ApiError::storage)?.ok_or_else(missing)
+        self.load_job(&id)?.ok_or_else(missing)
     }
 
     /// Carries out what a reply left to do, after the answer has gone out; returns the log

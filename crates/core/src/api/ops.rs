@@ -1,9 +1,10 @@
 //! Operators' routes: health (public), the OpenAPI document (public), stats and metrics.
 
+use super::ApiError;
 use super::{only, Reply};
 use crate::auth::check_bearer;
 use crate::engine::{Hookah, Principal};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ports::{Kv, Transport};
 use crate::request::Incoming;
 use crate::stats::prometheus;
@@ -44,7 +45,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     pub(super) fn stats_route(&self, incoming: &Incoming) -> Result<Reply, ApiError> {
         only(incoming, "GET")?;
-        let snapshot = self.stats_snapshot().map_err(ApiError::storage)?;
+        let snapshot = self.stats_snapshot()?;
         Ok(Reply::json(200, &snapshot.to_json()))
     }
 
@@ -56,9 +57,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let metrics_token_ok =
             !self.config.metrics_token.is_empty() && check_bearer(&self.config.metrics_token, authorization).is_ok();
         if !metrics_token_ok && !matches!(self.authorize(authorization)?, Principal::App) {
-            return Err(ApiError::new(403, "forbidden", "metrics need the API token or the metrics token"));
+            return Err(Error::forbidden("metrics need the API token or the metrics token").into());
         }
-        let snapshot = self.stats_snapshot().map_err(ApiError::storage)?;
+        let snapshot = self.stats_snapshot()?;
         Ok(Reply {
             status: 200,
             headers: vec![("content-type".into(), prometheus::CONTENT_TYPE.into())],

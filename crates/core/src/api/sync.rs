@@ -2,10 +2,11 @@
 //! receiver's own (or a 502/504 for a transport failure). The job was stored first all the same,
 //! and a failed attempt leaves it retrying in the background.
 
+use super::ApiError;
 use super::Reply;
 use crate::delivery::{AttemptResult, TransportError};
 use crate::engine::{AttemptOptions, Hookah};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::job::view::public_state;
 use crate::job::JobRecord;
 use crate::ports::{Kv, Transport};
@@ -15,7 +16,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(super) async fn sync_attempt(&self, record: JobRecord, wait_ms: Option<u64>) -> Result<Reply, ApiError> {
         let id = record.id.clone();
         let options = AttemptOptions { capture_bytes: self.config.max_body_bytes, timeout_ms: wait_ms };
-        let attempted = self.attempt_with(record, options).await.map_err(ApiError::storage)?;
+        let attempted = self.attempt_with(record, options).await?;
         let state = attempted.record.as_ref().map_or("pending", |job| public_state(&job.state));
         let mut hookah_headers =
             vec![("hookah-job-id".to_string(), id.to_string()), ("hookah-job-state".to_string(), state.to_string())];
@@ -23,7 +24,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             hookah_headers.push(("hookah-retrying".into(), "true".into()));
         }
         let Some(sent) = attempted.sent else {
-            return Err(ApiError::new(409, "conflict", "another worker took the job over"));
+            return Err(Error::conflict("conflict", "another worker took the job over").into());
         };
         let mut reply = match (&sent.result, sent.response) {
             (AttemptResult::Response { status, .. }, Some(response)) => {

@@ -1,8 +1,8 @@
 //! The operators' dashboard: static files compiled in, served publicly (they hold no data; every
 //! call they make needs the API token) under a strict Content-Security-Policy.
 
+use super::ApiError;
 use super::{FollowUp, Reply};
-use crate::error::ApiError;
 
 const INDEX: &str = include_str!("../../../../ui/index.html");
 const SCRIPT: &str = include_str!("../../../../ui/app.js");

@@ -1,10 +1,10 @@
 //! `POST /_hookah/verify`: a receiver posts back the `webhook-id` header it got and the exact
 //! body (or, with an empty body, `?sha256=<hex>` of it) and learns whether Hookah sent it.
 
+use super::ApiError;
 use super::Reply;
 use crate::encoding::form_decode;
 use crate::engine::{digest_of, Hookah};
-use crate::error::ApiError;
 use crate::ports::{Kv, Transport};
 use crate::request::Incoming;
 use serde_json::json;
@@ -24,7 +24,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Some(_) => return Err(ApiError::bad_request("bad_verify", "send either the body or ?sha256=, not both")),
             None => digest_of(&incoming.body),
         };
-        let verified = self.verify_delivery(id, &digest, receiver.as_deref()).map_err(ApiError::storage)?;
+        let verified = self.verify_delivery(id, &digest, receiver.as_deref())?;
         Ok(Reply::json(200, &json!({ "status": if verified { "VERIFIED" } else { "INVALID" } })))
     }
 }

@@ -6,41 +6,40 @@
 //! - A filter is an event type, or one whose last segment is `*`: `invoice.*` matches
 //!   `invoice.paid` and `invoice.paid.late`, not `invoice`; a lone `*` matches everything.
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 pub const OPS_CHANNEL: &str = "hookah.ops";
 pub const MAX_EVENT_TYPES: usize = 32;
 
-pub fn check_channel(name: &str) -> Result<(), ApiError> {
+pub fn check_channel(name: &str) -> Result<(), Error> {
     let valid = (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if valid {
         Ok(())
     } else {
-        Err(ApiError::bad_request("bad_channel", format!("`{name}` is not a channel name (1-64 of a-z 0-9 . _ -)")))
+        Err(Error::invalid("bad_channel", format!("`{name}` is not a channel name (1-64 of a-z 0-9 . _ -)")))
     }
 }
 
 /// Channels callers may create subscriptions in and publish to.
-pub fn check_public_channel(name: &str) -> Result<(), ApiError> {
+pub fn check_public_channel(name: &str) -> Result<(), Error> {
     check_channel(name)?;
     if name.starts_with("hookah.") && name != OPS_CHANNEL {
-        return Err(ApiError::bad_request("bad_channel", "channel names starting with hookah. are reserved"));
+        return Err(Error::invalid("bad_channel", "channel names starting with hookah. are reserved"));
     }
     Ok(())
 }
 
 /// Channels the app may publish to and configure: every public one but `hookah.ops`, whose
 /// events subscribers trust as Hookah's own (anyone may still subscribe to it).
-pub fn check_app_channel(name: &str) -> Result<(), ApiError> {
+pub fn check_app_channel(name: &str) -> Result<(), Error> {
     check_public_channel(name)?;
     if name == OPS_CHANNEL {
-        return Err(ApiError::new(
-            403,
-            "reserved_channel",
-            "only Hookah publishes to hookah.ops or changes its settings; subscribing to it is allowed",
-        ));
+        return Err(Error::Forbidden {
+            code: "reserved_channel",
+            message: "only Hookah publishes to hookah.ops or changes its settings; subscribing to it is allowed".into(),
+        });
     }
     Ok(())
 }
@@ -49,15 +48,15 @@ fn valid_segments(text: &str) -> bool {
     text.split('.').all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b)))
 }
 
-pub fn check_event_type(event_type: &str) -> Result<(), ApiError> {
+pub fn check_event_type(event_type: &str) -> Result<(), Error> {
     if (1..=128).contains(&event_type.len()) && valid_segments(event_type) {
         Ok(())
     } else {
-        Err(ApiError::bad_request("bad_event_type", format!("`{event_type}` is not an event type")))
+        Err(Error::invalid("bad_event_type", format!("`{event_type}` is not an event type")))
     }
 }
 
-pub fn check_filter(filter: &str) -> Result<(), ApiError> {
+pub fn check_filter(filter: &str) -> Result<(), Error> {
     let prefix_ok = match filter.strip_suffix('*') {
         Some("") => true,
         Some(prefix) => prefix.strip_suffix('.').is_some_and(valid_segments),
@@ -66,7 +65,7 @@ pub fn check_filter(filter: &str) -> Result<(), ApiError> {
     if (1..=128).contains(&filter.len()) && prefix_ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request("bad_event_type", format!("`{filter}` is not an event type filter")))
+        Err(Error::invalid("bad_event_type", format!("`{filter}` is not an event type filter")))
     }
 }
 
@@ -114,7 +113,8 @@ mod tests {
         }
         assert!(check_public_channel("hookah.internal").is_err());
         assert!(check_public_channel(OPS_CHANNEL).is_ok());
-        assert_eq!(check_app_channel(OPS_CHANNEL).map_err(|e| (e.status, e.code)), Err((403, "reserved_channel")));
+        let reserved = check_app_channel(OPS_CHANNEL).unwrap_err();
+        assert!(matches!(reserved, Error::Forbidden { code: "reserved_channel", .. }), "{reserved:?}");
         assert!(check_app_channel("orders").is_ok());
         for ok in ["invoice.paid", "a", "A_b-c.d"] {
             assert!(check_event_type(ok).is_ok(), "{ok}");

@@ -2,7 +2,7 @@
 
 use super::{lists, timers, Hookah};
 use crate::digest::sha256_hex;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids::{JobId, ID_RANDOM_BYTES};
 use crate::job::{transition, Callback, JobRecord, State, RECORD_VERSION};
 use crate::keys::{self, Entry, TypedKv};
@@ -31,7 +31,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Stores the job, its body and its timer slot in one commit. Without a delay the job is
     /// stored already claimed for its first attempt, which the caller makes after answering; the
     /// timer at the lease's end lets a sweep take over if that invocation dies.
-    pub fn accept(&self, submission: Submission) -> Result<Accepted, ApiError> {
+    pub fn accept(&self, submission: Submission) -> Result<Accepted, Error> {
         let now = self.clock.now_ms();
         let control = &submission.control;
         if let Some(key) = &control.signing_key {
@@ -62,7 +62,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             extra.push(keys::idempotency(&key_hash).entry(&idem));
             record.idempotency_key = Some(key_hash);
         }
-        self.store(&record, submission.body, extra).map_err(ApiError::storage)?;
+        self.store(&record, submission.body, extra)?;
         Ok(Accepted { record, replayed: false })
     }
 
@@ -104,29 +104,27 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// The job an earlier submission with this key created, if it is still answering for it.
     /// A different submission under the key is a 422; one still being stored is a 409.
-    fn idempotent_original(&self, key_hash: &str, fingerprint: &str, now: u64) -> Result<Option<JobRecord>, ApiError> {
-        let existing = self.kv.load(&keys::idempotency(key_hash)).map_err(ApiError::storage)?;
+    fn idempotent_original(&self, key_hash: &str, fingerprint: &str, now: u64) -> Result<Option<JobRecord>, Error> {
+        let existing = self.kv.load(&keys::idempotency(key_hash))?;
         if let Some(existing) = existing.filter(|e| e.created_at + IDEMPOTENCY_TTL_MS > now) {
             if existing.fingerprint != fingerprint {
-                return Err(ApiError::new(
-                    422,
+                return Err(Error::refused(
                     "idempotency_mismatch",
                     "this Idempotency-Key was used for a different method, target or body",
                 ));
             }
-            return match self.load_job(&existing.job).map_err(ApiError::storage)? {
+            return match self.load_job(&existing.job)? {
                 Some(original) => Ok(Some(original)),
-                None => Err(ApiError::new(409, "idempotency_conflict", "the original job is gone")),
+                None => Err(Error::conflict("idempotency_conflict", "the original job is gone")),
             };
         }
         // First come, first served: only the first increment in this window may create.
         let window = now / keys::IDEMPOTENCY_WINDOW_MS;
         let previous_window = self.kv.load(&keys::idempotency_race(key_hash, window.saturating_sub(1)));
-        let first = self.kv.add_to(&keys::idempotency_race(key_hash, window), 1).map_err(ApiError::storage)? == 1;
+        let first = self.kv.add_to(&keys::idempotency_race(key_hash, window), 1)? == 1;
         // Only ever incremented by one: present means above zero.
-        if !first || previous_window.map_err(ApiError::storage)? > 0 {
-            return Err(ApiError::new(
-                409,
+        if !first || previous_window? > 0 {
+            return Err(Error::conflict(
                 "idempotency_conflict",
                 "a request with this Idempotency-Key is being processed; retry shortly",
             ));

@@ -10,7 +10,7 @@ use super::Hookah;
 use crate::channels::record::{SubscriptionRecord, WebSubLease, RECORD_VERSION};
 use crate::delivery::AttemptResult;
 use crate::digest::sha256_hex;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids::{SubscriptionId, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord};
 use crate::keyring::Secret;
@@ -43,7 +43,7 @@ pub struct HubOutcome {
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Handles a form-encoded hub request. Subscribing is open to anyone (intent is verified
     /// with the callback); publishing needs the API token.
-    pub async fn hub(&self, principal: Option<&Principal>, hub_url: &str, body: &[u8]) -> Result<HubOutcome, ApiError> {
+    pub async fn hub(&self, principal: Option<&Principal>, hub_url: &str, body: &[u8]) -> Result<HubOutcome, Error> {
         let form = websub::parse_form(body)?;
         match websub::parse_hub_request(&form)? {
             HubRequest::Subscribe(request) => self.hub_subscribe(hub_url, request),
@@ -52,14 +52,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 Some(Principal::App) => self.hub_publish(&topic).await,
                 // Like every other route a scoped token may not use.
                 Some(Principal::Scoped(_)) => {
-                    Err(super::tokens::forbidden("a scoped token only manages its channel's subscriptions"))
+                    Err(Error::forbidden("a scoped token only manages its channel's subscriptions"))
                 }
-                None => Err(ApiError::new(401, "unauthorized", "publishing needs Authorization: Bearer <api token>")),
+                None => Err(Error::unauthenticated("publishing needs Authorization: Bearer <api token>")),
             },
         }
     }
 
-    fn hub_subscribe(&self, hub_url: &str, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
+    fn hub_subscribe(&self, hub_url: &str, request: websub::Subscription) -> Result<HubOutcome, Error> {
         let callback = self.check_url("hub.callback", &request.callback)?;
         let now = self.clock.now_ms();
         let topics = &self.config.websub_topics;
@@ -69,7 +69,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             let mut denial = self.new_record("GET", websub::append_query(&callback, &query), Vec::new(), now);
             denial.max_attempts = super::subscriptions::VERIFY_ATTEMPTS;
             let denial = transition::claim(denial, now);
-            self.store(&denial, Vec::new(), Vec::new()).map_err(ApiError::storage)?;
+            self.store(&denial, Vec::new(), Vec::new())?;
             return Ok(HubOutcome { status: 202, body: json!({ "status": "denied" }), attempt: vec![denial] });
         }
         let channel = topic_channel(&request.topic);
@@ -104,7 +104,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 let appended = subscription_log(&channel).append(self.kv, std::slice::from_ref(&id), now)?;
                 if self.clock.now_ms() > appended.write_by {
                     subscription_log(&channel).abandon(self.kv, 1)?;
-                    return Err(ApiError::storage("the subscription's slot expired before it was written"));
+                    return Err(Error::storage("the subscription's slot expired before it was written"));
                 }
                 entries.extend(appended.entries);
                 entries.push(keys::signing_key(&key.id).entry(&key));
@@ -140,27 +140,27 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let query = websub::verification_query("subscribe", &request.topic, &challenge, Some(lease.lease_seconds));
         let job = self.verification_job(websub::append_query(&callback, &query), &sub.id, challenge, false, now);
         entries.push(keys::subscription(&sub.id).entry(&sub));
-        self.store(&job, Vec::new(), entries).map_err(ApiError::storage)?;
+        self.store(&job, Vec::new(), entries)?;
         Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
     }
 
     /// The subscription a callback and topic already have; a store failure is an error, never
     /// "none" (that would create a second subscription beside the first).
-    fn websub_subscription(&self, index: &Key<Bytes>) -> Result<Option<SubscriptionRecord>, ApiError> {
+    fn websub_subscription(&self, index: &Key<Bytes>) -> Result<Option<SubscriptionRecord>, Error> {
         let Some(id) = self.indexed_subscription(index)? else {
             return Ok(None);
         };
-        self.kv.load(&keys::subscription(&id)).map_err(ApiError::storage)
+        self.kv.load(&keys::subscription(&id)).map_err(Error::from)
     }
 
     /// The id a WebSub index names. Only the hub writes the index, always with a subscription's
     /// id; text of any other shape would name no record, so it counts as no subscription.
-    fn indexed_subscription(&self, index: &Key<Bytes>) -> Result<Option<SubscriptionId>, ApiError> {
-        let stored = self.kv.load(index).map_err(ApiError::storage)?;
+    fn indexed_subscription(&self, index: &Key<Bytes>) -> Result<Option<SubscriptionId>, Error> {
+        let stored = self.kv.load(index)?;
         Ok(stored.and_then(|id| SubscriptionId::parse(std::str::from_utf8(&id).ok()?)))
     }
 
-    fn hub_unsubscribe(&self, request: websub::Subscription) -> Result<HubOutcome, ApiError> {
+    fn hub_unsubscribe(&self, request: websub::Subscription) -> Result<HubOutcome, Error> {
         let callback = self.check_url("hub.callback", &request.callback)?;
         let index = keys::websub_index(&callback, &request.topic);
         let Some(id) = self.indexed_subscription(&index)? else {
@@ -171,11 +171,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let challenge = self.challenge();
         let query = websub::verification_query("unsubscribe", &request.topic, &challenge, None);
         let job = self.verification_job(websub::append_query(&callback, &query), &id, challenge, true, now);
-        self.store(&job, Vec::new(), Vec::new()).map_err(ApiError::storage)?;
+        self.store(&job, Vec::new(), Vec::new())?;
         Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
     }
 
-    async fn hub_publish(&self, topic: &str) -> Result<HubOutcome, ApiError> {
+    async fn hub_publish(&self, topic: &str) -> Result<HubOutcome, Error> {
         let target = self.check_url("hub.url", topic)?;
         let request = OutboundRequest {
             method: "GET".into(),
@@ -187,14 +187,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         };
         let sent = self.transport.send(request).await;
         let (AttemptResult::Response { status: 200..=299, .. }, Some(response)) = (&sent.result, sent.response) else {
-            return Err(ApiError::new(422, "topic_unavailable", "fetching the topic did not give a 2xx answer"));
+            return Err(Error::refused("topic_unavailable", "fetching the topic did not give a 2xx answer"));
         };
         if response.truncated {
             // Subscribers would get a cut-off document signed as if it were whole.
             let limit = self.config.max_body_bytes;
             let message =
                 format!("the topic's content is over the {limit}-byte limit (max_body_bytes); nothing was published");
-            return Err(ApiError::new(422, "topic_too_large", message));
+            return Err(Error::refused("topic_too_large", message));
         }
         let content_type = response
             .headers
@@ -203,9 +203,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .map(|(_, value)| value.clone())
             .unwrap_or_else(|| "application/octet-stream".into());
         let headers = vec![("content-type".to_string(), content_type)];
-        let (event, attempt) = self
-            .publish_internal(&topic_channel(topic), "websub.update", headers, response.body, true)
-            .map_err(ApiError::storage)?;
+        let (event, attempt) =
+            self.publish_internal(&topic_channel(topic), "websub.update", headers, response.body, true)?;
         Ok(HubOutcome { status: 202, body: json!({ "event_id": event.id, "matched": event.matched }), attempt })
     }
 

@@ -3,7 +3,7 @@
 use super::fence::{self, Turn, Updated};
 use super::slot_log::{Bounds, Direction, SlotLog};
 use super::Hookah;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids::{KeyId, ID_RANDOM_BYTES};
 use crate::job::JobRecord;
 use crate::keyring::{
@@ -30,26 +30,26 @@ pub struct KeyRequest {
 }
 
 impl KeyRequest {
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("the body: {e}")))
+        serde_json::from_slice(body).map_err(|e| Error::invalid("bad_json", format!("the body: {e}")))
     }
 
     /// How long a rotated-out secret keeps signing.
-    pub fn grace_ms(&self) -> Result<u64, ApiError> {
+    pub fn grace_ms(&self) -> Result<u64, Error> {
         match self.grace_seconds {
             None => Ok(DEFAULT_GRACE_MS),
             Some(secs) if secs.saturating_mul(1000) <= MAX_GRACE_MS => Ok(secs * 1000),
-            Some(_) => Err(ApiError::bad_request("bad_key", "grace_seconds is at most 30 days")),
+            Some(_) => Err(Error::invalid("bad_key", "grace_seconds is at most 30 days")),
         }
     }
 }
 
 /// The key a path segment names; a segment not shaped like a key id is as unknown as a missing
 /// key.
-pub(crate) fn key_id(segment: &str) -> Result<KeyId, ApiError> {
+pub(crate) fn key_id(segment: &str) -> Result<KeyId, Error> {
     KeyId::parse(segment).ok_or_else(|| not_found(segment))
 }
 
@@ -61,13 +61,13 @@ fn key_log() -> SlotLog<KeyId> {
     SlotLog::new(keys::key_log())
 }
 
-fn not_found(id: impl std::fmt::Display) -> ApiError {
-    ApiError::not_found(format!("no key {id}"))
+fn not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found(format!("no key {id}"))
 }
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Creates a key and returns its view with the secret, the only time it is shown.
-    pub fn create_key(&self, request: KeyRequest) -> Result<Value, ApiError> {
+    pub fn create_key(&self, request: KeyRequest) -> Result<Value, Error> {
         let kind = request.kind.as_deref().unwrap_or("hmac");
         let secret = self.new_secret(kind, request.secret)?;
         let now = self.clock.now_ms();
@@ -83,29 +83,27 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             turn: 0,
         };
         let log = key_log();
-        let Some(appended) =
-            log.append_within(self.kv, std::slice::from_ref(&record.id), now, MAX_KEYS).map_err(ApiError::storage)?
-        else {
-            return Err(ApiError::new(409, "too_many_keys", format!("at most {MAX_KEYS} keys can exist at once")));
+        let Some(appended) = log.append_within(self.kv, std::slice::from_ref(&record.id), now, MAX_KEYS)? else {
+            return Err(Error::conflict("too_many_keys", format!("at most {MAX_KEYS} keys can exist at once")));
         };
         // With no default yet (the first key, or the default was deleted), this key becomes it,
         // so deliveries are signed from then on.
-        let is_default = request.default || self.default_key_id().map_err(ApiError::storage)?.is_none();
+        let is_default = request.default || self.default_key_id()?.is_none();
         let mut entries = appended.entries;
         entries.push(keys::signing_key(&record.id).entry(&record));
         if is_default {
             entries.push(keys::default_key().entry(record.id.as_str().as_bytes()));
         }
         if self.clock.now_ms() > appended.write_by {
-            log.abandon(self.kv, 1).map_err(ApiError::storage)?;
-            return Err(ApiError::storage("the key list slot expired before it was written"));
+            log.abandon(self.kv, 1)?;
+            return Err(Error::storage("the key list slot expired before it was written"));
         }
-        self.kv.set_many(entries).map_err(ApiError::storage)?;
+        self.kv.set_many(entries)?;
         Ok(with_secret(record.view(now, is_default), &record.secret))
     }
 
-    fn new_secret(&self, kind: &str, supplied: Option<String>) -> Result<Secret, ApiError> {
-        let bad = |message: String| ApiError::bad_request("bad_key", message);
+    fn new_secret(&self, kind: &str, supplied: Option<String>) -> Result<Secret, Error> {
+        let bad = |message: String| Error::invalid("bad_key", message);
         let secret = match (kind, supplied) {
             (_, Some(supplied)) => {
                 let key = SigningKey::parse(&supplied).map_err(|e| bad(e.to_string()))?;
@@ -131,17 +129,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Every key, oldest first (at most `MAX_KEYS` exist; reads are capped all the same).
-    pub fn list_keys(&self) -> Result<Vec<Value>, ApiError> {
+    pub fn list_keys(&self) -> Result<Vec<Value>, Error> {
         let log = key_log();
-        let bounds = log.bounds(self.kv).map_err(ApiError::storage)?;
-        let default = self.default_key_id().map_err(ApiError::storage)?;
+        let bounds = log.bounds(self.kv)?;
+        let default = self.default_key_id()?;
         let now = self.clock.now_ms();
         let mut views = Vec::new();
         let mut from = None;
         for _ in 0..LIST_PAGES {
-            let page = log
-                .page(self.kv, &bounds, Direction::OldestFirst, from, MAX_KEYS as usize, |ids| self.load_keys(ids))
-                .map_err(ApiError::storage)?;
+            let page =
+                log.page(self.kv, &bounds, Direction::OldestFirst, from, MAX_KEYS as usize, |ids| self.load_keys(ids))?;
             views.extend(page.items.into_iter().map(|(_, record)| {
                 let is_default = default.as_ref() == Some(&record.id);
                 record.view(now, is_default)
@@ -151,7 +148,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 None => break,
             }
         }
-        self.tidy_keys(&bounds).map_err(ApiError::storage)?;
+        self.tidy_keys(&bounds)?;
         Ok(views)
     }
 
@@ -169,20 +166,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(())
     }
 
-    pub fn key_view(&self, id: &KeyId) -> Result<Value, ApiError> {
+    pub fn key_view(&self, id: &KeyId) -> Result<Value, Error> {
         let record = self.load_key(id)?.ok_or_else(|| not_found(id))?;
-        let default = self.default_key_id().map_err(ApiError::storage)?;
+        let default = self.default_key_id()?;
         Ok(record.view(self.clock.now_ms(), default.as_ref() == Some(id)))
     }
 
     /// The public route: public keys of an ed25519 key, nothing for anything else.
-    pub fn public_keys(&self, id: &KeyId) -> Result<Value, ApiError> {
+    pub fn public_keys(&self, id: &KeyId) -> Result<Value, Error> {
         let record = self.load_key(id)?.filter(|r| r.kind() == "ed25519").ok_or_else(|| not_found(id))?;
         Ok(serde_json::json!({ "id": id, "public_keys": record.public_keys(self.clock.now_ms()) }))
     }
 
     /// Replaces the secret; the old one keeps signing beside it for the grace period.
-    pub fn rotate_key(&self, id: &KeyId, request: KeyRequest) -> Result<Value, ApiError> {
+    pub fn rotate_key(&self, id: &KeyId, request: KeyRequest) -> Result<Value, Error> {
         let grace_ms = request.grace_ms()?;
         let now = || self.clock.now_ms();
         let updated = fence::update(self.kv, &keys::signing_key(id), &now, |current: &KeyRecord, now| {
@@ -192,11 +189,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 previous: Some(Previous { secret: current.secret.clone(), until: now + grace_ms }),
                 ..current.clone()
             };
-            Ok::<_, ApiError>(Some((rotated, Vec::new())))
+            Ok::<_, Error>(Some((rotated, Vec::new())))
         })?;
         match updated {
             Updated::Changed(rotated) => {
-                let default = self.default_key_id().map_err(ApiError::storage)?;
+                let default = self.default_key_id()?;
                 let view = rotated.view(self.clock.now_ms(), default.as_ref() == Some(id));
                 Ok(with_secret(view, &rotated.secret))
             }
@@ -206,7 +203,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Deletes the key; only the writer that wins the record's next turn counts it out of the list.
-    pub fn delete_key(&self, id: &KeyId) -> Result<(), ApiError> {
+    pub fn delete_key(&self, id: &KeyId) -> Result<(), Error> {
         let read_at = self.clock.now_ms();
         let record = self.load_key(id)?.ok_or_else(|| not_found(id))?;
         let key = keys::signing_key(id);
@@ -222,19 +219,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.kv.delete_many(&doomed)?;
         key_log().removed(self.kv, 1)?;
         let bounds = key_log().bounds(self.kv)?;
-        self.tidy_keys(&bounds).map_err(ApiError::storage)
+        self.tidy_keys(&bounds).map_err(Error::from)
     }
 
     /// Checks a `Hookah-Signing-Key` names a key that exists.
-    pub fn check_key_exists(&self, id: &KeyId) -> Result<(), ApiError> {
+    pub fn check_key_exists(&self, id: &KeyId) -> Result<(), Error> {
         match self.load_key(id)? {
             Some(_) => Ok(()),
-            None => Err(ApiError::bad_request("unknown_key", format!("no signing key {id}"))),
+            None => Err(Error::invalid("unknown_key", format!("no signing key {id}"))),
         }
     }
 
-    fn load_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, ApiError> {
-        self.kv.load(&keys::signing_key(id)).map_err(ApiError::storage)
+    fn load_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
+        self.kv.load(&keys::signing_key(id)).map_err(Error::from)
     }
 
     /// The default key's id; text that is not a key id names no key, as no record is stored

@@ -10,7 +10,7 @@ use super::sub_list::subscription_log;
 use super::{lists, timers, Hookah};
 use crate::channels::grammar::{check_app_channel, check_event_type, matches_any};
 use crate::channels::record::{EventRecord, SubscriptionRecord, RECORD_VERSION};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids::{derived_job_id, EventId, JobId, SubscriptionId, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord, State};
 use crate::keys::{self, Entry, TypedKv};
@@ -28,10 +28,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         event_type: &str,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
-    ) -> Result<(EventRecord, Vec<JobRecord>), ApiError> {
+    ) -> Result<(EventRecord, Vec<JobRecord>), Error> {
         check_app_channel(channel)?;
         check_event_type(event_type)?;
-        self.publish_internal(channel, event_type, headers, body, true).map_err(ApiError::storage)
+        self.publish_internal(channel, event_type, headers, body, true).map_err(Error::from)
     }
 
     /// `claim_small`: claim the jobs of a small fan-out for the caller to attempt right away.
@@ -230,18 +230,18 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.kv.set_many(entries)
     }
 
-    pub fn event_view(&self, channel: &str, id: &EventId) -> Result<serde_json::Value, ApiError> {
-        let event = self.kv.load(&keys::event(id)).map_err(ApiError::storage)?.filter(|e| e.channel == channel);
+    pub fn event_view(&self, channel: &str, id: &EventId) -> Result<serde_json::Value, Error> {
+        let event = self.kv.load(&keys::event(id))?.filter(|e| e.channel == channel);
         Ok(event.ok_or_else(|| event_not_found(id))?.view())
     }
 }
 
-fn event_not_found(id: impl std::fmt::Display) -> ApiError {
-    ApiError::not_found(format!("no event {id}"))
+fn event_not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found(format!("no event {id}"))
 }
 
 /// The event a path segment names; a segment not shaped like an event id is as unknown as a
 /// missing event.
-pub(crate) fn event_id(segment: &str) -> Result<EventId, ApiError> {
+pub(crate) fn event_id(segment: &str) -> Result<EventId, Error> {
     EventId::parse(segment).ok_or_else(|| event_not_found(segment))
 }

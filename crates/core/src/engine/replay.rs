@@ -3,7 +3,7 @@
 
 use super::fence::{self, Turn, Updated};
 use super::{lists, timers, Hookah};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids::JobId;
 use crate::job::{transition, JobRecord, State};
 use crate::keys::{self, TypedKv};
@@ -40,29 +40,29 @@ pub struct ReplayReport {
     pub next_cursor: Option<u64>,
 }
 
-fn job_not_found(id: &JobId) -> ApiError {
-    ApiError::not_found(format!("no job {id}"))
+fn job_not_found(id: &JobId) -> Error {
+    Error::not_found(format!("no job {id}"))
 }
 
 /// Other writers kept changing the record.
-pub(crate) fn busy() -> ApiError {
-    ApiError::new(409, "busy", "the record is being changed by another request; try again shortly")
+pub(crate) fn busy() -> Error {
+    Error::Busy
 }
 
-fn finished_state(state: &str) -> Result<(), ApiError> {
+fn finished_state(state: &str) -> Result<(), Error> {
     match state {
         "delivered" | "dead" | "gone" | "cancelled" => Ok(()),
-        _ => Err(ApiError::bad_request("bad_filter", "state must be delivered, dead, gone or cancelled")),
+        _ => Err(Error::invalid("bad_filter", "state must be delivered, dead, gone or cancelled")),
     }
 }
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Starts a new attempt series for a finished job, claimed for an attempt right away (the
     /// caller makes it after answering). Same `webhook-id`; a fresh attempt budget.
-    pub fn retry_job(&self, id: &JobId) -> Result<JobRecord, ApiError> {
+    pub fn retry_job(&self, id: &JobId) -> Result<JobRecord, Error> {
         self.update_job(id, |current, now| {
             if current.state.finished_at().is_none() {
-                return Err(ApiError::new(409, "not_finished", "the job is still pending"));
+                return Err(Error::conflict("not_finished", "the job is still pending"));
             }
             Ok(transition::claim(requeued(current), now))
         })
@@ -70,17 +70,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Stops a pending job: no more attempts. An attempt in flight goes on, and no attempt
     /// starts after it: the job ends cancelled unless that attempt ends it first.
-    pub fn cancel_job(&self, id: &JobId) -> Result<JobRecord, ApiError> {
-        let current = self.load_job(id).map_err(ApiError::storage)?.ok_or_else(|| job_not_found(id))?;
+    pub fn cancel_job(&self, id: &JobId) -> Result<JobRecord, Error> {
+        let current = self.load_job(id)?.ok_or_else(|| job_not_found(id))?;
         if let State::InFlight { lease_until, .. } = current.state {
             if lease_until > self.clock.now_ms() {
-                self.kv.save(&keys::cancel_request(id), b"1").map_err(ApiError::storage)?;
+                self.kv.save(&keys::cancel_request(id), b"1")?;
                 return Ok(current);
             }
         }
         let cancelled = self.update_job(id, |current, now| {
             if current.state.finished_at().is_some() {
-                return Err(ApiError::new(409, "already_finished", "the job has already ended"));
+                return Err(Error::conflict("already_finished", "the job has already ended"));
             }
             let mut next = current.clone();
             next.state = State::Cancelled { at: now };
@@ -88,7 +88,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             next.timer = keys::timer_bucket(now, now);
             Ok(next)
         })?;
-        self.report_if_asked(&cancelled, None).map_err(ApiError::storage)?;
+        self.report_if_asked(&cancelled, None)?;
         Ok(cancelled)
     }
 
@@ -97,17 +97,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     fn update_job(
         &self,
         id: &JobId,
-        change: impl Fn(&JobRecord, u64) -> Result<JobRecord, ApiError>,
-    ) -> Result<JobRecord, ApiError> {
+        change: impl Fn(&JobRecord, u64) -> Result<JobRecord, Error>,
+    ) -> Result<JobRecord, Error> {
         let now = || self.clock.now_ms();
         let updated = fence::update(self.kv, &keys::job(id), &now, |current: &JobRecord, now| {
             let mut next = change(current, now)?;
-            let mut entries = timers::allocate(self.kv, &[(next.timer, id.as_str())]).map_err(ApiError::storage)?;
+            let mut entries = timers::allocate(self.kv, &[(next.timer, id.as_str())])?;
             if next.generation != current.generation {
-                entries.extend(lists::append(self.kv, "pending", &[(id, next.generation)]).map_err(ApiError::storage)?);
+                entries.extend(lists::append(self.kv, "pending", &[(id, next.generation)])?);
                 next.pending_listed = Some(next.generation);
             }
-            Ok::<_, ApiError>(Some((next, entries)))
+            Ok::<_, Error>(Some((next, entries)))
         })?;
         match updated {
             Updated::Changed(next) | Updated::Unchanged(next) => Ok(next),
@@ -117,11 +117,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Re-queues matching finished jobs from one page of their state's list, newest first.
-    pub fn replay(&self, filter: &ReplayFilter) -> Result<ReplayReport, ApiError> {
+    pub fn replay(&self, filter: &ReplayFilter) -> Result<ReplayReport, Error> {
         finished_state(&filter.state)?;
         let limit = filter.limit.unwrap_or(100);
         if !(1..=MAX_REPLAY_BATCH).contains(&limit) {
-            return Err(ApiError::bad_request("bad_filter", format!("limit must be 1 to {MAX_REPLAY_BATCH}")));
+            return Err(Error::invalid("bad_filter", format!("limit must be 1 to {MAX_REPLAY_BATCH}")));
         }
         let matches = |job: &JobRecord| {
             let created = job.created_at / 1000;
@@ -131,15 +131,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         };
         // The time is taken before the page is read: turns are judged as of then.
         let now = self.clock.now_ms();
-        let page = self.list_page(&filter.state, limit, filter.cursor, matches).map_err(ApiError::storage)?;
+        let page = self.list_page(&filter.state, limit, filter.cursor, matches)?;
         let bucket = keys::timer_bucket(now, now);
         // One turn per job; the jobs whose turn was won are written in one commit with their
         // timer slots and list entries.
         let mut won = Vec::new();
         for job in &page.jobs {
-            if let Turn::Won(turn) =
-                fence::take_turn_of_existing(self.kv, &keys::job(&job.id), job.turn, now).map_err(ApiError::storage)?
-            {
+            if let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&job.id), job.turn, now)? {
                 let mut next = requeued(job);
                 next.state = State::Pending { next_at: now };
                 next.timer = bucket;
@@ -150,10 +148,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         let ids: Vec<(u64, &str)> = won.iter().map(|job| (bucket, job.id.as_str())).collect();
         let listed: Vec<(&JobId, u32)> = won.iter().map(|job| (&job.id, job.generation)).collect();
-        let mut entries = timers::allocate(self.kv, &ids).map_err(ApiError::storage)?;
-        entries.extend(lists::append(self.kv, "pending", &listed).map_err(ApiError::storage)?);
+        let mut entries = timers::allocate(self.kv, &ids)?;
+        entries.extend(lists::append(self.kv, "pending", &listed)?);
         entries.extend(won.iter().map(|job| keys::job(&job.id).entry(job)));
-        self.kv.set_many(entries).map_err(ApiError::storage)?;
+        self.kv.set_many(entries)?;
         let count = won.len();
         Ok(ReplayReport { requeued: count, scanned: page.scanned, next_cursor: page.next })
     }
@@ -168,10 +166,10 @@ fn requeued(job: &JobRecord) -> JobRecord {
 }
 
 /// The public state names a list can be asked for.
-pub fn check_list_state(state: &str) -> Result<(), ApiError> {
+pub fn check_list_state(state: &str) -> Result<(), Error> {
     if lists::LISTED_STATES.contains(&state) {
         Ok(())
     } else {
-        Err(ApiError::bad_request("bad_filter", format!("state must be one of {}", lists::LISTED_STATES.join(", "))))
+        Err(Error::invalid("bad_filter", format!("state must be one of {}", lists::LISTED_STATES.join(", "))))
     }
 }

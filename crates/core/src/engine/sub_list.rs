@@ -6,7 +6,7 @@ use super::tokens::Principal;
 use super::Hookah;
 use crate::channels::grammar::check_public_channel;
 use crate::channels::record::SubscriptionRecord;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids::SubscriptionId;
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
@@ -24,7 +24,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         channel: &str,
         limit: usize,
         cursor: Option<u64>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, Error> {
         check_public_channel(channel)?;
         principal.check_channel(channel, false)?;
         let log = subscription_log(channel);

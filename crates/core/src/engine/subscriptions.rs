@@ -3,11 +3,11 @@
 
 use super::fence::{self, Turn};
 use super::sub_list::subscription_log;
-use super::tokens::{forbidden, Principal};
+use super::tokens::Principal;
 use super::Hookah;
 use crate::channels::grammar::{check_app_channel, check_filter, check_public_channel, MAX_EVENT_TYPES};
 use crate::channels::record::{ChannelRecord, Status, SubscriptionRecord, RECORD_VERSION};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids::{KeyId, SubscriptionId, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord, Verification};
 use crate::keyring::{KeyRecord, Secret, KEY_RECORD_VERSION};
@@ -41,8 +41,8 @@ pub struct SubscriptionRequest {
 }
 
 impl SubscriptionRequest {
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("the body: {e}")))
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        serde_json::from_slice(body).map_err(|e| Error::invalid("bad_json", format!("the body: {e}")))
     }
 }
 
@@ -52,13 +52,13 @@ pub struct ChannelRequest {
     pub verify_intent: bool,
 }
 
-fn not_found(id: impl std::fmt::Display) -> ApiError {
-    ApiError::not_found(format!("no subscription {id}"))
+fn not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found(format!("no subscription {id}"))
 }
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
-    pub fn channel_record(&self, channel: &str) -> Result<ChannelRecord, ApiError> {
-        let stored = self.kv.load(&keys::channel(channel)).map_err(ApiError::storage)?;
+    pub fn channel_record(&self, channel: &str) -> Result<ChannelRecord, Error> {
+        let stored = self.kv.load(&keys::channel(channel))?;
         Ok(stored.unwrap_or(ChannelRecord {
             v: RECORD_VERSION,
             name: channel.to_string(),
@@ -67,11 +67,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }))
     }
 
-    pub fn set_channel(&self, channel: &str, request: ChannelRequest) -> Result<Value, ApiError> {
+    pub fn set_channel(&self, channel: &str, request: ChannelRequest) -> Result<Value, Error> {
         check_app_channel(channel)?;
         let mut record = self.channel_record(channel)?;
         record.verify_intent = request.verify_intent;
-        self.kv.save(&keys::channel(channel), &record).map_err(ApiError::storage)?;
+        self.kv.save(&keys::channel(channel), &record)?;
         Ok(json!({ "name": channel, "verify_intent": record.verify_intent }))
     }
 
@@ -82,13 +82,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         principal: &Principal,
         channel: &str,
         request: SubscriptionRequest,
-    ) -> Result<(Value, Option<JobRecord>), ApiError> {
+    ) -> Result<(Value, Option<JobRecord>), Error> {
         check_public_channel(channel)?;
         principal.check_channel(channel, true)?;
         let url = self.check_url("url", request.url.as_deref().ok_or_else(|| bad("url is required"))?)?;
         let event_types = check_filters(request.event_types.unwrap_or_default())?;
         let tenant = match (principal.tenant(), request.tenant) {
-            (Some(own), Some(asked)) if own != asked => return Err(forbidden("a token cannot act for another tenant")),
+            (Some(own), Some(asked)) if own != asked => {
+                return Err(Error::forbidden("a token cannot act for another tenant"))
+            }
             (Some(own), _) => Some(own.to_string()),
             (None, asked) => asked,
         };
@@ -124,12 +126,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         entries.push(keys::subscription(&sub.id).entry(&sub));
         if self.clock.now_ms() > appended.write_by {
             log.abandon(self.kv, 1)?;
-            return Err(ApiError::storage("the subscription's slot expired before it was written"));
+            return Err(Error::storage("the subscription's slot expired before it was written"));
         }
         if let Some(job) = &verification {
-            self.store(job, Vec::new(), std::mem::take(&mut entries)).map_err(ApiError::storage)?;
+            self.store(job, Vec::new(), std::mem::take(&mut entries))?;
         } else {
-            self.kv.set_many(entries).map_err(ApiError::storage)?;
+            self.kv.set_many(entries)?;
         }
         let mut view = sub.view();
         view["secret"] = json!(key.secret.expose());
@@ -137,25 +139,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Validates a subscriber URL like a dispatch target.
-    pub(crate) fn check_url(&self, name: &str, url: &str) -> Result<String, ApiError> {
+    pub(crate) fn check_url(&self, name: &str, url: &str) -> Result<String, Error> {
         let parsed = target::parse_url(name, url)?;
         address::check_target(&parsed, &self.config.allowed_private_targets)?;
         Ok(parsed.url())
     }
 
     /// A signing key of the subscription's own, kept out of the key list and never the default.
-    pub(crate) fn subscription_key(&self, supplied: Option<String>, now: u64) -> Result<KeyRecord, ApiError> {
+    pub(crate) fn subscription_key(&self, supplied: Option<String>, now: u64) -> Result<KeyRecord, Error> {
         let secret = match supplied {
             Some(secret) => {
-                SigningKey::parse(&secret).map_err(|e| ApiError::bad_request("bad_key", e.to_string()))?;
+                SigningKey::parse(&secret).map_err(|e| Error::invalid("bad_key", e.to_string()))?;
                 secret
             }
             None => {
                 let mut random = [0u8; 32];
                 self.entropy.fill(&mut random);
-                generate_hmac_secret(&random)
-                    .map_err(|e| ApiError::bad_request("bad_key", e.to_string()))?
-                    .expose_secret()
+                generate_hmac_secret(&random).map_err(|e| Error::invalid("bad_key", e.to_string()))?.expose_secret()
             }
         };
         let mut random = [0u8; ID_RANDOM_BYTES];
@@ -217,17 +217,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         channel: &str,
         id: &str,
         write: bool,
-    ) -> Result<SubscriptionRecord, ApiError> {
+    ) -> Result<SubscriptionRecord, Error> {
         principal.check_channel(channel, write)?;
         let stored = match SubscriptionId::parse(id) {
-            Some(id) => self.kv.load(&keys::subscription(&id)).map_err(ApiError::storage)?,
+            Some(id) => self.kv.load(&keys::subscription(&id))?,
             None => None,
         };
         let sub = stored.filter(|s| s.channel == channel);
         let sub = sub.ok_or_else(|| not_found(id))?;
         match principal.tenant() {
             Some(tenant) if sub.tenant.as_deref() != Some(tenant) => {
-                Err(forbidden("this subscription is another tenant's"))
+                Err(Error::forbidden("this subscription is another tenant's"))
             }
             _ => Ok(sub),
         }
@@ -240,7 +240,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         channel: &str,
         id: &str,
         request: SubscriptionRequest,
-    ) -> Result<(Value, Option<JobRecord>), ApiError> {
+    ) -> Result<(Value, Option<JobRecord>), Error> {
         let read_at = self.clock.now_ms();
         let mut sub = self.find_subscription(principal, channel, id, true)?;
         if request.secret.is_some() || request.tenant.is_some() {
@@ -278,7 +278,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         principal: &Principal,
         channel: &str,
         id: &str,
-    ) -> Result<(Value, Option<JobRecord>), ApiError> {
+    ) -> Result<(Value, Option<JobRecord>), Error> {
         let read_at = self.clock.now_ms();
         let mut sub = self.find_subscription(principal, channel, id, true)?;
         let now = self.clock.now_ms();
@@ -293,7 +293,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         sub.updated_at = now;
         // Its health starts afresh: no dead jobs in a row, no failing clock.
         let health = [keys::subscription_health(&sub.id).into(), keys::subscription_failing_since(&sub.id).into()];
-        self.kv.delete_many(&health).map_err(ApiError::storage)?;
+        self.kv.delete_many(&health)?;
         self.save_subscription(&mut sub, read_at, verification.as_ref())?;
         Ok((sub.view(), verification))
     }
@@ -305,7 +305,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         sub: &mut SubscriptionRecord,
         read_at: u64,
         verification: Option<&JobRecord>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let key = keys::subscription(&sub.id);
         match fence::take_turn_of_existing(self.kv, &key, sub.turn, read_at)? {
             Turn::Won(turn) => sub.turn = turn,
@@ -317,12 +317,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Some(job) => self.store(job, Vec::new(), entry),
             None => self.kv.set_many(entry),
         }
-        .map_err(ApiError::storage)
+        .map_err(Error::from)
     }
 
-    pub fn delete_subscription(&self, principal: &Principal, channel: &str, id: &str) -> Result<(), ApiError> {
+    pub fn delete_subscription(&self, principal: &Principal, channel: &str, id: &str) -> Result<(), Error> {
         let sub = self.find_subscription(principal, channel, id, true)?;
-        self.forget_subscription(&sub.id).map_err(ApiError::storage)
+        self.forget_subscription(&sub.id).map_err(Error::from)
     }
 
     pub fn rotate_subscription_secret(
@@ -331,7 +331,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         channel: &str,
         id: &str,
         body: &[u8],
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, Error> {
         let sub = self.find_subscription(principal, channel, id, true)?;
         let request = crate::engine::KeyRequest::parse(body)?;
         let rotated = self.rotate_key(&sub.key_id, request)?;
@@ -340,11 +340,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 }
 
-fn bad(message: &str) -> ApiError {
-    ApiError::bad_request("bad_subscription", message)
+fn bad(message: &str) -> Error {
+    Error::invalid("bad_subscription", message)
 }
 
-fn check_filters(types: Vec<String>) -> Result<Vec<String>, ApiError> {
+fn check_filters(types: Vec<String>) -> Result<Vec<String>, Error> {
     if types.len() > MAX_EVENT_TYPES {
         return Err(bad("at most 32 event types"));
     }

@@ -5,7 +5,7 @@ use crate::auth::check_bearer;
 use crate::channels::grammar::check_public_channel;
 use crate::channels::token::{self, Access, TokenRecord, MAX_TOKEN_TTL_SECS, TOKEN_RECORD_VERSION};
 use crate::digest::sha256_hex;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids::{TokenId, ID_RANDOM_BYTES};
 use crate::job::view::rfc3339;
 use crate::keys::{self, TypedKv};
@@ -25,12 +25,14 @@ pub enum Principal {
 
 impl Principal {
     /// Refuses a scoped caller outside its channel, or writing with a read token.
-    pub fn check_channel(&self, channel: &str, write: bool) -> Result<(), ApiError> {
+    pub fn check_channel(&self, channel: &str, write: bool) -> Result<(), Error> {
         match self {
             Principal::App => Ok(()),
-            Principal::Scoped(token) if token.channel != channel => Err(forbidden("this token is for another channel")),
+            Principal::Scoped(token) if token.channel != channel => {
+                Err(Error::forbidden("this token is for another channel"))
+            }
             Principal::Scoped(token) if write && token.access == Access::Read => {
-                Err(forbidden("this token is read-only"))
+                Err(Error::forbidden("this token is read-only"))
             }
             Principal::Scoped(_) => Ok(()),
         }
@@ -43,10 +45,6 @@ impl Principal {
             Principal::Scoped(token) => Some(&token.tenant),
         }
     }
-}
-
-pub(super) fn forbidden(message: &str) -> ApiError {
-    ApiError::new(403, "forbidden", message)
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,30 +64,30 @@ fn read_access() -> Access {
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// The caller of a request with this `Authorization` header.
-    pub fn authorize(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
+    pub fn authorize(&self, authorization: Option<&str>) -> Result<Principal, Error> {
         // The scheme is case-insensitive (RFC 9110 §11.1), as `check_bearer` reads it for the API token.
         let presented = authorization.and_then(|value| {
             let (scheme, token) = value.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
         if let Some((id, secret)) = presented.and_then(token::parse) {
-            let record = self.kv.load(&keys::token(&id)).map_err(ApiError::storage)?;
+            let record = self.kv.load(&keys::token(&id))?;
             return match record {
                 Some(record) if record.admits(secret, self.clock.now_ms()) => Ok(Principal::Scoped(record)),
-                _ => Err(ApiError::new(401, "unauthorized", "the token is unknown, expired or revoked")),
+                _ => Err(Error::unauthenticated("the token is unknown, expired or revoked")),
             };
         }
         check_bearer(&self.config.api_token, authorization)?;
         Ok(Principal::App)
     }
 
-    pub fn create_token(&self, request: TokenRequest) -> Result<Value, ApiError> {
+    pub fn create_token(&self, request: TokenRequest) -> Result<Value, Error> {
         check_public_channel(&request.channel)?;
         if request.tenant.is_empty() || request.tenant.len() > 128 {
-            return Err(ApiError::bad_request("bad_token", "tenant must be 1 to 128 characters"));
+            return Err(Error::invalid("bad_token", "tenant must be 1 to 128 characters"));
         }
         if !(1..=MAX_TOKEN_TTL_SECS).contains(&request.expires_in) {
-            return Err(ApiError::bad_request("bad_token", "expires_in must be 1 second to a year"));
+            return Err(Error::invalid("bad_token", "expires_in must be 1 second to a year"));
         }
         let mut random = [0u8; ID_RANDOM_BYTES];
         self.entropy.fill(&mut random);
@@ -108,7 +106,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             revoked: false,
             created_at: now,
         };
-        self.kv.save(&keys::token(&record.id), &record).map_err(ApiError::storage)?;
+        self.kv.save(&keys::token(&record.id), &record)?;
         Ok(json!({
             "id": record.id,
             "token": token::format(&record.id, &secret),
@@ -119,22 +117,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }))
     }
 
-    pub fn revoke_token(&self, id: &TokenId) -> Result<(), ApiError> {
+    pub fn revoke_token(&self, id: &TokenId) -> Result<(), Error> {
         let key = keys::token(id);
-        let stored = self.kv.load(&key).map_err(ApiError::storage)?;
+        let stored = self.kv.load(&key)?;
         let mut record = stored.ok_or_else(|| token_not_found(id))?;
         // Revoking is the only change a token ever sees, so a plain write cannot undo another.
         record.revoked = true;
-        self.kv.save(&key, &record).map_err(ApiError::storage)
+        self.kv.save(&key, &record).map_err(Error::from)
     }
 }
 
-fn token_not_found(id: impl std::fmt::Display) -> ApiError {
-    ApiError::not_found(format!("no token {id}"))
+fn token_not_found(id: impl std::fmt::Display) -> Error {
+    Error::not_found(format!("no token {id}"))
 }
 
 /// The token a path segment names; a segment not shaped like a token id is as unknown as a
 /// missing token.
-pub(crate) fn token_id(segment: &str) -> Result<TokenId, ApiError> {
+pub(crate) fn token_id(segment: &str) -> Result<TokenId, Error> {
     TokenId::parse(segment).ok_or_else(|| token_not_found(segment))
 }

@@ -2,7 +2,7 @@
 //! cloud-metadata addresses, written as IP literals (in any notation a resolver accepts) or as
 //! well-known names. DNS-level protection is the host's job (Spin's `block_networks`).
 
-use crate::error::ApiError;
+use crate::error::Error;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::target::Target;
@@ -11,7 +11,7 @@ use super::target::Target;
 const BLOCKED_NAMES: &[&str] = &["localhost", "metadata", "metadata.google.internal", "instance-data"];
 
 /// Allows the target unless it is internal and not named in `allowlist` (`host` or `host:port`).
-pub fn check_target(target: &Target, allowlist: &[String]) -> Result<(), ApiError> {
+pub fn check_target(target: &Target, allowlist: &[String]) -> Result<(), Error> {
     let host = target.host.trim_end_matches('.');
     let Some(reason) = internal_reason(host) else {
         return Ok(());
@@ -20,7 +20,7 @@ pub fn check_target(target: &Target, allowlist: &[String]) -> Result<(), ApiErro
     if allowlist.iter().any(|allowed| allowed == host || *allowed == authority) {
         return Ok(());
     }
-    Err(ApiError::bad_request(
+    Err(Error::invalid(
         "forbidden_target",
         format!("`{host}` is {reason}; name it in the allowed_private_targets variable to allow it"),
     ))

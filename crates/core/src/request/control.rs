@@ -1,6 +1,6 @@
 //! Per-job control headers (`Hookah-*`), validated strictly: a typo is a 400, not a silent default.
 
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::ids::KeyId;
 
 /// Longest per-job timeout and first-attempt delay a caller may ask for.
@@ -30,7 +30,7 @@ const KNOWN: &str = "hookah-max-attempts, hookah-timeout, hookah-delay, hookah-s
                      hookah-callback, hookah-callback-events";
 
 /// Reads every `Hookah-*` header; unknown ones are refused so that typos are caught.
-pub fn parse(headers: &[(String, String)]) -> Result<Control, ApiError> {
+pub fn parse(headers: &[(String, String)]) -> Result<Control, Error> {
     let mut control = Control::default();
     for (name, value) in headers {
         let name = name.to_ascii_lowercase();
@@ -50,10 +50,10 @@ pub fn parse(headers: &[(String, String)]) -> Result<Control, ApiError> {
             "callback-events" if value.eq_ignore_ascii_case("attempts") => control.callback_attempts = true,
             "callback-events" if value.eq_ignore_ascii_case("end") => control.callback_attempts = false,
             "signing-key" | "mode" | "callback-events" => {
-                return Err(ApiError::bad_request("bad_control_header", format!("`{name}: {value}` is not valid")))
+                return Err(Error::invalid("bad_control_header", format!("`{name}: {value}` is not valid")))
             }
             _ => {
-                return Err(ApiError::bad_request(
+                return Err(Error::invalid(
                     "bad_control_header",
                     format!("unknown control header `{name}` (known: {KNOWN})"),
                 ))
@@ -61,19 +61,19 @@ pub fn parse(headers: &[(String, String)]) -> Result<Control, ApiError> {
         }
     }
     if control.sync && control.delay_ms > 0 {
-        return Err(ApiError::bad_request("bad_control_header", "hookah-mode: sync cannot wait for hookah-delay"));
+        return Err(Error::invalid("bad_control_header", "hookah-mode: sync cannot wait for hookah-delay"));
     }
     if control.callback_attempts && control.callback.is_none() {
-        return Err(ApiError::bad_request("bad_control_header", "hookah-callback-events needs hookah-callback"));
+        return Err(Error::invalid("bad_control_header", "hookah-callback-events needs hookah-callback"));
     }
     Ok(control)
 }
 
-fn number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, ApiError> {
+fn number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, Error> {
     let value = value.trim();
     match value.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) && value.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
-        _ => Err(ApiError::bad_request(
+        _ => Err(Error::invalid(
             "bad_control_header",
             format!("`{name}: {value}` must be a whole number from {min} to {max}"),
         )),

@@ -9,7 +9,7 @@ pub mod target;
 mod proptests;
 
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::Error;
 pub use control::Control;
 pub use target::{Scheme, Target};
 
@@ -42,18 +42,18 @@ pub struct Submission {
 }
 
 /// 413 for a body over the configured limit.
-pub fn too_large(limit: usize) -> ApiError {
-    ApiError::new(413, "body_too_large", format!("the body is over the {limit}-byte limit"))
+pub fn too_large(limit: usize) -> Error {
+    Error::TooLarge { limit }
 }
 
 /// Validates a dispatch request: method, target, control headers, address policy, body size.
-pub fn parse_submission(incoming: Incoming, config: &Config) -> Result<Submission, ApiError> {
+pub fn parse_submission(incoming: Incoming, config: &Config) -> Result<Submission, Error> {
     if incoming.body.len() > config.max_body_bytes {
         return Err(too_large(config.max_body_bytes));
     }
     let method = incoming.method.to_ascii_uppercase();
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
-        return Err(ApiError::bad_request("bad_method", format!("`{method}` is not an HTTP method")));
+        return Err(Error::invalid("bad_method", format!("`{method}` is not an HTTP method")));
     }
     let is_form = incoming
         .header("content-type")
@@ -64,13 +64,13 @@ pub fn parse_submission(incoming: Incoming, config: &Config) -> Result<Submissio
     if let Some(url) = &control.callback {
         // A malformed value is a bad control header like any other; a refused address is not.
         let callback = target::parse_url("hookah-callback", url)
-            .map_err(|e| ApiError::bad_request("bad_control_header", e.message))?;
+            .map_err(|e| Error::invalid("bad_control_header", e.to_string()))?;
         address::check_target(&callback, &config.allowed_private_targets)?;
         control.callback = Some(callback.url());
     }
     let idempotency_key = incoming.header("idempotency-key").map(|key| key.trim().to_string());
     if idempotency_key.as_ref().is_some_and(|key| key.is_empty() || key.len() > 255) {
-        return Err(ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
+        return Err(Error::invalid("bad_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
     }
     Ok(Submission {
         method,
@@ -113,7 +113,7 @@ mod tests {
     fn refusals() {
         let config = Config { max_body_bytes: 4, ..Config::default() };
         let check = |req: Incoming, code: &str, status: u16| {
-            let err = parse_submission(req, &config).unwrap_err();
+            let err = crate::ApiError::from(parse_submission(req, &config).unwrap_err());
             assert_eq!((err.code, err.status), (code, status));
         };
         check(incoming("POST", "/example.com/", &[], "12345"), "body_too_large", 413);
@@ -183,7 +183,7 @@ mod tests {
             let value = PIECES[next(PIECES.len())];
             let request = incoming("POST", &format!("/{path}"), &[("content-type", form), (control, value)], &body);
             if let Err(error) = parse_submission(request, &config) {
-                assert!((400..500).contains(&error.status), "{error}");
+                assert!((400..500).contains(&crate::ApiError::from(error).status));
             }
         }
     }

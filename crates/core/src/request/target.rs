@@ -1,7 +1,7 @@
 //! Where a submission goes: `/{host[:port]}/{path}`, `/https://{host}/{path}`, or an `_url` parameter.
 
 use crate::encoding::form_decode;
-use crate::error::ApiError;
+use crate::error::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -54,12 +54,12 @@ pub struct Resolved {
     pub rewritten_body: Option<Vec<u8>>,
 }
 
-fn bad_target(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("bad_target", message)
+fn bad_target(message: impl Into<String>) -> Error {
+    Error::invalid("bad_target", message)
 }
 
 /// Resolves the target of a submission from its request path, query and (form) body.
-pub fn resolve(path_and_query: &str, form_body: Option<&[u8]>) -> Result<Resolved, ApiError> {
+pub fn resolve(path_and_query: &str, form_body: Option<&[u8]>) -> Result<Resolved, Error> {
     let (path, query) = match path_and_query.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (path_and_query, None),
@@ -89,7 +89,7 @@ fn split_scheme(rest: &str) -> (Option<Scheme>, &str) {
     (None, rest)
 }
 
-fn resolve_url_parameter(query: Option<&str>, form_body: Option<&[u8]>) -> Result<Resolved, ApiError> {
+fn resolve_url_parameter(query: Option<&str>, form_body: Option<&[u8]>) -> Result<Resolved, Error> {
     if let Some(query) = query {
         if let Some((url, remaining)) = take_param(query, "_url") {
             let target = parse_absolute("_url", &url, remaining.as_deref())?;
@@ -104,10 +104,7 @@ fn resolve_url_parameter(query: Option<&str>, form_body: Option<&[u8]>) -> Resul
             return Ok(Resolved { target, rewritten_body: Some(rewritten) });
         }
     }
-    Err(ApiError::bad_request(
-        "no_destination",
-        "name a target: /{host}/{path}, /https://{host}/{path}, or an _url parameter",
-    ))
+    Err(Error::invalid("no_destination", "name a target: /{host}/{path}, /https://{host}/{path}, or an _url parameter"))
 }
 
 /// Removes the first `name=value` pair; returns the decoded value and the remaining pairs as sent.
@@ -128,11 +125,11 @@ fn take_param(encoded: &str, name: &str) -> Option<(String, Option<String>)> {
 
 /// An absolute `http(s)://` URL, validated like a target (callback URLs, subscription URLs);
 /// `name` says in errors where the URL came from.
-pub fn parse_url(name: &str, url: &str) -> Result<Target, ApiError> {
+pub fn parse_url(name: &str, url: &str) -> Result<Target, Error> {
     parse_absolute(name, url, None)
 }
 
-fn parse_absolute(name: &str, url: &str, extra_query: Option<&str>) -> Result<Target, ApiError> {
+fn parse_absolute(name: &str, url: &str, extra_query: Option<&str>) -> Result<Target, Error> {
     let url = url.trim();
     let (scheme, rest) = match url.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (Scheme::Http, rest),
@@ -153,7 +150,7 @@ fn parse_absolute(name: &str, url: &str, extra_query: Option<&str>) -> Result<Ta
     build(scheme, authority, if path.is_empty() { "/" } else { path }, query.as_deref())
 }
 
-fn build(scheme: Scheme, authority: &str, path: &str, query: Option<&str>) -> Result<Target, ApiError> {
+fn build(scheme: Scheme, authority: &str, path: &str, query: Option<&str>) -> Result<Target, Error> {
     let (host, port) = parse_authority(authority)?;
     let mut path_and_query = path.to_string();
     if let Some(query) = query {
@@ -167,7 +164,7 @@ fn build(scheme: Scheme, authority: &str, path: &str, query: Option<&str>) -> Re
     Ok(Target { scheme, host, port, path_and_query })
 }
 
-fn parse_authority(authority: &str) -> Result<(String, Option<u16>), ApiError> {
+fn parse_authority(authority: &str) -> Result<(String, Option<u16>), Error> {
     if authority.is_empty() {
         return Err(bad_target("the target has no host"));
     }
@@ -219,7 +216,7 @@ mod tests {
 
     fn check(path: &str, body: Option<&str>, expected: Result<&str, &str>) {
         let result = resolve(path, body.map(str::as_bytes));
-        let got = result.map(|r| r.target.url()).map_err(|e| e.code);
+        let got = result.map(|r| r.target.url()).map_err(|e| crate::ApiError::from(e).code);
         assert_eq!(got, expected.map(str::to_string), "path {path:?}");
     }
 

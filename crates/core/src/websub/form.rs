@@ -1,7 +1,7 @@
 //! `application/x-www-form-urlencoded`, both ways: WebSub requests arrive as form bodies and the
 //! hub's verification GETs carry the same encoding in their query.
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 /// Splits a form body into decoded `(name, value)` pairs, in order and with duplicates kept so
 /// that the caller can decide what a repeated name means.
@@ -10,7 +10,7 @@ use crate::error::ApiError;
 /// with an empty value, as in the URL standard. Unlike that standard, a `%` not followed by two
 /// hex digits is refused rather than kept literally: a client that sends one has a bug, and
 /// guessing what it meant could change a callback URL.
-pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, Error> {
     body.split(|&b| b == b'&')
         .filter(|segment| !segment.is_empty())
         .map(|segment| {
@@ -23,10 +23,10 @@ pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
         .collect()
 }
 
-fn decode(raw: &[u8]) -> Result<String, ApiError> {
+fn decode(raw: &[u8]) -> Result<String, Error> {
     // WebSub requires UTF-8 (§5.1); anything else would be mangled on the way to a URL.
     crate::encoding::form_decode(raw)
-        .ok_or_else(|| ApiError::bad_request("bad_form", "the form has a `%` without two hex digits, or is not UTF-8"))
+        .ok_or_else(|| Error::invalid("bad_form", "the form has a `%` without two hex digits, or is not UTF-8"))
 }
 
 /// Encodes pairs as `name=value&…`, percent-encoding every byte but the unreserved ones
@@ -61,7 +61,8 @@ mod tests {
     use super::*;
 
     fn check(body: &str, expected: Result<&[(&str, &str)], ()>) {
-        let parsed = parse_form(body.as_bytes()).map_err(|e| assert_eq!(e.code, "bad_form"));
+        let parsed = parse_form(body.as_bytes())
+            .map_err(|e| assert!(matches!(e, Error::Invalid { code: "bad_form", .. }), "{e:?}"));
         let expected = expected.map(|pairs| pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect());
         assert_eq!(parsed, expected, "{body:?}");
     }

@@ -1,11 +1,11 @@
 //! Reading one hub parameter: given at most once, and shaped like a URL where it is one
 //! (`hub.callback`, `hub.topic`, `hub.url`).
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 /// A repeated hub parameter is ambiguous: the hub and the subscriber could each read a different
 /// one, so it is refused rather than resolved first-wins.
-pub(crate) fn single<'a>(form: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
+pub(crate) fn single<'a>(form: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, Error> {
     let mut values = form.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str());
     let first = values.next();
     match values.next() {
@@ -14,7 +14,7 @@ pub(crate) fn single<'a>(form: &'a [(String, String)], name: &str) -> Result<Opt
     }
 }
 
-pub(crate) fn required_url(form: &[(String, String)], name: &str) -> Result<String, ApiError> {
+pub(crate) fn required_url(form: &[(String, String)], name: &str) -> Result<String, Error> {
     let url = single(form, name)?.ok_or_else(|| bad(format!("{name} is required")))?;
     check_url(name, url)?;
     Ok(url.to_string())
@@ -23,7 +23,7 @@ pub(crate) fn required_url(form: &[(String, String)], name: &str) -> Result<Stri
 /// Only the shape: an absolute http(s) URL with a host. Addresses and ports are the caller's
 /// policy. Spaces, controls, `<`, `>` and `"` are refused because no valid URL holds them raw and
 /// the URL later goes into a request line and a `Link: <…>` header.
-pub(crate) fn check_url(name: &str, url: &str) -> Result<(), ApiError> {
+pub(crate) fn check_url(name: &str, url: &str) -> Result<(), Error> {
     if url.bytes().any(|b| b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"')) {
         return Err(bad(format!("{name} holds a space, control character, `<`, `>` or `\"`")));
     }
@@ -49,8 +49,8 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
-pub(crate) fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("bad_hub_request", message)
+pub(crate) fn bad(message: impl Into<String>) -> Error {
+    Error::invalid("bad_hub_request", message)
 }
 
 #[cfg(test)]
@@ -58,7 +58,8 @@ mod tests {
     use super::*;
 
     fn check(url: &str, ok: bool) {
-        let checked = check_url("hub.callback", url).map_err(|e| assert_eq!(e.code, "bad_hub_request", "{e}"));
+        let checked = check_url("hub.callback", url)
+            .map_err(|e| assert!(matches!(e, Error::Invalid { code: "bad_hub_request", .. }), "{e}"));
         assert_eq!(checked.is_ok(), ok, "{url}");
     }
 
