@@ -3,6 +3,7 @@
 //! dead jobs or days of failure disable it too); Hookah's operational events go to `hookah.ops`.
 
 use super::fence::{self, Updated};
+use super::hub::Removal;
 use super::Hookah;
 use crate::channels::grammar::OPS_CHANNEL;
 use crate::channels::record::{Status, SubscriptionRecord};
@@ -32,8 +33,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     fn verification_ended(&self, job: &JobRecord, verification: &Verification) -> Result<(), KvError> {
         if verification.unsubscribe {
-            if matches!(job.state, State::Delivered { .. }) {
-                self.forget_subscription(&verification.subscription)?;
+            let confirmed = matches!(job.state, State::Delivered { .. });
+            if confirmed && self.forget_subscription(&verification.subscription)? == Removal::Busy {
+                let id = &verification.subscription;
+                return Err(KvError(format!("subscription {id} is being changed; it was not removed")));
             }
             return Ok(());
         }

@@ -92,7 +92,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 // Written as the record's next turn, so a concurrent change is not lost.
                 match fence::take_turn_of_existing(self.kv, &keys::subscription(&sub.id), sub.turn, now)? {
                     Turn::Won(turn) => sub.turn = turn,
-                    Turn::Busy | Turn::Gone => return Err(super::replay::busy()),
+                    Turn::Busy | Turn::Gone => return Err(Error::Busy),
                 }
                 sub
             }
@@ -209,15 +209,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Removes a subscription and everything that finds it. Only the writer that wins the
-    /// record's next turn and still finds it counts it out of its channel's list.
-    pub(crate) fn forget_subscription(&self, id: &SubscriptionId) -> Result<(), KvError> {
+    /// record's next turn and still finds it counts it out of its channel's list; a turn another
+    /// writer holds leaves the subscription as it was (`Removal::Busy`).
+    pub(crate) fn forget_subscription(&self, id: &SubscriptionId) -> Result<Removal, KvError> {
         let read_at = self.clock.now_ms();
         let key = keys::subscription(id);
-        let Some(sub) = self.kv.load(&key)? else { return Ok(()) };
+        let Some(sub) = self.kv.load(&key)? else { return Ok(Removal::Absent) };
         let turn = match fence::take_turn_of_existing(self.kv, &key, sub.turn, read_at)? {
             Turn::Won(turn) => turn,
-            Turn::Gone => return Ok(()),
-            Turn::Busy => return Err(KvError(format!("subscription {id} is being changed; it was not removed"))),
+            Turn::Gone => return Ok(Removal::Absent),
+            Turn::Busy => return Ok(Removal::Busy),
         };
         let mut doomed: Vec<String> = fence::turn_keys(&key, turn).collect();
         doomed.extend([
@@ -232,6 +233,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.kv.delete_many(&doomed)?;
         let log = subscription_log(&sub.channel);
         log.removed(self.kv, 1)?;
-        self.tidy_subscriptions(&sub.channel, &log.bounds(self.kv)?)
+        self.tidy_subscriptions(&sub.channel, &log.bounds(self.kv)?)?;
+        Ok(Removal::Removed)
     }
+}
+
+/// What `forget_subscription` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    Removed,
+    /// Someone else removed it first.
+    Absent,
+    /// Another writer holds the record's turn: nothing was removed.
+    Busy,
 }

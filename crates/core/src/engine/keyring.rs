@@ -198,7 +198,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 Ok(with_secret(view, &rotated.secret))
             }
             Updated::Unchanged(_) | Updated::Missing => Err(not_found(id)),
-            Updated::Busy => Err(super::replay::busy()),
+            Updated::Busy => Err(Error::Busy),
         }
     }
 
@@ -209,7 +209,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let key = keys::signing_key(id);
         match fence::take_turn_of_existing(self.kv, &key, record.turn, read_at)? {
             Turn::Won(_) => {}
-            Turn::Busy => return Err(super::replay::busy()),
+            Turn::Busy => return Err(Error::Busy),
             Turn::Gone => return Err(not_found(id)),
         }
         let mut doomed: Vec<String> = vec![key.into()];

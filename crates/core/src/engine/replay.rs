@@ -44,11 +44,6 @@ fn job_not_found(id: &JobId) -> Error {
     Error::not_found(format!("no job {id}"))
 }
 
-/// Other writers kept changing the record.
-pub(crate) fn busy() -> Error {
-    Error::Busy
-}
-
 fn finished_state(state: &str) -> Result<(), Error> {
     match state {
         "delivered" | "dead" | "gone" | "cancelled" => Ok(()),
@@ -112,7 +107,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         match updated {
             Updated::Changed(next) | Updated::Unchanged(next) => Ok(next),
             Updated::Missing => Err(job_not_found(id)),
-            Updated::Busy => Err(busy()),
+            Updated::Busy => Err(Error::Busy),
         }
     }
 

@@ -2,6 +2,7 @@
 //! verification that turns a new (or moved) subscription active.
 
 use super::fence::{self, Turn};
+use super::hub::Removal;
 use super::sub_list::subscription_log;
 use super::tokens::Principal;
 use super::Hookah;
@@ -309,7 +310,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let key = keys::subscription(&sub.id);
         match fence::take_turn_of_existing(self.kv, &key, sub.turn, read_at)? {
             Turn::Won(turn) => sub.turn = turn,
-            Turn::Busy => return Err(super::replay::busy()),
+            Turn::Busy => return Err(Error::Busy),
             Turn::Gone => return Err(not_found(&sub.id)),
         }
         let entry = vec![key.entry(sub)];
@@ -322,7 +323,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     pub fn delete_subscription(&self, principal: &Principal, channel: &str, id: &str) -> Result<(), Error> {
         let sub = self.find_subscription(principal, channel, id, true)?;
-        self.forget_subscription(&sub.id).map_err(Error::from)
+        match self.forget_subscription(&sub.id)? {
+            Removal::Removed | Removal::Absent => Ok(()),
+            Removal::Busy => Err(Error::Busy),
+        }
     }
 
     pub fn rotate_subscription_secret(

@@ -1,7 +1,7 @@
 //! Channels and their subscriptions through the API: create, intent verification, read, list,
 //! update, delete, rotate, and the 400s that store nothing.
 
-use super::{Answer, Answered, World};
+use super::{Answer, Answered, World, T0};
 use crate::Config;
 use serde_json::{json, Value};
 
@@ -169,6 +169,26 @@ fn a_deleted_subscription_is_gone_from_reads_lists_and_fan_out() {
     );
     assert_eq!(published.json["matched"], 1);
     assert_eq!(world.sent(), ["POST https://a.example/keep"]);
+}
+
+#[test]
+fn deleting_a_subscription_another_writer_is_changing_is_a_409_busy_and_removes_nothing() {
+    use crate::engine::fence::{self, Turn};
+    use crate::engine::Principal;
+    use crate::keys::{self, TypedKv};
+    let world = without_verification();
+    let id = created(&world, "https://a.example/hook")["id"].as_str().unwrap().to_string();
+    let sub = world.hookah().find_subscription(&Principal::App, "orders", &id, false).unwrap();
+    let key = keys::subscription(&sub.id);
+    // A concurrent change (a PATCH, a verification's outcome) holds the record's next turn.
+    assert_eq!(fence::take_turn(&world.kv, &key, sub.turn, T0).unwrap(), Turn::Won(sub.turn + 1));
+
+    let hookah = world.hookah();
+    assert_eq!(hookah.delete_subscription(&Principal::App, "orders", &id), Err(crate::Error::Busy));
+    let deleted = world.request("DELETE", &format!("{SUBS}/{id}"), "");
+    assert_eq!((deleted.status, deleted.code()), (409, "busy"), "{}", deleted.json);
+    assert_eq!(world.kv.load(&key).unwrap(), Some(sub), "the subscription is as it was");
+    assert_eq!(get(&world, &id).status, 200);
 }
 
 #[test]
