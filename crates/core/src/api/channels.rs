@@ -1,7 +1,7 @@
 //! `/_hookah/v1/channels/{channel}/…`, `/_hookah/v1/tokens` and the WebSub hub at `/_hookah/hub`.
 
 use super::ApiError;
-use super::{only, FollowUp, PageQuery, Reply};
+use super::{only, views, FollowUp, PageQuery, Reply};
 use crate::engine::{event_id, token_id, ChannelRequest, Hookah, Principal, SubscriptionRequest, TokenRequest};
 use crate::job::JobRecord;
 use crate::ports::{Kv, Transport};
@@ -25,7 +25,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         match rest {
             [] => {
                 only(incoming, "POST")?;
-                Ok(Reply::json(201, &self.create_token(parse::<TokenRequest>(&incoming.body)?)?))
+                Ok(Reply::json(201, &views::new_token(&self.create_token(parse::<TokenRequest>(&incoming.body)?)?)))
             }
             [id] => {
                 only(incoming, "DELETE")?;
@@ -46,11 +46,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     ) -> Result<Reply, ApiError> {
         let method = incoming.method.to_ascii_uppercase();
         match (rest, method.as_str()) {
-            ([], "PUT") => Ok(Reply::json(200, &self.set_channel(channel, parse::<ChannelRequest>(&incoming.body)?)?)),
-            ([], "GET") => {
-                let record = self.channel_record(channel)?;
-                Ok(Reply::json(200, &json!({ "name": channel, "verify_intent": record.verify_intent })))
+            ([], "PUT") => {
+                let record = self.set_channel(channel, parse::<ChannelRequest>(&incoming.body)?)?;
+                Ok(Reply::json(200, &views::channel(&record)))
             }
+            ([], "GET") => Ok(Reply::json(200, &views::channel(&self.channel_record(channel)?))),
             ([], _) => Err(ApiError::method_not_allowed("GET, PUT")),
             (["events"], _) => {
                 only(incoming, "POST")?;
@@ -62,11 +62,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     .map(|ct| vec![("content-type".to_string(), ct.to_string())])
                     .unwrap_or_default();
                 let (event, jobs) = self.publish(channel, event_type.trim(), headers, incoming.body.clone())?;
-                Ok(with_follow_up(202, &event.view(), jobs))
+                Ok(with_follow_up(202, &views::event(&event), jobs))
             }
             (["events", id], _) => {
                 only(incoming, "GET")?;
-                Ok(Reply::json(200, &self.event_view(channel, &event_id(id)?)?))
+                Ok(Reply::json(200, &views::event(&self.find_event(channel, &event_id(id)?)?)))
             }
             (["subscriptions", rest @ ..], _) => self.subscriptions_route(principal, incoming, query, channel, rest),
             _ => Err(ApiError::not_found("no such channel route")),
@@ -85,19 +85,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         match (rest, method.as_str()) {
             ([], "POST") => {
                 let request = SubscriptionRequest::parse(&incoming.body)?;
-                let (view, verification) = self.create_subscription(principal, channel, request)?;
-                Ok(with_follow_up(201, &view, verification.into_iter().collect()))
+                let (created, verification) = self.create_subscription(principal, channel, request)?;
+                Ok(with_follow_up(201, &views::new_subscription(&created), verification.into_iter().collect()))
             }
             ([], "GET") => {
                 let PageQuery { limit, cursor, .. } = PageQuery::parse(query, false)?;
-                Ok(Reply::json(200, &self.list_subscriptions(principal, channel, limit, cursor)?))
+                let page = self.list_subscriptions(principal, channel, limit, cursor)?;
+                Ok(Reply::json(200, &views::subscription_page(&page)))
             }
             ([], _) => Err(ApiError::method_not_allowed("GET, POST")),
-            ([id], "GET") => Ok(Reply::json(200, &self.find_subscription(principal, channel, id, false)?.view())),
+            ([id], "GET") => {
+                Ok(Reply::json(200, &views::subscription(&self.find_subscription(principal, channel, id, false)?)))
+            }
             ([id], "PATCH") => {
                 let request = SubscriptionRequest::parse(&incoming.body)?;
-                let (view, verification) = self.update_subscription(principal, channel, id, request)?;
-                Ok(with_follow_up(200, &view, verification.into_iter().collect()))
+                let (updated, verification) = self.update_subscription(principal, channel, id, request)?;
+                Ok(with_follow_up(200, &views::subscription(&updated), verification.into_iter().collect()))
             }
             ([id], "DELETE") => {
                 self.delete_subscription(principal, channel, id)?;
@@ -106,12 +109,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             ([_], _) => Err(ApiError::method_not_allowed("GET, PATCH, DELETE")),
             ([id, "rotate"], _) => {
                 only(incoming, "POST")?;
-                Ok(Reply::json(200, &self.rotate_subscription_secret(principal, channel, id, &incoming.body)?))
+                let rotated = self.rotate_subscription_secret(principal, channel, id, &incoming.body)?;
+                Ok(Reply::json(200, &views::rotated_subscription(&rotated)))
             }
             ([id, "enable"], _) => {
                 only(incoming, "POST")?;
-                let (view, verification) = self.enable_subscription(principal, channel, id)?;
-                Ok(with_follow_up(200, &view, verification.into_iter().collect()))
+                let (enabled, verification) = self.enable_subscription(principal, channel, id)?;
+                Ok(with_follow_up(200, &views::subscription(&enabled), verification.into_iter().collect()))
             }
             _ => Err(ApiError::not_found("no such subscription route")),
         }
@@ -127,6 +131,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .map(|url| url.split('?').next().unwrap_or(url).to_string())
             .unwrap_or_else(|| format!("http://{}/_hookah/hub", incoming.header("host").unwrap_or("localhost")));
         let outcome = self.hub(principal, &hub_url, &incoming.body).await?;
-        Ok(with_follow_up(outcome.status, &outcome.body, outcome.attempt))
+        Ok(with_follow_up(202, &views::hub(&outcome.done), outcome.attempt))
     }
 }

@@ -1,9 +1,9 @@
 //! `/_hookah/v1/jobs`: a job, its attempts, listing by state, retry, cancel and bulk replay.
 
 use super::ApiError;
-use super::{only, FollowUp, PageQuery, Reply};
+use super::{only, views, FollowUp, PageQuery, Reply};
 use crate::engine::{check_list_state, Hookah, ReplayFilter};
-use crate::job::{view, AttemptDetail};
+use crate::job::AttemptDetail;
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, Transport};
 use crate::request::Incoming;
@@ -21,10 +21,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     .map_err(|e| ApiError::bad_request("bad_json", format!("the body: {e}")))?;
                 Ok(Reply::json(200, &json!(self.replay(&filter)?)))
             }
-            ([id], "GET") => Ok(Reply::json(200, &view::job(&self.find_job(id)?))),
+            ([id], "GET") => Ok(Reply::json(200, &views::job(&self.find_job(id)?))),
             ([id], "DELETE") => {
                 let job = self.find_job(id)?;
-                Ok(Reply::json(200, &view::job(&self.cancel_job(&job.id)?)))
+                Ok(Reply::json(200, &views::job(&self.cancel_job(&job.id)?)))
             }
             ([_], _) => Err(ApiError::method_not_allowed("GET, DELETE")),
             ([id, "attempts"], _) => {
@@ -35,7 +35,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 only(incoming, "POST")?;
                 let job = self.find_job(id)?;
                 let record = self.retry_job(&job.id)?;
-                let mut reply = Reply::json(202, &view::job(&record));
+                let mut reply = Reply::json(202, &views::job(&record));
                 reply.follow_up = FollowUp::Attempt(Box::new(record));
                 Ok(reply)
             }
@@ -49,7 +49,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         check_list_state(&state)?;
         let state = state.as_str();
         let page = self.list_page(state, limit, cursor, |_| true)?;
-        let data: Vec<_> = page.jobs.iter().map(view::job).collect();
+        let data: Vec<_> = page.jobs.iter().map(views::job).collect();
         Ok(Reply::json(200, &json!({ "data": data, "next_cursor": page.next.map(|c| c.to_string()) })))
     }
 
@@ -68,7 +68,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .iter()
             .zip(&details)
             .enumerate()
-            .map(|(i, (attempt, detail))| view::attempt(i + 1, attempt, detail.as_ref()))
+            .map(|(i, (attempt, detail))| views::attempt(i + 1, attempt, detail.as_ref()))
             .collect();
         Ok(Reply::json(200, &json!({ "job_id": job.id, "data": attempts })))
     }

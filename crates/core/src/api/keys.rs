@@ -1,7 +1,7 @@
 //! `/_hookah/v1/keys`: creating, reading, rotating and deleting signing keys.
 
 use super::ApiError;
-use super::{only, Reply};
+use super::{only, views, Reply};
 use crate::engine::{key_id, Hookah, KeyRequest};
 use crate::ports::{Kv, Transport};
 use crate::request::Incoming;
@@ -11,10 +11,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(super) fn keys_route(&self, incoming: &Incoming, rest: &[&str]) -> Result<Reply, ApiError> {
         let method = incoming.method.to_ascii_uppercase();
         match (rest, method.as_str()) {
-            ([], "POST") => Ok(Reply::json(201, &self.create_key(KeyRequest::parse(&incoming.body)?)?)),
-            ([], "GET") => Ok(Reply::json(200, &json!({ "data": self.list_keys()? }))),
+            ([], "POST") => {
+                Ok(Reply::json(201, &views::key_with_secret(&self.create_key(KeyRequest::parse(&incoming.body)?)?)))
+            }
+            ([], "GET") => {
+                let listed: Vec<_> = self.list_keys()?.iter().map(views::key).collect();
+                Ok(Reply::json(200, &json!({ "data": listed })))
+            }
             ([], _) => Err(ApiError::method_not_allowed("GET, POST")),
-            ([id], "GET") => Ok(Reply::json(200, &self.key_view(&key_id(id)?)?)),
+            ([id], "GET") => Ok(Reply::json(200, &views::key(&self.find_key(&key_id(id)?)?))),
             ([id], "DELETE") => {
                 self.delete_key(&key_id(id)?)?;
                 Ok(Reply::json(200, &json!({ "id": id, "deleted": true })))
@@ -25,7 +30,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 let request = KeyRequest::parse(&incoming.body)?;
                 // A bad grace period is a 400 even for a key that is not there.
                 request.grace_ms()?;
-                Ok(Reply::json(200, &self.rotate_key(&key_id(id)?, request)?))
+                Ok(Reply::json(200, &views::key_with_secret(&self.rotate_key(&key_id(id)?, request)?)))
             }
             _ => Err(ApiError::not_found("no such key route")),
         }

@@ -9,13 +9,14 @@ mod ops;
 mod sync;
 mod ui;
 mod verify;
+mod views;
 
 pub use error::ApiError;
 
 use crate::engine::{Accepted, Hookah, Principal};
 use crate::error::Error;
 use crate::ids::JobId;
-use crate::job::{view, JobRecord, State};
+use crate::job::{JobRecord, State};
 use crate::ports::{Kv, Transport};
 use crate::request::{parse_submission, Incoming};
 use crate::stats::log::AttemptLog;
@@ -101,7 +102,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         if let Some(id) = path.strip_prefix("/_hookah/public-keys/") {
             only(&incoming, "GET")?;
-            return Ok(Reply::json(200, &self.public_keys(&crate::engine::key_id(id)?)?));
+            let id = crate::engine::key_id(id)?;
+            let public_keys = self.public_keys(&id)?;
+            return Ok(Reply::json(200, &json!({ "id": id, "public_keys": public_keys })));
         }
         if path == "/_hookah/hub" {
             only(&incoming, "POST")?;
@@ -143,7 +146,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if sync && !replayed {
             return self.sync_attempt(record, wait_ms).await;
         }
-        let mut reply = Reply::json(202, &view::accepted(&record));
+        let mut reply = Reply::json(202, &views::accepted(&record));
         reply.headers.push(("location".into(), format!("{API_PREFIX}/v1/jobs/{}", record.id)));
         if replayed {
             reply.headers.push(("idempotent-replayed".into(), "true".into()));

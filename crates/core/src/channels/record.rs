@@ -1,9 +1,8 @@
-//! Stored records of channels, subscriptions and published events, and their API views.
+//! Stored records of channels, subscriptions and published events (`api/views.rs` shows them).
 
 use crate::ids::{EventId, KeyId, SubscriptionId};
-use crate::job::view::rfc3339;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub const RECORD_VERSION: u32 = 1;
 
@@ -105,24 +104,6 @@ impl SubscriptionRecord {
             _ => {}
         }
     }
-
-    pub fn view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "channel": self.channel,
-            "tenant": self.tenant,
-            "url": self.url,
-            "event_types": self.event_types,
-            "description": self.description,
-            "metadata": self.metadata,
-            "status": self.status,
-            "disabled_reason": self.disabled_reason,
-            "disabled_at": self.disabled_at.map(rfc3339),
-            "signing_key": self.key_id,
-            "created_at": rfc3339(self.created_at),
-            "updated_at": rfc3339(self.updated_at),
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,21 +134,6 @@ pub struct EventRecord {
     /// The fenced turn that wrote this version: each sweep-run fan-out step takes the next one.
     #[serde(default)]
     pub turn: u64,
-}
-
-impl EventRecord {
-    pub fn view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "channel": self.channel,
-            "event_type": self.event_type,
-            "created_at": rfc3339(self.created_at),
-            "matched": self.matched,
-            "fanout_complete": self.fanned_out_at.is_some() && self.fanout_error.is_none(),
-            "fanned_out_at": self.fanned_out_at.map(rfc3339),
-            "fanout_error": self.fanout_error,
-        })
-    }
 }
 
 crate::stored::stored!(SubscriptionRecord, RECORD_VERSION);

@@ -11,13 +11,14 @@ use crate::channels::record::{SubscriptionRecord, WebSubLease, RECORD_VERSION};
 use crate::delivery::AttemptResult;
 use crate::digest::sha256_hex;
 use crate::error::Error;
+use crate::ids::EventId;
 use crate::ids::{SubscriptionId, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord};
 use crate::keyring::Secret;
 use crate::keys::{self, Bytes, Key, TypedKv};
 use crate::ports::{Kv, KvError, OutboundRequest, Transport};
 use crate::websub::{self, HubRequest, LeasePolicy};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The channel a topic's subscribers live in.
 pub fn topic_channel(topic: &str) -> String {
@@ -33,11 +34,22 @@ pub(crate) fn delivery_headers(lease: &WebSubLease, body: &[u8]) -> Vec<(String,
     headers
 }
 
-/// What the hub did with a request: the answer, and jobs to attempt after it.
+/// What the hub did with a request, and jobs to attempt after answering.
+#[derive(Debug)]
 pub struct HubOutcome {
-    pub status: u16,
-    pub body: Value,
+    pub done: HubDone,
     pub attempt: Vec<JobRecord>,
+}
+
+/// The hub's part of the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubDone {
+    /// A subscription refused; the subscriber hears it through a denial notice.
+    Denied,
+    /// Intent verification is on its way to the callback.
+    Verifying,
+    /// The topic's content was published.
+    Published { event_id: EventId, matched: u64 },
 }
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
@@ -70,7 +82,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             denial.max_attempts = super::subscriptions::VERIFY_ATTEMPTS;
             let denial = transition::claim(denial, now);
             self.store(&denial, Vec::new(), Vec::new())?;
-            return Ok(HubOutcome { status: 202, body: json!({ "status": "denied" }), attempt: vec![denial] });
+            return Ok(HubOutcome { done: HubDone::Denied, attempt: vec![denial] });
         }
         let channel = topic_channel(&request.topic);
         let index = keys::websub_index(&callback, &request.topic);
@@ -141,7 +153,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let job = self.verification_job(websub::append_query(&callback, &query), &sub.id, challenge, false, now);
         entries.push(keys::subscription(&sub.id).entry(&sub));
         self.store(&job, Vec::new(), entries)?;
-        Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
+        Ok(HubOutcome { done: HubDone::Verifying, attempt: vec![job] })
     }
 
     /// The subscription a callback and topic already have; a store failure is an error, never
@@ -165,14 +177,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let index = keys::websub_index(&callback, &request.topic);
         let Some(id) = self.indexed_subscription(&index)? else {
             // Nothing to remove; answering the same way reveals nothing about other subscribers.
-            return Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: Vec::new() });
+            return Ok(HubOutcome { done: HubDone::Verifying, attempt: Vec::new() });
         };
         let now = self.clock.now_ms();
         let challenge = self.challenge();
         let query = websub::verification_query("unsubscribe", &request.topic, &challenge, None);
         let job = self.verification_job(websub::append_query(&callback, &query), &id, challenge, true, now);
         self.store(&job, Vec::new(), Vec::new())?;
-        Ok(HubOutcome { status: 202, body: json!({ "status": "verifying" }), attempt: vec![job] })
+        Ok(HubOutcome { done: HubDone::Verifying, attempt: vec![job] })
     }
 
     async fn hub_publish(&self, topic: &str) -> Result<HubOutcome, Error> {
@@ -205,7 +217,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let headers = vec![("content-type".to_string(), content_type)];
         let (event, attempt) =
             self.publish_internal(&topic_channel(topic), "websub.update", headers, response.body, true)?;
-        Ok(HubOutcome { status: 202, body: json!({ "event_id": event.id, "matched": event.matched }), attempt })
+        Ok(HubOutcome { done: HubDone::Published { event_id: event.id, matched: event.matched }, attempt })
     }
 
     /// Removes a subscription and everything that finds it. Only the writer that wins the

@@ -13,7 +13,6 @@ use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
 use crate::signing::{generate_ed25519_secret, generate_hmac_secret, SigningKey};
 use serde::Deserialize;
-use serde_json::Value;
 
 /// `POST /_hookah/v1/keys` and `POST /_hookah/v1/keys/{id}/rotate` bodies.
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +56,15 @@ pub(crate) fn key_id(segment: &str) -> Result<KeyId, Error> {
 /// compaction has not yet removed).
 const LIST_PAGES: usize = 4;
 
+/// A signing key as read at `now`: which secrets sign, and until when, depends on the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    pub record: KeyRecord,
+    /// Whether it signs jobs that name no key.
+    pub is_default: bool,
+    pub now: u64,
+}
+
 fn key_log() -> SlotLog<KeyId> {
     SlotLog::new(keys::key_log())
 }
@@ -66,8 +74,8 @@ fn not_found(id: impl std::fmt::Display) -> Error {
 }
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
-    /// Creates a key and returns its view with the secret, the only time it is shown.
-    pub fn create_key(&self, request: KeyRequest) -> Result<Value, Error> {
+    /// Creates a key; its secret is in the record (the answer shows it this once).
+    pub fn create_key(&self, request: KeyRequest) -> Result<KeyState, Error> {
         let kind = request.kind.as_deref().unwrap_or("hmac");
         let secret = self.new_secret(kind, request.secret)?;
         let now = self.clock.now_ms();
@@ -99,7 +107,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             return Err(Error::storage("the key list slot expired before it was written"));
         }
         self.kv.set_many(entries)?;
-        Ok(with_secret(record.view(now, is_default), &record.secret))
+        Ok(KeyState { record, is_default, now })
     }
 
     fn new_secret(&self, kind: &str, supplied: Option<String>) -> Result<Secret, Error> {
@@ -129,19 +137,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Every key, oldest first (at most `MAX_KEYS` exist; reads are capped all the same).
-    pub fn list_keys(&self) -> Result<Vec<Value>, Error> {
+    pub fn list_keys(&self) -> Result<Vec<KeyState>, Error> {
         let log = key_log();
         let bounds = log.bounds(self.kv)?;
         let default = self.default_key_id()?;
         let now = self.clock.now_ms();
-        let mut views = Vec::new();
+        let mut listed = Vec::new();
         let mut from = None;
         for _ in 0..LIST_PAGES {
             let page =
                 log.page(self.kv, &bounds, Direction::OldestFirst, from, MAX_KEYS as usize, |ids| self.load_keys(ids))?;
-            views.extend(page.items.into_iter().map(|(_, record)| {
+            listed.extend(page.items.into_iter().map(|(_, record)| {
                 let is_default = default.as_ref() == Some(&record.id);
-                record.view(now, is_default)
+                KeyState { record, is_default, now }
             }));
             match page.next {
                 Some(next) => from = Some(next),
@@ -149,7 +157,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
         }
         self.tidy_keys(&bounds)?;
-        Ok(views)
+        Ok(listed)
     }
 
     fn load_keys(&self, ids: &[KeyId]) -> Result<Vec<Option<KeyRecord>>, KvError> {
@@ -166,20 +174,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(())
     }
 
-    pub fn key_view(&self, id: &KeyId) -> Result<Value, Error> {
+    pub fn find_key(&self, id: &KeyId) -> Result<KeyState, Error> {
         let record = self.load_key(id)?.ok_or_else(|| not_found(id))?;
         let default = self.default_key_id()?;
-        Ok(record.view(self.clock.now_ms(), default.as_ref() == Some(id)))
+        Ok(KeyState { is_default: default.as_ref() == Some(id), record, now: self.clock.now_ms() })
     }
 
     /// The public route: public keys of an ed25519 key, nothing for anything else.
-    pub fn public_keys(&self, id: &KeyId) -> Result<Value, Error> {
+    pub fn public_keys(&self, id: &KeyId) -> Result<Vec<String>, Error> {
         let record = self.load_key(id)?.filter(|r| r.kind() == "ed25519").ok_or_else(|| not_found(id))?;
-        Ok(serde_json::json!({ "id": id, "public_keys": record.public_keys(self.clock.now_ms()) }))
+        Ok(record.public_keys(self.clock.now_ms()))
     }
 
-    /// Replaces the secret; the old one keeps signing beside it for the grace period.
-    pub fn rotate_key(&self, id: &KeyId, request: KeyRequest) -> Result<Value, Error> {
+    /// Replaces the secret; the old one keeps signing beside it for the grace period. The new
+    /// secret is in the record (the answer shows it this once).
+    pub fn rotate_key(&self, id: &KeyId, request: KeyRequest) -> Result<KeyState, Error> {
         let grace_ms = request.grace_ms()?;
         let now = || self.clock.now_ms();
         let updated = fence::update(self.kv, &keys::signing_key(id), &now, |current: &KeyRecord, now| {
@@ -194,8 +203,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         match updated {
             Updated::Changed(rotated) => {
                 let default = self.default_key_id()?;
-                let view = rotated.view(self.clock.now_ms(), default.as_ref() == Some(id));
-                Ok(with_secret(view, &rotated.secret))
+                Ok(KeyState { is_default: default.as_ref() == Some(id), record: rotated, now: self.clock.now_ms() })
             }
             Updated::Unchanged(_) | Updated::Missing => Err(not_found(id)),
             Updated::Busy => Err(Error::Busy),
@@ -259,9 +267,4 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             None => Err(unusable("its stored record could not be read".into())),
         })
     }
-}
-
-fn with_secret(mut view: Value, secret: &Secret) -> Value {
-    view["secret"] = Value::String(secret.expose().to_string());
-    view
 }

@@ -230,9 +230,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.kv.set_many(entries)
     }
 
-    pub fn event_view(&self, channel: &str, id: &EventId) -> Result<serde_json::Value, Error> {
+    pub fn find_event(&self, channel: &str, id: &EventId) -> Result<EventRecord, Error> {
         let event = self.kv.load(&keys::event(id))?.filter(|e| e.channel == channel);
-        Ok(event.ok_or_else(|| event_not_found(id))?.view())
+        event.ok_or_else(|| event_not_found(id))
     }
 }
 

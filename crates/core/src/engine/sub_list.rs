@@ -10,10 +10,17 @@ use crate::error::Error;
 use crate::ids::SubscriptionId;
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
-use serde_json::{json, Value};
 
 pub(crate) fn subscription_log(channel: &str) -> SlotLog<SubscriptionId> {
     SlotLog::new(keys::channel_subs(channel))
+}
+
+/// One page of a channel's subscriptions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionPage {
+    pub items: Vec<SubscriptionRecord>,
+    /// The slot the next page starts at.
+    pub next_cursor: Option<u64>,
 }
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
@@ -24,7 +31,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         channel: &str,
         limit: usize,
         cursor: Option<u64>,
-    ) -> Result<Value, Error> {
+    ) -> Result<SubscriptionPage, Error> {
         check_public_channel(channel)?;
         principal.check_channel(channel, false)?;
         let log = subscription_log(channel);
@@ -33,9 +40,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let page = log.page(self.kv, &bounds, Direction::NewestFirst, cursor, limit, |ids| {
             Ok(self.load_subscriptions(channel, ids)?.into_iter().map(|sub| sub.filter(visible)).collect())
         })?;
-        let data: Vec<Value> = page.items.into_iter().map(|(_, sub)| sub.view()).collect();
+        let items = page.items.into_iter().map(|(_, sub)| sub).collect();
         self.tidy_subscriptions(channel, &bounds)?;
-        Ok(json!({ "data": data, "next_cursor": page.next.map(|c| c.to_string()) }))
+        Ok(SubscriptionPage { items, next_cursor: page.next })
     }
 
     /// The records of `ids` that still belong to `channel`, in order.

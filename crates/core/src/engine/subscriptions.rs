@@ -19,7 +19,7 @@ use crate::signing::{generate_hmac_secret, SigningKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Attempts an intent verification gets (over the first minutes of the retry schedule).
 pub(super) const VERIFY_ATTEMPTS: u32 = 3;
@@ -53,6 +53,20 @@ pub struct ChannelRequest {
     pub verify_intent: bool,
 }
 
+/// A subscription just created, with the secret of its key: shown this once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub record: SubscriptionRecord,
+    pub secret: Secret,
+}
+
+/// A subscription whose key got a new secret (in `key.record`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatedSubscription {
+    pub id: SubscriptionId,
+    pub key: super::keyring::KeyState,
+}
+
 fn not_found(id: impl std::fmt::Display) -> Error {
     Error::not_found(format!("no subscription {id}"))
 }
@@ -68,22 +82,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }))
     }
 
-    pub fn set_channel(&self, channel: &str, request: ChannelRequest) -> Result<Value, Error> {
+    pub fn set_channel(&self, channel: &str, request: ChannelRequest) -> Result<ChannelRecord, Error> {
         check_app_channel(channel)?;
         let mut record = self.channel_record(channel)?;
         record.verify_intent = request.verify_intent;
         self.kv.save(&keys::channel(channel), &record)?;
-        Ok(json!({ "name": channel, "verify_intent": record.verify_intent }))
+        Ok(record)
     }
 
-    /// Creates a subscription; returns its view with its secret (shown once) and, when the
-    /// channel verifies intent, the verification job to attempt after answering.
+    /// Creates a subscription; returns it with its secret (shown once) and, when the channel
+    /// verifies intent, the verification job to attempt after answering.
     pub fn create_subscription(
         &self,
         principal: &Principal,
         channel: &str,
         request: SubscriptionRequest,
-    ) -> Result<(Value, Option<JobRecord>), Error> {
+    ) -> Result<(NewSubscription, Option<JobRecord>), Error> {
         check_public_channel(channel)?;
         principal.check_channel(channel, true)?;
         let url = self.check_url("url", request.url.as_deref().ok_or_else(|| bad("url is required"))?)?;
@@ -134,9 +148,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         } else {
             self.kv.set_many(entries)?;
         }
-        let mut view = sub.view();
-        view["secret"] = json!(key.secret.expose());
-        Ok((view, verification))
+        Ok((NewSubscription { record: sub, secret: key.secret }, verification))
     }
 
     /// Validates a subscriber URL like a dispatch target.
@@ -241,7 +253,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         channel: &str,
         id: &str,
         request: SubscriptionRequest,
-    ) -> Result<(Value, Option<JobRecord>), Error> {
+    ) -> Result<(SubscriptionRecord, Option<JobRecord>), Error> {
         let read_at = self.clock.now_ms();
         let mut sub = self.find_subscription(principal, channel, id, true)?;
         if request.secret.is_some() || request.tenant.is_some() {
@@ -269,7 +281,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         sub.updated_at = now;
         self.save_subscription(&mut sub, read_at, verification.as_ref())?;
-        Ok((sub.view(), verification))
+        Ok((sub, verification))
     }
 
     /// Turns a disabled (or unverified) subscription back on, verifying its intent again where
@@ -279,7 +291,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         principal: &Principal,
         channel: &str,
         id: &str,
-    ) -> Result<(Value, Option<JobRecord>), Error> {
+    ) -> Result<(SubscriptionRecord, Option<JobRecord>), Error> {
         let read_at = self.clock.now_ms();
         let mut sub = self.find_subscription(principal, channel, id, true)?;
         let now = self.clock.now_ms();
@@ -296,7 +308,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let health = [keys::subscription_health(&sub.id).into(), keys::subscription_failing_since(&sub.id).into()];
         self.kv.delete_many(&health)?;
         self.save_subscription(&mut sub, read_at, verification.as_ref())?;
-        Ok((sub.view(), verification))
+        Ok((sub, verification))
     }
 
     /// Writes `sub`, read at `read_at`, as the next turn of its record: a 409 if another writer
@@ -335,12 +347,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         channel: &str,
         id: &str,
         body: &[u8],
-    ) -> Result<Value, Error> {
+    ) -> Result<RotatedSubscription, Error> {
         let sub = self.find_subscription(principal, channel, id, true)?;
         let request = crate::engine::KeyRequest::parse(body)?;
-        let rotated = self.rotate_key(&sub.key_id, request)?;
-        let (secret, until) = (&rotated["secret"], &rotated["previous_signs_until"]);
-        Ok(json!({ "id": sub.id, "secret": secret, "previous_signs_until": until }))
+        Ok(RotatedSubscription { id: sub.id, key: self.rotate_key(&sub.key_id, request)? })
     }
 }
 

@@ -7,13 +7,11 @@ use crate::channels::token::{self, Access, TokenRecord, MAX_TOKEN_TTL_SECS, TOKE
 use crate::digest::sha256_hex;
 use crate::error::Error;
 use crate::ids::{TokenId, ID_RANDOM_BYTES};
-use crate::job::view::rfc3339;
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, Transport};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 /// The caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +60,13 @@ fn read_access() -> Access {
     Access::Read
 }
 
+/// A token just minted, with the text the caller presents: shown this once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub record: TokenRecord,
+    pub token: String,
+}
+
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// The caller of a request with this `Authorization` header.
     pub fn authorize(&self, authorization: Option<&str>) -> Result<Principal, Error> {
@@ -81,7 +86,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(Principal::App)
     }
 
-    pub fn create_token(&self, request: TokenRequest) -> Result<Value, Error> {
+    pub fn create_token(&self, request: TokenRequest) -> Result<NewToken, Error> {
         check_public_channel(&request.channel)?;
         if request.tenant.is_empty() || request.tenant.len() > 128 {
             return Err(Error::invalid("bad_token", "tenant must be 1 to 128 characters"));
@@ -107,14 +112,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             created_at: now,
         };
         self.kv.save(&keys::token(&record.id), &record)?;
-        Ok(json!({
-            "id": record.id,
-            "token": token::format(&record.id, &secret),
-            "channel": record.channel,
-            "tenant": record.tenant,
-            "access": record.access,
-            "expires_at": rfc3339(record.expires_at),
-        }))
+        Ok(NewToken { token: token::format(&record.id, &secret), record })
     }
 
     pub fn revoke_token(&self, id: &TokenId) -> Result<(), Error> {

@@ -1,7 +1,7 @@
-//! The API's view of a job: public states, RFC 3339 times, no internals (timers, leases).
+//! How a job reads to people: its public state, and times in RFC 3339 (`api/views.rs` builds
+//! the JSON bodies).
 
-use super::{Attempt, AttemptDetail, AttemptError, JobRecord, State};
-use serde_json::{json, Value};
+use super::State;
 
 /// The state a caller sees: an attempt in flight is still `pending`.
 pub fn public_state(state: &State) -> &'static str {
@@ -11,63 +11,6 @@ pub fn public_state(state: &State) -> &'static str {
         State::Gone { .. } => "gone",
         State::Dead { .. } => "dead",
         State::Cancelled { .. } => "cancelled",
-    }
-}
-
-/// The 202 answer to a submission.
-pub fn accepted(record: &JobRecord) -> Value {
-    json!({ "id": record.id, "state": public_state(&record.state), "target": record.url })
-}
-
-/// `GET /_hookah/v1/jobs/{id}`.
-pub fn job(record: &JobRecord) -> Value {
-    let next_attempt_at = match record.state {
-        State::Pending { next_at } => Some(rfc3339(next_at)),
-        _ => None,
-    };
-    let attempts: Vec<Value> =
-        record.attempts.iter().enumerate().map(|(i, entry)| attempt(i + 1, entry, None)).collect();
-    json!({
-        "id": record.id,
-        "state": public_state(&record.state),
-        "in_flight": matches!(record.state, State::InFlight { .. }),
-        "method": record.method,
-        "target": record.url,
-        "created_at": rfc3339(record.created_at),
-        "attempt_count": record.attempts.len(),
-        "max_attempts": record.max_attempts,
-        "next_attempt_at": next_attempt_at,
-        "finished_at": record.state.finished_at().map(rfc3339),
-        "attempts": attempts,
-    })
-}
-
-/// One entry of `GET /_hookah/v1/jobs/{id}/attempts`.
-pub fn attempt(n: usize, attempt: &Attempt, detail: Option<&AttemptDetail>) -> Value {
-    let mut entry = json!({ "n": n, "at": rfc3339(attempt.at), "duration_ms": attempt.duration_ms });
-    if let Some(status) = attempt.status {
-        entry["status"] = json!(status);
-    }
-    if let Some(error) = attempt.error {
-        entry["error"] = error_name(error);
-    }
-    if let Some(message) = &attempt.message {
-        entry["message"] = json!(message);
-    }
-    if let Some(detail) = detail {
-        entry["request_headers"] = json!(detail.request_headers);
-        entry["response_headers"] = json!(detail.response_headers);
-        entry["response_body"] = json!(detail.response_body);
-        entry["response_body_encoding"] = json!(if detail.body_base64 { "base64" } else { "utf8" });
-        entry["response_truncated"] = json!(detail.truncated);
-    }
-    entry
-}
-
-fn error_name(error: AttemptError) -> Value {
-    match error {
-        AttemptError::Transport(kind) => json!(kind),
-        AttemptError::Abandoned => json!("abandoned"),
     }
 }
 

@@ -2,10 +2,8 @@
 //! one, which keeps signing beside it so receivers can switch without a gap.
 
 use crate::ids::KeyId;
-use crate::job::view::rfc3339;
 use crate::signing::{SigningError, SigningKey};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 pub const KEY_RECORD_VERSION: u32 = 1;
 /// How long a rotated-out key keeps signing unless the rotation says otherwise.
@@ -90,19 +88,6 @@ impl KeyRecord {
             "hmac"
         }
     }
-
-    /// The API view: everything but the secrets.
-    pub fn view(&self, now: u64, is_default: bool) -> Value {
-        json!({
-            "id": self.id,
-            "type": self.kind(),
-            "default": is_default,
-            "public_keys": self.public_keys(now),
-            "created_at": rfc3339(self.created_at),
-            "rotated_at": self.rotated_at.map(rfc3339),
-            "previous_signs_until": self.previous.as_ref().filter(|p| p.until > now).map(|p| rfc3339(p.until)),
-        })
-    }
 }
 
 #[cfg(test)]
@@ -147,8 +132,6 @@ mod tests {
         let key = record(Some(100));
         let debug = format!("{key:?}");
         assert!(!debug.contains("whsec_"), "{debug}");
-        let view = key.view(0, true).to_string();
-        assert!(!view.contains("whsec_"), "{view}");
         assert_eq!(KeyRecord::from_bytes(&key.to_bytes()), Some(key));
     }
 }

@@ -23,11 +23,11 @@ impl World {
         let request = SubscriptionRequest { url: Some(url.into()), ..SubscriptionRequest::default() };
         self.hookah().create_subscription(&Principal::App, channel, request).unwrap();
     }
-    fn hub_subscribe(&self, secret: &str) -> Result<u16, crate::Error> {
+    fn hub_subscribe(&self, secret: &str) -> Result<crate::engine::HubDone, crate::Error> {
         let form = format!(
             "hub.mode=subscribe&hub.callback=https%3A%2F%2Fsub.example%2Fcb&hub.topic=https%3A%2F%2Fpub.example%2Ffeed&hub.secret={secret}"
         );
-        block_on(self.hookah().hub(None, "http://hub.test/_hookah/hub", form.as_bytes())).map(|outcome| outcome.status)
+        block_on(self.hookah().hub(None, "http://hub.test/_hookah/hub", form.as_bytes())).map(|outcome| outcome.done)
     }
     /// Job records stored (not their bodies or attempt details).
     fn jobs(&self) -> Vec<JobRecord> {
@@ -39,7 +39,7 @@ impl World {
 #[test]
 fn a_store_error_while_looking_up_a_websub_subscription_is_a_503_not_a_second_subscription() {
     let world = World::with_config(Config::default());
-    assert_eq!(world.hub_subscribe("one"), Ok(202));
+    assert_eq!(world.hub_subscribe("one"), Ok(crate::engine::HubDone::Verifying));
     let subscriptions = || world.kv.keys_with_prefix("sub:").len();
     assert_eq!(subscriptions(), 1);
     let stored_before = world.kv.data.borrow().len();
@@ -67,10 +67,10 @@ fn a_missing_event_body_stops_the_fan_out_visibly_instead_of_sending_an_empty_bo
     world.clock.advance(2_000);
     block_on(world.hookah().sweep()).unwrap();
 
-    let view = world.hookah().event_view("orders", &event.id).unwrap();
-    assert_eq!(view["matched"], 1, "{view:#}");
-    assert_eq!(view["fanout_complete"], false);
-    assert!(view["fanout_error"].as_str().unwrap().contains("body is missing"), "{view:#}");
+    let stored = world.hookah().find_event("orders", &event.id).unwrap();
+    assert_eq!(stored.matched, 1, "{stored:?}");
+    assert!(stored.fanned_out_at.is_some(), "the fan-out ended");
+    assert!(stored.fanout_error.as_deref().unwrap().contains("body is missing"), "{stored:?}");
     let jobs = world.jobs();
     assert_eq!(jobs.len(), 1, "no job was made with an empty body in place of the event's");
     assert!(jobs.iter().all(|job| job.body_len == 7));

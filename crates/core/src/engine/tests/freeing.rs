@@ -18,10 +18,10 @@ fn deleted_signing_keys_free_their_place() {
         hookah.delete_key(&id).unwrap();
     }
     let created = hookah.create_key(KeyRequest::default()).expect("1,001 keys were deleted: room for one more");
-    assert_eq!(created["default"], true, "with the default deleted, a new key takes its place");
+    assert!(created.is_default, "with the default deleted, a new key takes its place");
     let listed = hookah.list_keys().unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0]["id"], created["id"]);
+    assert_eq!(listed[0].record.id, created.record.id);
 }
 
 #[test]
@@ -48,7 +48,7 @@ fn fan_out_after_many_deleted_subscriptions_reads_about_the_live_ones() {
     for i in 0..1_000 {
         let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
         let (view, _) = hookah.create_subscription(&Principal::App, "c", request).unwrap();
-        ids.push(view["id"].as_str().unwrap().to_string());
+        ids.push(view.record.id.to_string());
     }
     let live: Vec<&String> = ids.iter().step_by(100).collect();
     for id in ids.iter().filter(|id| !live.contains(id)) {
@@ -74,7 +74,7 @@ fn fan_out_after_many_deleted_subscriptions_reads_about_the_live_ones() {
     assert!(event.fanned_out_at.is_some(), "one step covers the live subscriptions");
     assert!(cost <= 4 * 10 + 2 * 64 + 10, "{cost} reads to fan out to 10 live subscriptions");
     let page = hookah.list_subscriptions(&Principal::App, "c", 50, None).unwrap();
-    assert_eq!(page["data"].as_array().unwrap().len(), 10);
+    assert_eq!(page.items.len(), 10);
     assert!(world.clock.0.get() > T0);
 }
 
@@ -87,9 +87,7 @@ fn a_fan_out_under_way_reaches_subscriptions_compaction_moved() {
     let mut ids = Vec::new();
     for i in 0..400 {
         let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
-        ids.push(
-            hookah.create_subscription(&Principal::App, "c", request).unwrap().0["id"].as_str().unwrap().to_string(),
-        );
+        ids.push(hookah.create_subscription(&Principal::App, "c", request).unwrap().0.record.id.to_string());
     }
     // Most of the bottom dies; the survivors there will be moved to the top.
     for id in ids[..300].iter().filter(|id| !id.ends_with('0')) {

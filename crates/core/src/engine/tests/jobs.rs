@@ -217,10 +217,10 @@ fn deliveries_are_signed_with_the_default_key_and_both_keys_during_a_rotation() 
     );
 
     let (id, created) = world.create_key(KeyRequest::default());
-    assert_eq!(created["default"], true, "the first key becomes the default");
-    let old_secret = created["secret"].as_str().unwrap().to_string();
+    assert!(created.is_default, "the first key becomes the default");
+    let old_secret = created.record.secret.expose().to_string();
     let rotated = world.hookah().rotate_key(&id, KeyRequest { grace_seconds: Some(60), ..KeyRequest::default() });
-    let new_secret = rotated.unwrap()["secret"].as_str().unwrap().to_string();
+    let new_secret = rotated.unwrap().record.secret.expose().to_string();
 
     let (job, follow_up) = world.submit(&[]);
     block_on(world.hookah().follow_up(follow_up));
@@ -356,7 +356,7 @@ fn re_enabling_a_subscription_restarts_its_failing_clock() {
     hookah.set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
     let request = SubscriptionRequest { url: Some("https://s.example/".into()), ..Default::default() };
     let (view, _) = hookah.create_subscription(&Principal::App, "c", request).unwrap();
-    let id = view["id"].as_str().unwrap().to_string();
+    let id = view.record.id.to_string();
     let publish_and_attempt = || {
         let hookah = world.hookah();
         let (_, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();

@@ -206,10 +206,10 @@ impl World {
         let id = JobId::parse(id.as_ref()).expect("a job id");
         self.hookah().load_job(&id).unwrap()
     }
-    /// Creates a signing key; returns its id and its view (with the secret).
-    pub(super) fn create_key(&self, request: super::KeyRequest) -> (KeyId, serde_json::Value) {
+    /// Creates a signing key; returns its id and what was created (with the secret).
+    pub(super) fn create_key(&self, request: super::KeyRequest) -> (KeyId, crate::engine::KeyState) {
         let created = self.hookah().create_key(request).unwrap();
-        (KeyId::parse(created["id"].as_str().unwrap()).unwrap(), created)
+        (created.record.id.clone(), created)
     }
     pub(super) fn sweep(&self) -> super::SweepReport {
         block_on(self.hookah().sweep()).unwrap()
