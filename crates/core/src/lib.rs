@@ -4,9 +4,9 @@
 //! of its own. Adapters hand in the ports (`ports`): key-value, outbound HTTP, clock, entropy.
 //!
 //! # Layout
-//! - `api`: routing a request to the engine; the single place errors become JSON answers.
+//! - `api`: routing a request to the engine; the single place errors and results become JSON answers.
 //! - `engine`: accept, attempt and sweep, carried out through the ports.
-//! - `job`: the stored record, its state machine (`transition`) and API views.
+//! - `job`: the stored record, its state machine (`transition`), public states and times (`view`).
 //! - `delivery`: attempt classification, retry schedule, jitter, `Retry-After`.
 //! - `request`: one-pass parsing of a submission: target, headers, controls, address policy.
 //! - `keys`: the key layout and the timer index that replaces a range scan.

@@ -7,12 +7,43 @@ use super::hub::Removal;
 use super::Hookah;
 use crate::channels::grammar::OPS_CHANNEL;
 use crate::channels::record::{Status, SubscriptionRecord};
-use crate::ids::SubscriptionId;
+use crate::ids::{JobId, SubscriptionId};
 use crate::job::view::rfc3339;
 use crate::job::{JobRecord, State, Verification};
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
+
+// The `hookah.ops` events: messages Hookah delivers, not API answers. Fields keep the order the
+// bodies always had; they are written through a `serde_json::Value`, as they always were.
+
+#[derive(Debug, Serialize)]
+struct OpsEvent<'a, P> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    data: &'a P,
+}
+
+/// `job.dead`: a job ran out of attempts.
+#[derive(Debug, Serialize)]
+struct JobDead<'a> {
+    job_id: &'a JobId,
+    target: &'a str,
+    attempt_count: usize,
+    subscription: Option<&'a SubscriptionId>,
+    finished_at: Option<String>,
+}
+
+/// `subscription.disabled`: Hookah stopped delivering to a subscription.
+#[derive(Debug, Serialize)]
+struct SubscriptionDisabled<'a> {
+    subscription: &'a SubscriptionId,
+    channel: &'a str,
+    url: &'a str,
+    reason: &'a str,
+    disabled_at: String,
+}
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Called once an outcome is recorded on `job`.
@@ -24,8 +55,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             self.track_health(job, sub)?;
         }
         if matches!(job.state, State::Dead { .. }) && !job.ops {
-            let payload = json!({ "job_id": job.id, "target": job.url, "attempt_count": job.attempts.len(),
-                                  "subscription": job.subscription, "finished_at": job.state.finished_at().map(rfc3339) });
+            let payload = JobDead {
+                job_id: &job.id,
+                target: &job.url,
+                attempt_count: job.attempts.len(),
+                subscription: job.subscription.as_ref(),
+                finished_at: job.state.finished_at().map(rfc3339),
+            };
             self.ops_event("job.dead", &payload)?;
         }
         Ok(())
@@ -94,8 +130,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             })
         })?;
         if let Some(record) = disabled {
-            let payload = json!({ "subscription": record.id, "channel": record.channel, "url": record.url,
-                                  "reason": reason, "disabled_at": rfc3339(now) });
+            let payload = SubscriptionDisabled {
+                subscription: &record.id,
+                channel: &record.channel,
+                url: &record.url,
+                reason,
+                disabled_at: rfc3339(now),
+            };
             self.ops_event("subscription.disabled", &payload)?;
         }
         Ok(())
@@ -121,11 +162,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Publishes one of Hookah's own events to `hookah.ops`, when anyone subscribed.
-    pub(crate) fn ops_event(&self, event_type: &str, payload: &Value) -> Result<(), KvError> {
+    pub(crate) fn ops_event(&self, event_type: &str, payload: &impl Serialize) -> Result<(), KvError> {
         if super::sub_list::subscription_log(OPS_CHANNEL).bounds(self.kv)?.live == 0 {
             return Ok(());
         }
-        let body = json!({ "type": event_type, "data": payload }).to_string().into_bytes();
+        let body = json!(OpsEvent { event_type, data: payload }).to_string().into_bytes();
         let headers = vec![("content-type".to_string(), "application/json".to_string())];
         self.publish_internal(OPS_CHANNEL, event_type, headers, body, false).map(|_| ())
     }
