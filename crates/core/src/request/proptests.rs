@@ -183,3 +183,11 @@ fn print_control(control: &Control, shout: bool) -> Vec<(String, String)> {
     }
     headers
 }
+
+/// Found by the round-trip property: Unicode whitespace closing a query was trimmed away when
+/// the printed URL was read again.
+#[test]
+fn a_query_ending_in_unicode_whitespace_survives_the_round_trip() {
+    let target = resolve("/A?\u{2000}", None).expect("a target").target;
+    assert_eq!(parse_url("_url", &target.url()).map_err(|e| e.to_string()), Ok(target));
+}

@@ -130,7 +130,9 @@ pub fn parse_url(name: &str, url: &str) -> Result<Target, Error> {
 }
 
 fn parse_absolute(name: &str, url: &str, extra_query: Option<&str>) -> Result<Target, Error> {
-    let url = url.trim();
+    // Only C0 controls and spaces around a URL are noise (as URL parsers strip them); other
+    // Unicode whitespace is part of what was sent.
+    let url = url.trim_matches(|c: char| c <= ' ');
     let (scheme, rest) = match url.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (Scheme::Http, rest),
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (Scheme::Https, rest),
