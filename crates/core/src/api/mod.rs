@@ -103,7 +103,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if let Some(id) = path.strip_prefix("/_hookah/public-keys/") {
             only(&incoming, "GET")?;
             let id = crate::engine::key_id(id)?;
-            let public_keys = self.public_keys(&id)?;
+            let public_keys = self.keyring().public_keys(&id)?;
             return Ok(Reply::json(200, &json!({ "id": id, "public_keys": public_keys })));
         }
         if path == "/_hookah/hub" {

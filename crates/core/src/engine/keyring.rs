@@ -73,14 +73,23 @@ fn not_found(id: impl std::fmt::Display) -> Error {
     Error::not_found(format!("no key {id}"))
 }
 
+/// Signing keys: `hookah.keyring()`.
+pub struct Keyring<'h, K, T>(&'h Hookah<'h, K, T>);
+
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    pub fn keyring(&self) -> Keyring<'_, K, T> {
+        Keyring(self)
+    }
+}
+
+impl<K: Kv, T: Transport> Keyring<'_, K, T> {
     /// Creates a key; its secret is in the record (the answer shows it this once).
     pub fn create_key(&self, request: KeyRequest) -> Result<KeyState, Error> {
         let kind = request.kind.as_deref().unwrap_or("hmac");
         let secret = self.new_secret(kind, request.secret)?;
-        let now = self.clock.now_ms();
+        let now = self.0.clock.now_ms();
         let mut random = [0u8; ID_RANDOM_BYTES];
-        self.entropy.fill(&mut random);
+        self.0.entropy.fill(&mut random);
         let record = KeyRecord {
             v: KEY_RECORD_VERSION,
             id: KeyId::from_random(&random),
@@ -91,22 +100,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             turn: 0,
         };
         let log = key_log();
-        let Some(appended) = log.append_within(self.kv, std::slice::from_ref(&record.id), now, MAX_KEYS)? else {
+        let Some(appended) = log.append_within(self.0.kv, std::slice::from_ref(&record.id), now, MAX_KEYS)? else {
             return Err(Error::conflict("too_many_keys", format!("at most {MAX_KEYS} keys can exist at once")));
         };
         // With no default yet (the first key, or the default was deleted), this key becomes it,
         // so deliveries are signed from then on.
-        let is_default = request.default || self.default_key_id()?.is_none();
+        let is_default = request.default || self.0.default_key_id()?.is_none();
         let mut entries = appended.entries;
         entries.push(keys::signing_key(&record.id).entry(&record));
         if is_default {
             entries.push(keys::default_key().entry(record.id.as_str().as_bytes()));
         }
-        if self.clock.now_ms() > appended.write_by {
-            log.abandon(self.kv, 1)?;
+        if self.0.clock.now_ms() > appended.write_by {
+            log.abandon(self.0.kv, 1)?;
             return Err(Error::storage("the key list slot expired before it was written"));
         }
-        self.kv.set_many(entries)?;
+        self.0.kv.set_many(entries)?;
         Ok(KeyState { record, is_default, now })
     }
 
@@ -123,12 +132,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             ("hmac", None) => {
                 let mut random = [0u8; 32];
-                self.entropy.fill(&mut random);
+                self.0.entropy.fill(&mut random);
                 generate_hmac_secret(&random).map_err(|e| bad(e.to_string()))?.expose_secret()
             }
             ("ed25519", None) => {
                 let mut seed = [0u8; 32];
-                self.entropy.fill(&mut seed);
+                self.0.entropy.fill(&mut seed);
                 generate_ed25519_secret(&seed).expose_secret()
             }
             (other, None) => return Err(bad(format!("type must be hmac or ed25519, not `{other}`"))),
@@ -139,14 +148,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Every key, oldest first (at most `MAX_KEYS` exist; reads are capped all the same).
     pub fn list_keys(&self) -> Result<Vec<KeyState>, Error> {
         let log = key_log();
-        let bounds = log.bounds(self.kv)?;
-        let default = self.default_key_id()?;
-        let now = self.clock.now_ms();
+        let bounds = log.bounds(self.0.kv)?;
+        let default = self.0.default_key_id()?;
+        let now = self.0.clock.now_ms();
         let mut listed = Vec::new();
         let mut from = None;
         for _ in 0..LIST_PAGES {
-            let page =
-                log.page(self.kv, &bounds, Direction::OldestFirst, from, MAX_KEYS as usize, |ids| self.load_keys(ids))?;
+            let page = log
+                .page(self.0.kv, &bounds, Direction::OldestFirst, from, MAX_KEYS as usize, |ids| self.load_keys(ids))?;
             listed.extend(page.items.into_iter().map(|(_, record)| {
                 let is_default = default.as_ref() == Some(&record.id);
                 KeyState { record, is_default, now }
@@ -161,7 +170,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     fn load_keys(&self, ids: &[KeyId]) -> Result<Vec<Option<KeyRecord>>, KvError> {
-        self.kv.load_many(&ids.iter().map(keys::signing_key).collect::<Vec<_>>())
+        self.0.kv.load_many(&ids.iter().map(keys::signing_key).collect::<Vec<_>>())
     }
 
     /// A compaction step of the key list when it carries much dead history.
@@ -169,29 +178,30 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !bounds.needs_tidy() {
             return Ok(());
         }
-        let now = || self.clock.now_ms();
-        key_log().tidy(self.kv, bounds, &now, |ids| Ok(self.load_keys(ids)?.iter().map(Option::is_some).collect()))?;
+        let now = || self.0.clock.now_ms();
+        key_log()
+            .tidy(self.0.kv, bounds, &now, |ids| Ok(self.load_keys(ids)?.iter().map(Option::is_some).collect()))?;
         Ok(())
     }
 
     pub fn find_key(&self, id: &KeyId) -> Result<KeyState, Error> {
         let record = self.load_key(id)?.ok_or_else(|| not_found(id))?;
-        let default = self.default_key_id()?;
-        Ok(KeyState { is_default: default.as_ref() == Some(id), record, now: self.clock.now_ms() })
+        let default = self.0.default_key_id()?;
+        Ok(KeyState { is_default: default.as_ref() == Some(id), record, now: self.0.clock.now_ms() })
     }
 
     /// The public route: public keys of an ed25519 key, nothing for anything else.
     pub fn public_keys(&self, id: &KeyId) -> Result<Vec<String>, Error> {
         let record = self.load_key(id)?.filter(|r| r.kind() == "ed25519").ok_or_else(|| not_found(id))?;
-        Ok(record.public_keys(self.clock.now_ms()))
+        Ok(record.public_keys(self.0.clock.now_ms()))
     }
 
     /// Replaces the secret; the old one keeps signing beside it for the grace period. The new
     /// secret is in the record (the answer shows it this once).
     pub fn rotate_key(&self, id: &KeyId, request: KeyRequest) -> Result<KeyState, Error> {
         let grace_ms = request.grace_ms()?;
-        let now = || self.clock.now_ms();
-        let updated = fence::update(self.kv, &keys::signing_key(id), &now, |current: &KeyRecord, now| {
+        let now = || self.0.clock.now_ms();
+        let updated = fence::update(self.0.kv, &keys::signing_key(id), &now, |current: &KeyRecord, now| {
             let rotated = KeyRecord {
                 secret: self.new_secret(current.kind(), request.secret.clone())?,
                 rotated_at: Some(now),
@@ -202,8 +212,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         })?;
         match updated {
             Updated::Changed(rotated) => {
-                let default = self.default_key_id()?;
-                Ok(KeyState { is_default: default.as_ref() == Some(id), record: rotated, now: self.clock.now_ms() })
+                let default = self.0.default_key_id()?;
+                Ok(KeyState { is_default: default.as_ref() == Some(id), record: rotated, now: self.0.clock.now_ms() })
             }
             Updated::Unchanged(_) | Updated::Missing => Err(not_found(id)),
             Updated::Busy => Err(Error::Busy),
@@ -212,34 +222,37 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Deletes the key; only the writer that wins the record's next turn counts it out of the list.
     pub fn delete_key(&self, id: &KeyId) -> Result<(), Error> {
-        let read_at = self.clock.now_ms();
+        let read_at = self.0.clock.now_ms();
         let record = self.load_key(id)?.ok_or_else(|| not_found(id))?;
         let key = keys::signing_key(id);
-        match fence::take_turn_of_existing(self.kv, &key, record.turn, read_at)? {
+        match fence::take_turn_of_existing(self.0.kv, &key, record.turn, read_at)? {
             Turn::Won(_) => {}
             Turn::Busy => return Err(Error::Busy),
             Turn::Gone => return Err(not_found(id)),
         }
         let mut doomed: Vec<String> = vec![key.into()];
-        if self.default_key_id()?.as_ref() == Some(id) {
+        if self.0.default_key_id()?.as_ref() == Some(id) {
             doomed.push(keys::default_key().into());
         }
-        self.kv.delete_many(&doomed)?;
-        key_log().removed(self.kv, 1)?;
-        let bounds = key_log().bounds(self.kv)?;
+        self.0.kv.delete_many(&doomed)?;
+        key_log().removed(self.0.kv, 1)?;
+        let bounds = key_log().bounds(self.0.kv)?;
         self.tidy_keys(&bounds).map_err(Error::from)
     }
 
+    fn load_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
+        self.0.kv.load(&keys::signing_key(id)).map_err(Error::from)
+    }
+}
+
+// What accepting and attempting a job need of the keyring.
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Checks a `Hookah-Signing-Key` names a key that exists.
-    pub fn check_key_exists(&self, id: &KeyId) -> Result<(), Error> {
-        match self.load_key(id)? {
+    pub(crate) fn check_key_exists(&self, id: &KeyId) -> Result<(), Error> {
+        match self.keyring().load_key(id)? {
             Some(_) => Ok(()),
             None => Err(Error::invalid("unknown_key", format!("no signing key {id}"))),
         }
-    }
-
-    fn load_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
-        self.kv.load(&keys::signing_key(id)).map_err(Error::from)
     }
 
     /// The default key's id; text that is not a key id names no key, as no record is stored

@@ -26,7 +26,7 @@ pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
 pub use attempt::{outbound_request, AttemptOptions, Attempted, USER_AGENT};
 pub use hub::{topic_channel, HubDone, HubOutcome};
 pub(crate) use keyring::key_id;
-pub use keyring::{KeyRequest, KeyState};
+pub use keyring::{KeyRequest, KeyState, Keyring};
 pub use lists::{Page, LISTED_STATES};
 pub(crate) use publish::event_id;
 pub use replay::{check_list_state, ReplayFilter, ReplayReport, MAX_REPLAY_BATCH};

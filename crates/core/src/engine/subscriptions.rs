@@ -350,7 +350,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     ) -> Result<RotatedSubscription, Error> {
         let sub = self.find_subscription(principal, channel, id, true)?;
         let request = crate::engine::KeyRequest::parse(body)?;
-        Ok(RotatedSubscription { id: sub.id, key: self.rotate_key(&sub.key_id, request)? })
+        Ok(RotatedSubscription { id: sub.id, key: self.keyring().rotate_key(&sub.key_id, request)? })
     }
 }
 

@@ -13,13 +13,14 @@ use futures::executor::block_on;
 fn deleted_signing_keys_free_their_place() {
     let world = World::new(ScriptedTransport::status(200));
     let hookah = world.hookah();
+    let keyring = hookah.keyring();
     for _ in 0..=MAX_KEYS {
         let (id, _) = world.create_key(KeyRequest::default());
-        hookah.delete_key(&id).unwrap();
+        keyring.delete_key(&id).unwrap();
     }
-    let created = hookah.create_key(KeyRequest::default()).expect("1,001 keys were deleted: room for one more");
+    let created = keyring.create_key(KeyRequest::default()).expect("1,001 keys were deleted: room for one more");
     assert!(created.is_default, "with the default deleted, a new key takes its place");
-    let listed = hookah.list_keys().unwrap();
+    let listed = keyring.list_keys().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].record.id, created.record.id);
 }
@@ -28,15 +29,16 @@ fn deleted_signing_keys_free_their_place() {
 fn the_key_limit_counts_live_keys() {
     let world = World::new(ScriptedTransport::status(200));
     let hookah = world.hookah();
+    let keyring = hookah.keyring();
     let ids: Vec<_> = (0..MAX_KEYS).map(|_| world.create_key(KeyRequest::default()).0).collect();
-    let refused = hookah.create_key(KeyRequest::default()).unwrap_err();
+    let refused = keyring.create_key(KeyRequest::default()).unwrap_err();
     assert!(matches!(refused, crate::Error::Conflict { code: "too_many_keys", .. }), "{refused:?}");
-    hookah.delete_key(&ids[7]).unwrap();
-    hookah.create_key(KeyRequest::default()).unwrap();
-    assert_eq!(hookah.list_keys().unwrap().len(), MAX_KEYS as usize);
+    keyring.delete_key(&ids[7]).unwrap();
+    keyring.create_key(KeyRequest::default()).unwrap();
+    assert_eq!(keyring.list_keys().unwrap().len(), MAX_KEYS as usize);
     // A second delete of the same key neither succeeds nor frees another place.
-    assert!(matches!(hookah.delete_key(&ids[7]), Err(crate::Error::NotFound(_))));
-    assert!(hookah.create_key(KeyRequest::default()).is_err());
+    assert!(matches!(keyring.delete_key(&ids[7]), Err(crate::Error::NotFound(_))));
+    assert!(keyring.create_key(KeyRequest::default()).is_err());
 }
 
 #[test]

@@ -219,7 +219,8 @@ fn deliveries_are_signed_with_the_default_key_and_both_keys_during_a_rotation() 
     let (id, created) = world.create_key(KeyRequest::default());
     assert!(created.is_default, "the first key becomes the default");
     let old_secret = created.record.secret.expose().to_string();
-    let rotated = world.hookah().rotate_key(&id, KeyRequest { grace_seconds: Some(60), ..KeyRequest::default() });
+    let rotated =
+        world.hookah().keyring().rotate_key(&id, KeyRequest { grace_seconds: Some(60), ..KeyRequest::default() });
     let new_secret = rotated.unwrap().record.secret.expose().to_string();
 
     let (job, follow_up) = world.submit(&[]);

@@ -208,7 +208,7 @@ impl World {
     }
     /// Creates a signing key; returns its id and what was created (with the secret).
     pub(super) fn create_key(&self, request: super::KeyRequest) -> (KeyId, crate::engine::KeyState) {
-        let created = self.hookah().create_key(request).unwrap();
+        let created = self.hookah().keyring().create_key(request).unwrap();
         (created.record.id.clone(), created)
     }
     pub(super) fn sweep(&self) -> super::SweepReport {
