@@ -130,7 +130,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .header("spin-full-url")
             .map(|url| url.split('?').next().unwrap_or(url).to_string())
             .unwrap_or_else(|| format!("http://{}/_hookah/hub", incoming.header("host").unwrap_or("localhost")));
-        let outcome = self.hub(principal, &hub_url, &incoming.body).await?;
+        let outcome = self.hub().handle(principal, &hub_url, &incoming.body).await?;
         Ok(with_follow_up(202, &views::hub(&outcome.done), outcome.attempt))
     }
 }

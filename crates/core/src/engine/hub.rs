@@ -52,16 +52,25 @@ pub enum HubDone {
     Published { event_id: EventId, matched: u64 },
 }
 
+/// The WebSub hub: `hookah.hub()`.
+pub struct Hub<'h, K, T>(&'h Hookah<'h, K, T>);
+
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    pub fn hub(&self) -> Hub<'_, K, T> {
+        Hub(self)
+    }
+}
+
+impl<K: Kv, T: Transport> Hub<'_, K, T> {
     /// Handles a form-encoded hub request. Subscribing is open to anyone (intent is verified
     /// with the callback); publishing needs the API token.
-    pub async fn hub(&self, principal: Option<&Principal>, hub_url: &str, body: &[u8]) -> Result<HubOutcome, Error> {
+    pub async fn handle(&self, principal: Option<&Principal>, hub_url: &str, body: &[u8]) -> Result<HubOutcome, Error> {
         let form = websub::parse_form(body)?;
         match websub::parse_hub_request(&form)? {
-            HubRequest::Subscribe(request) => self.hub_subscribe(hub_url, request),
-            HubRequest::Unsubscribe(request) => self.hub_unsubscribe(request),
+            HubRequest::Subscribe(request) => self.subscribe(hub_url, request),
+            HubRequest::Unsubscribe(request) => self.unsubscribe(request),
             HubRequest::Publish { topic } => match principal {
-                Some(Principal::App) => self.hub_publish(&topic).await,
+                Some(Principal::App) => self.publish(&topic).await,
                 // Like every other route a scoped token may not use.
                 Some(Principal::Scoped(_)) => {
                     Err(Error::forbidden("a scoped token only manages its channel's subscriptions"))
@@ -71,17 +80,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
     }
 
-    fn hub_subscribe(&self, hub_url: &str, request: websub::Subscription) -> Result<HubOutcome, Error> {
-        let callback = self.check_url("hub.callback", &request.callback)?;
-        let now = self.clock.now_ms();
-        let topics = &self.config.websub_topics;
+    fn subscribe(&self, hub_url: &str, request: websub::Subscription) -> Result<HubOutcome, Error> {
+        let callback = self.0.check_url("hub.callback", &request.callback)?;
+        let now = self.0.clock.now_ms();
+        let topics = &self.0.config.websub_topics;
         if !topics.is_empty() && !topics.iter().any(|prefix| request.topic.starts_with(prefix)) {
             // Refused: the subscriber hears it through a denial notice (§5.2).
             let query = websub::denial_query(&request.topic, "this hub does not serve that topic");
-            let mut denial = self.new_record("GET", websub::append_query(&callback, &query), Vec::new(), now);
+            let mut denial = self.0.new_record("GET", websub::append_query(&callback, &query), Vec::new(), now);
             denial.max_attempts = super::subscriptions::VERIFY_ATTEMPTS;
             let denial = transition::claim(denial, now);
-            self.store(&denial, Vec::new(), Vec::new())?;
+            self.0.store(&denial, Vec::new(), Vec::new())?;
             return Ok(HubOutcome { done: HubDone::Denied, attempt: vec![denial] });
         }
         let channel = topic_channel(&request.topic);
@@ -102,20 +111,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Some(mut sub) => {
                 sub.renewal = Some(lease.clone());
                 // Written as the record's next turn, so a concurrent change is not lost.
-                match fence::take_turn_of_existing(self.kv, &keys::subscription(&sub.id), sub.turn, now)? {
+                match fence::take_turn_of_existing(self.0.kv, &keys::subscription(&sub.id), sub.turn, now)? {
                     Turn::Won(turn) => sub.turn = turn,
                     Turn::Busy | Turn::Gone => return Err(Error::Busy),
                 }
                 sub
             }
             None => {
-                let key = self.subscription_key(None, now)?;
+                let key = self.0.subscription_key(None, now)?;
                 let mut random = [0u8; ID_RANDOM_BYTES];
-                self.entropy.fill(&mut random);
+                self.0.entropy.fill(&mut random);
                 let id = SubscriptionId::from_random(&random);
-                let appended = subscription_log(&channel).append(self.kv, std::slice::from_ref(&id), now)?;
-                if self.clock.now_ms() > appended.write_by {
-                    subscription_log(&channel).abandon(self.kv, 1)?;
+                let appended = subscription_log(&channel).append(self.0.kv, std::slice::from_ref(&id), now)?;
+                if self.0.clock.now_ms() > appended.write_by {
+                    subscription_log(&channel).abandon(self.0.kv, 1)?;
                     return Err(Error::storage("the subscription's slot expired before it was written"));
                 }
                 entries.extend(appended.entries);
@@ -143,16 +152,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 }
             }
         };
-        let challenge = self.challenge();
+        let challenge = self.0.challenge();
         let was_active = sub.receives(now);
         sub.challenge = Some(challenge.clone());
         if !was_active {
             sub.status = crate::channels::record::Status::Pending;
         }
         let query = websub::verification_query("subscribe", &request.topic, &challenge, Some(lease.lease_seconds));
-        let job = self.verification_job(websub::append_query(&callback, &query), &sub.id, challenge, false, now);
+        let job = self.0.verification_job(websub::append_query(&callback, &query), &sub.id, challenge, false, now);
         entries.push(keys::subscription(&sub.id).entry(&sub));
-        self.store(&job, Vec::new(), entries)?;
+        self.0.store(&job, Vec::new(), entries)?;
         Ok(HubOutcome { done: HubDone::Verifying, attempt: vec![job] })
     }
 
@@ -162,48 +171,48 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let Some(id) = self.indexed_subscription(index)? else {
             return Ok(None);
         };
-        self.kv.load(&keys::subscription(&id)).map_err(Error::from)
+        self.0.kv.load(&keys::subscription(&id)).map_err(Error::from)
     }
 
     /// The id a WebSub index names. Only the hub writes the index, always with a subscription's
     /// id; text of any other shape would name no record, so it counts as no subscription.
     fn indexed_subscription(&self, index: &Key<Bytes>) -> Result<Option<SubscriptionId>, Error> {
-        let stored = self.kv.load(index)?;
+        let stored = self.0.kv.load(index)?;
         Ok(stored.and_then(|id| SubscriptionId::parse(std::str::from_utf8(&id).ok()?)))
     }
 
-    fn hub_unsubscribe(&self, request: websub::Subscription) -> Result<HubOutcome, Error> {
-        let callback = self.check_url("hub.callback", &request.callback)?;
+    fn unsubscribe(&self, request: websub::Subscription) -> Result<HubOutcome, Error> {
+        let callback = self.0.check_url("hub.callback", &request.callback)?;
         let index = keys::websub_index(&callback, &request.topic);
         let Some(id) = self.indexed_subscription(&index)? else {
             // Nothing to remove; answering the same way reveals nothing about other subscribers.
             return Ok(HubOutcome { done: HubDone::Verifying, attempt: Vec::new() });
         };
-        let now = self.clock.now_ms();
-        let challenge = self.challenge();
+        let now = self.0.clock.now_ms();
+        let challenge = self.0.challenge();
         let query = websub::verification_query("unsubscribe", &request.topic, &challenge, None);
-        let job = self.verification_job(websub::append_query(&callback, &query), &id, challenge, true, now);
-        self.store(&job, Vec::new(), Vec::new())?;
+        let job = self.0.verification_job(websub::append_query(&callback, &query), &id, challenge, true, now);
+        self.0.store(&job, Vec::new(), Vec::new())?;
         Ok(HubOutcome { done: HubDone::Verifying, attempt: vec![job] })
     }
 
-    async fn hub_publish(&self, topic: &str) -> Result<HubOutcome, Error> {
-        let target = self.check_url("hub.url", topic)?;
+    async fn publish(&self, topic: &str) -> Result<HubOutcome, Error> {
+        let target = self.0.check_url("hub.url", topic)?;
         let request = OutboundRequest {
             method: "GET".into(),
             url: target,
             headers: vec![("user-agent".into(), super::USER_AGENT.into())],
             body: Vec::new(),
-            timeout_ms: self.config.timeout_ms,
-            capture_bytes: self.config.max_body_bytes,
+            timeout_ms: self.0.config.timeout_ms,
+            capture_bytes: self.0.config.max_body_bytes,
         };
-        let sent = self.transport.send(request).await;
+        let sent = self.0.transport.send(request).await;
         let (AttemptResult::Response { status: 200..=299, .. }, Some(response)) = (&sent.result, sent.response) else {
             return Err(Error::refused("topic_unavailable", "fetching the topic did not give a 2xx answer"));
         };
         if response.truncated {
             // Subscribers would get a cut-off document signed as if it were whole.
-            let limit = self.config.max_body_bytes;
+            let limit = self.0.config.max_body_bytes;
             let message =
                 format!("the topic's content is over the {limit}-byte limit (max_body_bytes); nothing was published");
             return Err(Error::refused("topic_too_large", message));
@@ -216,10 +225,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .unwrap_or_else(|| "application/octet-stream".into());
         let headers = vec![("content-type".to_string(), content_type)];
         let (event, attempt) =
-            self.publish_internal(&topic_channel(topic), "websub.update", headers, response.body, true)?;
+            self.0.publish_internal(&topic_channel(topic), "websub.update", headers, response.body, true)?;
         Ok(HubOutcome { done: HubDone::Published { event_id: event.id, matched: event.matched }, attempt })
     }
+}
 
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Removes a subscription and everything that finds it. Only the writer that wins the
     /// record's next turn and still finds it counts it out of its channel's list; a turn another
     /// writer holds leaves the subscription as it was (`Removal::Busy`).

@@ -27,7 +27,8 @@ impl World {
         let form = format!(
             "hub.mode=subscribe&hub.callback=https%3A%2F%2Fsub.example%2Fcb&hub.topic=https%3A%2F%2Fpub.example%2Ffeed&hub.secret={secret}"
         );
-        block_on(self.hookah().hub(None, "http://hub.test/_hookah/hub", form.as_bytes())).map(|outcome| outcome.done)
+        block_on(self.hookah().hub().handle(None, "http://hub.test/_hookah/hub", form.as_bytes()))
+            .map(|outcome| outcome.done)
     }
     /// Job records stored (not their bodies or attempt details).
     fn jobs(&self) -> Vec<JobRecord> {
