@@ -22,14 +22,15 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(super) fn tokens_route(&self, incoming: &Incoming, rest: &[&str]) -> Result<Reply, ApiError> {
+        let channels = self.channels();
         match rest {
             [] => {
                 only(incoming, "POST")?;
-                Ok(Reply::json(201, &views::new_token(&self.create_token(parse::<TokenRequest>(&incoming.body)?)?)))
+                Ok(Reply::json(201, &views::new_token(&channels.create_token(parse::<TokenRequest>(&incoming.body)?)?)))
             }
             [id] => {
                 only(incoming, "DELETE")?;
-                self.revoke_token(&token_id(id)?)?;
+                channels.revoke_token(&token_id(id)?)?;
                 Ok(Reply::json(200, &json!({ "id": id, "revoked": true })))
             }
             _ => Err(ApiError::not_found("no such token route")),
@@ -45,12 +46,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         rest: &[&str],
     ) -> Result<Reply, ApiError> {
         let method = incoming.method.to_ascii_uppercase();
+        let channels = self.channels();
         match (rest, method.as_str()) {
             ([], "PUT") => {
-                let record = self.set_channel(channel, parse::<ChannelRequest>(&incoming.body)?)?;
+                let record = channels.set_channel(channel, parse::<ChannelRequest>(&incoming.body)?)?;
                 Ok(Reply::json(200, &views::channel(&record)))
             }
-            ([], "GET") => Ok(Reply::json(200, &views::channel(&self.channel_record(channel)?))),
+            ([], "GET") => Ok(Reply::json(200, &views::channel(&channels.channel_record(channel)?))),
             ([], _) => Err(ApiError::method_not_allowed("GET, PUT")),
             (["events"], _) => {
                 only(incoming, "POST")?;
@@ -61,12 +63,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     .header("content-type")
                     .map(|ct| vec![("content-type".to_string(), ct.to_string())])
                     .unwrap_or_default();
-                let (event, jobs) = self.publish(channel, event_type.trim(), headers, incoming.body.clone())?;
+                let (event, jobs) = channels.publish(channel, event_type.trim(), headers, incoming.body.clone())?;
                 Ok(with_follow_up(202, &views::event(&event), jobs))
             }
             (["events", id], _) => {
                 only(incoming, "GET")?;
-                Ok(Reply::json(200, &views::event(&self.find_event(channel, &event_id(id)?)?)))
+                Ok(Reply::json(200, &views::event(&channels.find_event(channel, &event_id(id)?)?)))
             }
             (["subscriptions", rest @ ..], _) => self.subscriptions_route(principal, incoming, query, channel, rest),
             _ => Err(ApiError::not_found("no such channel route")),
@@ -82,39 +84,40 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         rest: &[&str],
     ) -> Result<Reply, ApiError> {
         let method = incoming.method.to_ascii_uppercase();
+        let channels = self.channels();
         match (rest, method.as_str()) {
             ([], "POST") => {
                 let request = SubscriptionRequest::parse(&incoming.body)?;
-                let (created, verification) = self.create_subscription(principal, channel, request)?;
+                let (created, verification) = channels.create_subscription(principal, channel, request)?;
                 Ok(with_follow_up(201, &views::new_subscription(&created), verification.into_iter().collect()))
             }
             ([], "GET") => {
                 let PageQuery { limit, cursor, .. } = PageQuery::parse(query, false)?;
-                let page = self.list_subscriptions(principal, channel, limit, cursor)?;
+                let page = channels.list_subscriptions(principal, channel, limit, cursor)?;
                 Ok(Reply::json(200, &views::subscription_page(&page)))
             }
             ([], _) => Err(ApiError::method_not_allowed("GET, POST")),
             ([id], "GET") => {
-                Ok(Reply::json(200, &views::subscription(&self.find_subscription(principal, channel, id, false)?)))
+                Ok(Reply::json(200, &views::subscription(&channels.find_subscription(principal, channel, id, false)?)))
             }
             ([id], "PATCH") => {
                 let request = SubscriptionRequest::parse(&incoming.body)?;
-                let (updated, verification) = self.update_subscription(principal, channel, id, request)?;
+                let (updated, verification) = channels.update_subscription(principal, channel, id, request)?;
                 Ok(with_follow_up(200, &views::subscription(&updated), verification.into_iter().collect()))
             }
             ([id], "DELETE") => {
-                self.delete_subscription(principal, channel, id)?;
+                channels.delete_subscription(principal, channel, id)?;
                 Ok(Reply::json(200, &json!({ "id": id, "deleted": true })))
             }
             ([_], _) => Err(ApiError::method_not_allowed("GET, PATCH, DELETE")),
             ([id, "rotate"], _) => {
                 only(incoming, "POST")?;
-                let rotated = self.rotate_subscription_secret(principal, channel, id, &incoming.body)?;
+                let rotated = channels.rotate_subscription_secret(principal, channel, id, &incoming.body)?;
                 Ok(Reply::json(200, &views::rotated_subscription(&rotated)))
             }
             ([id, "enable"], _) => {
                 only(incoming, "POST")?;
-                let (enabled, verification) = self.enable_subscription(principal, channel, id)?;
+                let (enabled, verification) = channels.enable_subscription(principal, channel, id)?;
                 Ok(with_follow_up(200, &views::subscription(&enabled), verification.into_iter().collect()))
             }
             _ => Err(ApiError::not_found("no such subscription route")),

@@ -32,7 +32,7 @@ pub(crate) use publish::event_id;
 pub use replay::{check_list_state, ReplayFilter, ReplayReport, MAX_REPLAY_BATCH};
 pub use stats::MAX_BACKLOG_BUCKETS;
 pub use sub_list::SubscriptionPage;
-pub use subscriptions::{ChannelRequest, NewSubscription, RotatedSubscription, SubscriptionRequest};
+pub use subscriptions::{ChannelRequest, Channels, NewSubscription, RotatedSubscription, SubscriptionRequest};
 pub use sweep::SweepReport;
 pub(crate) use tokens::token_id;
 pub use tokens::{NewToken, Principal, TokenRequest};

@@ -7,7 +7,7 @@
 
 use super::fence::{self, Turn};
 use super::sub_list::subscription_log;
-use super::{lists, timers, Hookah};
+use super::{lists, timers, Channels, Hookah};
 use crate::channels::grammar::{check_app_channel, check_event_type, matches_any};
 use crate::channels::record::{EventRecord, SubscriptionRecord, RECORD_VERSION};
 use crate::error::Error;
@@ -19,7 +19,7 @@ use crate::ports::{Kv, KvError, Transport};
 /// A fan-out step that creates at most this many jobs delivers them itself, right away.
 pub(super) const IMMEDIATE_JOBS: usize = 16;
 
-impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+impl<K: Kv, T: Transport> Channels<'_, K, T> {
     /// Stores the event and runs the first fan-out step; returns the event and the jobs this
     /// invocation should attempt after answering.
     pub fn publish(
@@ -31,9 +31,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     ) -> Result<(EventRecord, Vec<JobRecord>), Error> {
         check_app_channel(channel)?;
         check_event_type(event_type)?;
-        self.publish_internal(channel, event_type, headers, body, true).map_err(Error::from)
+        self.0.publish_internal(channel, event_type, headers, body, true).map_err(Error::from)
     }
 
+    pub fn find_event(&self, channel: &str, id: &EventId) -> Result<EventRecord, Error> {
+        let event = self.0.kv.load(&keys::event(id))?.filter(|e| e.channel == channel);
+        event.ok_or_else(|| event_not_found(id))
+    }
+}
+
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// `claim_small`: claim the jobs of a small fan-out for the caller to attempt right away.
     pub(crate) fn publish_internal(
         &self,
@@ -228,11 +235,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut entries = timers::allocate(self.kv, &[(event.timer, event.id.as_str())])?;
         entries.push(keys::event(&event.id).entry(&event));
         self.kv.set_many(entries)
-    }
-
-    pub fn find_event(&self, channel: &str, id: &EventId) -> Result<EventRecord, Error> {
-        let event = self.kv.load(&keys::event(id))?.filter(|e| e.channel == channel);
-        event.ok_or_else(|| event_not_found(id))
     }
 }
 

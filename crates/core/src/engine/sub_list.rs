@@ -3,7 +3,7 @@
 
 use super::slot_log::{Bounds, Direction, SlotLog};
 use super::tokens::Principal;
-use super::Hookah;
+use super::{Channels, Hookah};
 use crate::channels::grammar::check_public_channel;
 use crate::channels::record::SubscriptionRecord;
 use crate::error::Error;
@@ -23,7 +23,7 @@ pub struct SubscriptionPage {
     pub next_cursor: Option<u64>,
 }
 
-impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+impl<K: Kv, T: Transport> Channels<'_, K, T> {
     /// Newest first; `cursor` is the slot to start at.
     pub fn list_subscriptions(
         &self,
@@ -35,16 +35,18 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         check_public_channel(channel)?;
         principal.check_channel(channel, false)?;
         let log = subscription_log(channel);
-        let bounds = log.bounds(self.kv)?;
+        let bounds = log.bounds(self.0.kv)?;
         let visible = |sub: &SubscriptionRecord| principal.tenant().is_none_or(|t| sub.tenant.as_deref() == Some(t));
-        let page = log.page(self.kv, &bounds, Direction::NewestFirst, cursor, limit, |ids| {
-            Ok(self.load_subscriptions(channel, ids)?.into_iter().map(|sub| sub.filter(visible)).collect())
+        let page = log.page(self.0.kv, &bounds, Direction::NewestFirst, cursor, limit, |ids| {
+            Ok(self.0.load_subscriptions(channel, ids)?.into_iter().map(|sub| sub.filter(visible)).collect())
         })?;
         let items = page.items.into_iter().map(|(_, sub)| sub).collect();
-        self.tidy_subscriptions(channel, &bounds)?;
+        self.0.tidy_subscriptions(channel, &bounds)?;
         Ok(SubscriptionPage { items, next_cursor: page.next })
     }
+}
 
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// The records of `ids` that still belong to `channel`, in order.
     pub(crate) fn load_subscriptions(
         &self,

@@ -71,14 +71,25 @@ fn not_found(id: impl std::fmt::Display) -> Error {
     Error::not_found(format!("no subscription {id}"))
 }
 
+/// Channels, their subscriptions, publishing events and scoped tokens: `hookah.channels()`. Its
+/// methods live beside what they do (`subscriptions.rs`, `sub_list.rs`, `publish.rs`,
+/// `tokens.rs`).
+pub struct Channels<'h, K, T>(pub(super) &'h Hookah<'h, K, T>);
+
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+    pub fn channels(&self) -> Channels<'_, K, T> {
+        Channels(self)
+    }
+}
+
+impl<K: Kv, T: Transport> Channels<'_, K, T> {
     pub fn channel_record(&self, channel: &str) -> Result<ChannelRecord, Error> {
-        let stored = self.kv.load(&keys::channel(channel))?;
+        let stored = self.0.kv.load(&keys::channel(channel))?;
         Ok(stored.unwrap_or(ChannelRecord {
             v: RECORD_VERSION,
             name: channel.to_string(),
             verify_intent: true,
-            created_at: self.clock.now_ms(),
+            created_at: self.0.clock.now_ms(),
         }))
     }
 
@@ -86,7 +97,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         check_app_channel(channel)?;
         let mut record = self.channel_record(channel)?;
         record.verify_intent = request.verify_intent;
-        self.kv.save(&keys::channel(channel), &record)?;
+        self.0.kv.save(&keys::channel(channel), &record)?;
         Ok(record)
     }
 
@@ -100,7 +111,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     ) -> Result<(NewSubscription, Option<JobRecord>), Error> {
         check_public_channel(channel)?;
         principal.check_channel(channel, true)?;
-        let url = self.check_url("url", request.url.as_deref().ok_or_else(|| bad("url is required"))?)?;
+        let url = self.0.check_url("url", request.url.as_deref().ok_or_else(|| bad("url is required"))?)?;
         let event_types = check_filters(request.event_types.unwrap_or_default())?;
         let tenant = match (principal.tenant(), request.tenant) {
             (Some(own), Some(asked)) if own != asked => {
@@ -109,10 +120,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             (Some(own), _) => Some(own.to_string()),
             (None, asked) => asked,
         };
-        let now = self.clock.now_ms();
-        let key = self.subscription_key(request.secret, now)?;
+        let now = self.0.clock.now_ms();
+        let key = self.0.subscription_key(request.secret, now)?;
         let mut random = [0u8; ID_RANDOM_BYTES];
-        self.entropy.fill(&mut random);
+        self.0.entropy.fill(&mut random);
         let mut sub = SubscriptionRecord {
             v: RECORD_VERSION,
             id: SubscriptionId::from_random(&random),
@@ -133,24 +144,159 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             turn: 0,
             renewal: None,
         };
-        let verification = self.channel_record(channel)?.verify_intent.then(|| self.begin_verification(&mut sub, now));
+        let verification =
+            self.channel_record(channel)?.verify_intent.then(|| self.0.begin_verification(&mut sub, now));
         let log = subscription_log(channel);
-        let appended = log.append(self.kv, std::slice::from_ref(&sub.id), now)?;
+        let appended = log.append(self.0.kv, std::slice::from_ref(&sub.id), now)?;
         let mut entries = appended.entries;
         entries.push(keys::signing_key(&key.id).entry(&key));
         entries.push(keys::subscription(&sub.id).entry(&sub));
-        if self.clock.now_ms() > appended.write_by {
-            log.abandon(self.kv, 1)?;
+        if self.0.clock.now_ms() > appended.write_by {
+            log.abandon(self.0.kv, 1)?;
             return Err(Error::storage("the subscription's slot expired before it was written"));
         }
         if let Some(job) = &verification {
-            self.store(job, Vec::new(), std::mem::take(&mut entries))?;
+            self.0.store(job, Vec::new(), std::mem::take(&mut entries))?;
         } else {
-            self.kv.set_many(entries)?;
+            self.0.kv.set_many(entries)?;
         }
         Ok((NewSubscription { record: sub, secret: key.secret }, verification))
     }
 
+    /// Loads a subscription of `channel` that `principal` may see; `id` is the path segment,
+    /// parsed only after the channel check so that a token of another channel gets its 403 first.
+    pub fn find_subscription(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        id: &str,
+        write: bool,
+    ) -> Result<SubscriptionRecord, Error> {
+        principal.check_channel(channel, write)?;
+        let stored = match SubscriptionId::parse(id) {
+            Some(id) => self.0.kv.load(&keys::subscription(&id))?,
+            None => None,
+        };
+        let sub = stored.filter(|s| s.channel == channel);
+        let sub = sub.ok_or_else(|| not_found(id))?;
+        match principal.tenant() {
+            Some(tenant) if sub.tenant.as_deref() != Some(tenant) => {
+                Err(Error::forbidden("this subscription is another tenant's"))
+            }
+            _ => Ok(sub),
+        }
+    }
+
+    /// Changes a subscription; a new URL has to prove its intent again.
+    pub fn update_subscription(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        id: &str,
+        request: SubscriptionRequest,
+    ) -> Result<(SubscriptionRecord, Option<JobRecord>), Error> {
+        let read_at = self.0.clock.now_ms();
+        let mut sub = self.find_subscription(principal, channel, id, true)?;
+        if request.secret.is_some() || request.tenant.is_some() {
+            return Err(bad("secret and tenant cannot change; rotate the secret instead"));
+        }
+        let now = self.0.clock.now_ms();
+        let mut verification = None;
+        if let Some(url) = request.url {
+            let url = self.0.check_url("url", &url)?;
+            if url != sub.url {
+                sub.url = url;
+                if self.channel_record(channel)?.verify_intent {
+                    verification = Some(self.0.begin_verification(&mut sub, now));
+                }
+            }
+        }
+        if let Some(types) = request.event_types {
+            sub.event_types = check_filters(types)?;
+        }
+        if let Some(description) = request.description {
+            sub.description = description;
+        }
+        if let Some(metadata) = request.metadata {
+            sub.metadata = metadata;
+        }
+        sub.updated_at = now;
+        self.save_subscription(&mut sub, read_at, verification.as_ref())?;
+        Ok((sub, verification))
+    }
+
+    /// Turns a disabled (or unverified) subscription back on, verifying its intent again where
+    /// the channel asks for it.
+    pub fn enable_subscription(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        id: &str,
+    ) -> Result<(SubscriptionRecord, Option<JobRecord>), Error> {
+        let read_at = self.0.clock.now_ms();
+        let mut sub = self.find_subscription(principal, channel, id, true)?;
+        let now = self.0.clock.now_ms();
+        let mut verification = None;
+        if self.channel_record(channel)?.verify_intent {
+            verification = Some(self.0.begin_verification(&mut sub, now));
+        } else {
+            sub.status = Status::Active;
+        }
+        sub.disabled_reason = None;
+        sub.disabled_at = None;
+        sub.updated_at = now;
+        // Its health starts afresh: no dead jobs in a row, no failing clock.
+        let health = [keys::subscription_health(&sub.id).into(), keys::subscription_failing_since(&sub.id).into()];
+        self.0.kv.delete_many(&health)?;
+        self.save_subscription(&mut sub, read_at, verification.as_ref())?;
+        Ok((sub, verification))
+    }
+
+    /// Writes `sub`, read at `read_at`, as the next turn of its record: a 409 if another writer
+    /// changed it since.
+    fn save_subscription(
+        &self,
+        sub: &mut SubscriptionRecord,
+        read_at: u64,
+        verification: Option<&JobRecord>,
+    ) -> Result<(), Error> {
+        let key = keys::subscription(&sub.id);
+        match fence::take_turn_of_existing(self.0.kv, &key, sub.turn, read_at)? {
+            Turn::Won(turn) => sub.turn = turn,
+            Turn::Busy => return Err(Error::Busy),
+            Turn::Gone => return Err(not_found(&sub.id)),
+        }
+        let entry = vec![key.entry(sub)];
+        match verification {
+            Some(job) => self.0.store(job, Vec::new(), entry),
+            None => self.0.kv.set_many(entry),
+        }
+        .map_err(Error::from)
+    }
+
+    pub fn delete_subscription(&self, principal: &Principal, channel: &str, id: &str) -> Result<(), Error> {
+        let sub = self.find_subscription(principal, channel, id, true)?;
+        match self.0.forget_subscription(&sub.id)? {
+            Removal::Removed | Removal::Absent => Ok(()),
+            Removal::Busy => Err(Error::Busy),
+        }
+    }
+
+    pub fn rotate_subscription_secret(
+        &self,
+        principal: &Principal,
+        channel: &str,
+        id: &str,
+        body: &[u8],
+    ) -> Result<RotatedSubscription, Error> {
+        let sub = self.find_subscription(principal, channel, id, true)?;
+        let request = crate::engine::KeyRequest::parse(body)?;
+        Ok(RotatedSubscription { id: sub.id, key: self.0.keyring().rotate_key(&sub.key_id, request)? })
+    }
+}
+
+// Shared with the hub and with the outcome of a verification.
+impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Validates a subscriber URL like a dispatch target.
     pub(crate) fn check_url(&self, name: &str, url: &str) -> Result<String, Error> {
         let parsed = target::parse_url(name, url)?;
@@ -220,137 +366,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         job.max_attempts = VERIFY_ATTEMPTS;
         job.verifies = Some(Verification { subscription: sub_id.clone(), challenge, unsubscribe });
         transition::claim(job, now)
-    }
-
-    /// Loads a subscription of `channel` that `principal` may see; `id` is the path segment,
-    /// parsed only after the channel check so that a token of another channel gets its 403 first.
-    pub fn find_subscription(
-        &self,
-        principal: &Principal,
-        channel: &str,
-        id: &str,
-        write: bool,
-    ) -> Result<SubscriptionRecord, Error> {
-        principal.check_channel(channel, write)?;
-        let stored = match SubscriptionId::parse(id) {
-            Some(id) => self.kv.load(&keys::subscription(&id))?,
-            None => None,
-        };
-        let sub = stored.filter(|s| s.channel == channel);
-        let sub = sub.ok_or_else(|| not_found(id))?;
-        match principal.tenant() {
-            Some(tenant) if sub.tenant.as_deref() != Some(tenant) => {
-                Err(Error::forbidden("this subscription is another tenant's"))
-            }
-            _ => Ok(sub),
-        }
-    }
-
-    /// Changes a subscription; a new URL has to prove its intent again.
-    pub fn update_subscription(
-        &self,
-        principal: &Principal,
-        channel: &str,
-        id: &str,
-        request: SubscriptionRequest,
-    ) -> Result<(SubscriptionRecord, Option<JobRecord>), Error> {
-        let read_at = self.clock.now_ms();
-        let mut sub = self.find_subscription(principal, channel, id, true)?;
-        if request.secret.is_some() || request.tenant.is_some() {
-            return Err(bad("secret and tenant cannot change; rotate the secret instead"));
-        }
-        let now = self.clock.now_ms();
-        let mut verification = None;
-        if let Some(url) = request.url {
-            let url = self.check_url("url", &url)?;
-            if url != sub.url {
-                sub.url = url;
-                if self.channel_record(channel)?.verify_intent {
-                    verification = Some(self.begin_verification(&mut sub, now));
-                }
-            }
-        }
-        if let Some(types) = request.event_types {
-            sub.event_types = check_filters(types)?;
-        }
-        if let Some(description) = request.description {
-            sub.description = description;
-        }
-        if let Some(metadata) = request.metadata {
-            sub.metadata = metadata;
-        }
-        sub.updated_at = now;
-        self.save_subscription(&mut sub, read_at, verification.as_ref())?;
-        Ok((sub, verification))
-    }
-
-    /// Turns a disabled (or unverified) subscription back on, verifying its intent again where
-    /// the channel asks for it.
-    pub fn enable_subscription(
-        &self,
-        principal: &Principal,
-        channel: &str,
-        id: &str,
-    ) -> Result<(SubscriptionRecord, Option<JobRecord>), Error> {
-        let read_at = self.clock.now_ms();
-        let mut sub = self.find_subscription(principal, channel, id, true)?;
-        let now = self.clock.now_ms();
-        let mut verification = None;
-        if self.channel_record(channel)?.verify_intent {
-            verification = Some(self.begin_verification(&mut sub, now));
-        } else {
-            sub.status = Status::Active;
-        }
-        sub.disabled_reason = None;
-        sub.disabled_at = None;
-        sub.updated_at = now;
-        // Its health starts afresh: no dead jobs in a row, no failing clock.
-        let health = [keys::subscription_health(&sub.id).into(), keys::subscription_failing_since(&sub.id).into()];
-        self.kv.delete_many(&health)?;
-        self.save_subscription(&mut sub, read_at, verification.as_ref())?;
-        Ok((sub, verification))
-    }
-
-    /// Writes `sub`, read at `read_at`, as the next turn of its record: a 409 if another writer
-    /// changed it since.
-    fn save_subscription(
-        &self,
-        sub: &mut SubscriptionRecord,
-        read_at: u64,
-        verification: Option<&JobRecord>,
-    ) -> Result<(), Error> {
-        let key = keys::subscription(&sub.id);
-        match fence::take_turn_of_existing(self.kv, &key, sub.turn, read_at)? {
-            Turn::Won(turn) => sub.turn = turn,
-            Turn::Busy => return Err(Error::Busy),
-            Turn::Gone => return Err(not_found(&sub.id)),
-        }
-        let entry = vec![key.entry(sub)];
-        match verification {
-            Some(job) => self.store(job, Vec::new(), entry),
-            None => self.kv.set_many(entry),
-        }
-        .map_err(Error::from)
-    }
-
-    pub fn delete_subscription(&self, principal: &Principal, channel: &str, id: &str) -> Result<(), Error> {
-        let sub = self.find_subscription(principal, channel, id, true)?;
-        match self.forget_subscription(&sub.id)? {
-            Removal::Removed | Removal::Absent => Ok(()),
-            Removal::Busy => Err(Error::Busy),
-        }
-    }
-
-    pub fn rotate_subscription_secret(
-        &self,
-        principal: &Principal,
-        channel: &str,
-        id: &str,
-        body: &[u8],
-    ) -> Result<RotatedSubscription, Error> {
-        let sub = self.find_subscription(principal, channel, id, true)?;
-        let request = crate::engine::KeyRequest::parse(body)?;
-        Ok(RotatedSubscription { id: sub.id, key: self.keyring().rotate_key(&sub.key_id, request)? })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Who is calling: the app (the API token) or one of its users (a scoped token).
 
-use super::Hookah;
+use super::{Channels, Hookah};
 use crate::auth::check_bearer;
 use crate::channels::grammar::check_public_channel;
 use crate::channels::token::{self, Access, TokenRecord, MAX_TOKEN_TTL_SECS, TOKEN_RECORD_VERSION};
@@ -69,7 +69,7 @@ pub struct NewToken {
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// The caller of a request with this `Authorization` header.
-    pub fn authorize(&self, authorization: Option<&str>) -> Result<Principal, Error> {
+    pub(crate) fn authorize(&self, authorization: Option<&str>) -> Result<Principal, Error> {
         // The scheme is case-insensitive (RFC 9110 §11.1), as `check_bearer` reads it for the API token.
         let presented = authorization.and_then(|value| {
             let (scheme, token) = value.trim().split_once(' ')?;
@@ -85,7 +85,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         check_bearer(&self.config.api_token, authorization)?;
         Ok(Principal::App)
     }
+}
 
+impl<K: Kv, T: Transport> Channels<'_, K, T> {
     pub fn create_token(&self, request: TokenRequest) -> Result<NewToken, Error> {
         check_public_channel(&request.channel)?;
         if request.tenant.is_empty() || request.tenant.len() > 128 {
@@ -95,11 +97,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             return Err(Error::invalid("bad_token", "expires_in must be 1 second to a year"));
         }
         let mut random = [0u8; ID_RANDOM_BYTES];
-        self.entropy.fill(&mut random);
+        self.0.entropy.fill(&mut random);
         let mut secret = [0u8; 32];
-        self.entropy.fill(&mut secret);
+        self.0.entropy.fill(&mut secret);
         let secret = URL_SAFE_NO_PAD.encode(secret);
-        let now = self.clock.now_ms();
+        let now = self.0.clock.now_ms();
         let record = TokenRecord {
             v: TOKEN_RECORD_VERSION,
             id: TokenId::from_random(&random),
@@ -111,17 +113,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             revoked: false,
             created_at: now,
         };
-        self.kv.save(&keys::token(&record.id), &record)?;
+        self.0.kv.save(&keys::token(&record.id), &record)?;
         Ok(NewToken { token: token::format(&record.id, &secret), record })
     }
 
     pub fn revoke_token(&self, id: &TokenId) -> Result<(), Error> {
         let key = keys::token(id);
-        let stored = self.kv.load(&key)?;
+        let stored = self.0.kv.load(&key)?;
         let mut record = stored.ok_or_else(|| token_not_found(id))?;
         // Revoking is the only change a token ever sees, so a plain write cannot undo another.
         record.revoked = true;
-        self.kv.save(&key, &record).map_err(Error::from)
+        self.0.kv.save(&key, &record).map_err(Error::from)
     }
 }
 

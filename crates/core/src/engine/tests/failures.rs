@@ -21,7 +21,7 @@ impl World {
     }
     fn subscribe(&self, channel: &str, url: &str) {
         let request = SubscriptionRequest { url: Some(url.into()), ..SubscriptionRequest::default() };
-        self.hookah().create_subscription(&Principal::App, channel, request).unwrap();
+        self.hookah().channels().create_subscription(&Principal::App, channel, request).unwrap();
     }
     fn hub_subscribe(&self, secret: &str) -> Result<crate::engine::HubDone, crate::Error> {
         let form = format!(
@@ -57,18 +57,18 @@ fn a_store_error_while_looking_up_a_websub_subscription_is_a_503_not_a_second_su
 fn a_missing_event_body_stops_the_fan_out_visibly_instead_of_sending_an_empty_body() {
     let world = World::with_config(Config { fanout_batch: 1, ..Config::default() });
     let hookah = world.hookah();
-    hookah.set_channel("orders", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
+    hookah.channels().set_channel("orders", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
     world.subscribe("orders", "https://a.example/hook");
     world.subscribe("orders", "https://b.example/hook");
     let headers = vec![("content-type".to_string(), "application/json".to_string())];
-    let (event, _) = hookah.publish("orders", "order.created", headers, br#"{"n":1}"#.to_vec()).unwrap();
+    let (event, _) = hookah.channels().publish("orders", "order.created", headers, br#"{"n":1}"#.to_vec()).unwrap();
     assert_eq!(event.matched, 1, "the first step of one subscription ran before the answer");
 
     world.kv.data.borrow_mut().remove(keys::event_body(&event.id).as_str());
     world.clock.advance(2_000);
     block_on(world.hookah().sweep()).unwrap();
 
-    let stored = world.hookah().find_event("orders", &event.id).unwrap();
+    let stored = world.hookah().channels().find_event("orders", &event.id).unwrap();
     assert_eq!(stored.matched, 1, "{stored:?}");
     assert!(stored.fanned_out_at.is_some(), "the fan-out ended");
     assert!(stored.fanout_error.as_deref().unwrap().contains("body is missing"), "{stored:?}");

@@ -45,16 +45,16 @@ fn the_key_limit_counts_live_keys() {
 fn fan_out_after_many_deleted_subscriptions_reads_about_the_live_ones() {
     let world = World::new(ScriptedTransport::status(200));
     let hookah = world.hookah();
-    hookah.set_channel("c", ChannelRequest { verify_intent: false }).unwrap();
+    hookah.channels().set_channel("c", ChannelRequest { verify_intent: false }).unwrap();
     let mut ids = Vec::new();
     for i in 0..1_000 {
         let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
-        let (view, _) = hookah.create_subscription(&Principal::App, "c", request).unwrap();
+        let (view, _) = hookah.channels().create_subscription(&Principal::App, "c", request).unwrap();
         ids.push(view.record.id.to_string());
     }
     let live: Vec<&String> = ids.iter().step_by(100).collect();
     for id in ids.iter().filter(|id| !live.contains(id)) {
-        hookah.delete_subscription(&Principal::App, "c", id).unwrap();
+        hookah.channels().delete_subscription(&Principal::App, "c", id).unwrap();
     }
     // Compaction works a minute behind the writers: publishing and listing carry it on.
     let log = SlotLog::new(keys::channel_subs("c"));
@@ -64,18 +64,18 @@ fn fan_out_after_many_deleted_subscriptions_reads_about_the_live_ones() {
         }
         world.clock.advance(61_000);
         for _ in 0..10 {
-            hookah.list_subscriptions(&Principal::App, "c", 10, None).unwrap();
+            hookah.channels().list_subscriptions(&Principal::App, "c", 10, None).unwrap();
         }
     }
     assert!(!log.bounds(&world.kv).unwrap().needs_tidy(), "{:?}", log.bounds(&world.kv));
 
     let reads = world.kv.reads.get();
-    let (event, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
+    let (event, immediate) = hookah.channels().publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
     let cost = world.kv.reads.get() - reads;
     assert_eq!((event.matched, immediate.len()), (10, 10));
     assert!(event.fanned_out_at.is_some(), "one step covers the live subscriptions");
     assert!(cost <= 4 * 10 + 2 * 64 + 10, "{cost} reads to fan out to 10 live subscriptions");
-    let page = hookah.list_subscriptions(&Principal::App, "c", 50, None).unwrap();
+    let page = hookah.channels().list_subscriptions(&Principal::App, "c", 50, None).unwrap();
     assert_eq!(page.items.len(), 10);
     assert!(world.clock.0.get() > T0);
 }
@@ -85,29 +85,29 @@ fn a_fan_out_under_way_reaches_subscriptions_compaction_moved() {
     let mut world = World::new(ScriptedTransport::status(200));
     world.config.fanout_batch = 100;
     let hookah = world.hookah();
-    hookah.set_channel("c", ChannelRequest { verify_intent: false }).unwrap();
+    hookah.channels().set_channel("c", ChannelRequest { verify_intent: false }).unwrap();
     let mut ids = Vec::new();
     for i in 0..400 {
         let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
-        ids.push(hookah.create_subscription(&Principal::App, "c", request).unwrap().0.record.id.to_string());
+        ids.push(hookah.channels().create_subscription(&Principal::App, "c", request).unwrap().0.record.id.to_string());
     }
     // Most of the bottom dies; the survivors there will be moved to the top.
     for id in ids[..300].iter().filter(|id| !id.ends_with('0')) {
-        hookah.delete_subscription(&Principal::App, "c", id).unwrap();
+        hookah.channels().delete_subscription(&Principal::App, "c", id).unwrap();
     }
-    let (event, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
+    let (event, immediate) = hookah.channels().publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
     assert!(event.fanned_out_at.is_none(), "the fan-out goes on in sweeps");
     block_on(hookah.follow_up(crate::api::FollowUp::AttemptMany(immediate)));
     // Compaction raises the floor past the event's cursor before its next step.
     world.clock.advance(61_000);
     for _ in 0..10 {
-        hookah.list_subscriptions(&Principal::App, "c", 10, None).unwrap();
+        hookah.channels().list_subscriptions(&Principal::App, "c", 10, None).unwrap();
     }
     let log = SlotLog::new(keys::channel_subs("c"));
     assert!(log.bounds(&world.kv).unwrap().meta.floor > event.cursor, "{:?}", log.bounds(&world.kv));
     // A subscription born after the publish must not get the event.
     let late = SubscriptionRequest { url: Some("https://late.example/".into()), ..Default::default() };
-    hookah.create_subscription(&Principal::App, "c", late).unwrap();
+    hookah.channels().create_subscription(&Principal::App, "c", late).unwrap();
     world.sweep_each_second(20);
     let urls = world.urls_sent();
     let expected = ids.iter().enumerate().filter(|(i, id)| *i >= 300 || id.ends_with('0')).count();

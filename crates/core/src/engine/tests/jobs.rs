@@ -283,12 +283,12 @@ fn a_fan_out_runs_in_bounded_steps_and_a_redone_step_creates_no_duplicates() {
     let mut world = World::new(ScriptedTransport::status(200));
     world.config.fanout_batch = 2;
     let hookah = world.hookah();
-    hookah.set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
+    hookah.channels().set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
     for i in 0..5 {
         let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
-        hookah.create_subscription(&Principal::App, "c", request).unwrap();
+        hookah.channels().create_subscription(&Principal::App, "c", request).unwrap();
     }
-    let (event, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
+    let (event, immediate) = hookah.channels().publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
     assert_eq!((event.matched, event.cursor, immediate.len()), (2, 2, 2), "one bounded step before the answer");
 
     // Redo the first step as if its writer had died after committing it: same jobs, none new.
@@ -314,12 +314,12 @@ fn a_fan_out_step_another_sweep_holds_runs_once_and_only_after_that_turn() {
     let mut world = World::new(ScriptedTransport::status(200));
     world.config.fanout_batch = 1;
     let hookah = world.hookah();
-    hookah.set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
+    hookah.channels().set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
     for i in 0..2 {
         let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
-        hookah.create_subscription(&Principal::App, "c", request).unwrap();
+        hookah.channels().create_subscription(&Principal::App, "c", request).unwrap();
     }
-    let (event, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
+    let (event, immediate) = hookah.channels().publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
     block_on(hookah.follow_up(FollowUp::AttemptMany(immediate)));
     // A sweep that overran its bucket window is running the second step: it holds the turn.
     let key = keys::event(&event.id);
@@ -354,22 +354,22 @@ fn re_enabling_a_subscription_restarts_its_failing_clock() {
     let mut world = World::new(ScriptedTransport::status(500));
     world.config.disable_after_failing_ms = 3_600_000;
     let hookah = world.hookah();
-    hookah.set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
+    hookah.channels().set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
     let request = SubscriptionRequest { url: Some("https://s.example/".into()), ..Default::default() };
-    let (view, _) = hookah.create_subscription(&Principal::App, "c", request).unwrap();
+    let (view, _) = hookah.channels().create_subscription(&Principal::App, "c", request).unwrap();
     let id = view.record.id.to_string();
     let publish_and_attempt = || {
         let hookah = world.hookah();
-        let (_, immediate) = hookah.publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
+        let (_, immediate) = hookah.channels().publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
         block_on(hookah.follow_up(FollowUp::AttemptMany(immediate)));
     };
-    let status = || world.hookah().find_subscription(&Principal::App, "c", &id, false).unwrap().status;
+    let status = || world.hookah().channels().find_subscription(&Principal::App, "c", &id, false).unwrap().status;
     publish_and_attempt();
     world.clock.advance(2 * 3_600_000);
     publish_and_attempt();
     assert_eq!(status(), Status::Disabled, "failing for longer than disable_after_failing");
 
-    world.hookah().enable_subscription(&Principal::App, "c", &id).unwrap();
+    world.hookah().channels().enable_subscription(&Principal::App, "c", &id).unwrap();
     assert_eq!(status(), Status::Active);
     publish_and_attempt();
     assert_eq!(status(), Status::Active, "the first failure after /enable starts a new failing clock");

@@ -178,13 +178,13 @@ fn deleting_a_subscription_another_writer_is_changing_is_a_409_busy_and_removes_
     use crate::keys::{self, TypedKv};
     let world = without_verification();
     let id = created(&world, "https://a.example/hook")["id"].as_str().unwrap().to_string();
-    let sub = world.hookah().find_subscription(&Principal::App, "orders", &id, false).unwrap();
+    let sub = world.hookah().channels().find_subscription(&Principal::App, "orders", &id, false).unwrap();
     let key = keys::subscription(&sub.id);
     // A concurrent change (a PATCH, a verification's outcome) holds the record's next turn.
     assert_eq!(fence::take_turn(&world.kv, &key, sub.turn, T0).unwrap(), Turn::Won(sub.turn + 1));
 
     let hookah = world.hookah();
-    assert_eq!(hookah.delete_subscription(&Principal::App, "orders", &id), Err(crate::Error::Busy));
+    assert_eq!(hookah.channels().delete_subscription(&Principal::App, "orders", &id), Err(crate::Error::Busy));
     let deleted = world.request("DELETE", &format!("{SUBS}/{id}"), "");
     assert_eq!((deleted.status, deleted.code()), (409, "busy"), "{}", deleted.json);
     assert_eq!(world.kv.load(&key).unwrap(), Some(sub), "the subscription is as it was");
