@@ -19,12 +19,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 only(incoming, "POST")?;
                 let filter: ReplayFilter = serde_json::from_slice(&incoming.body)
                     .map_err(|e| ApiError::bad_request("bad_json", format!("the body: {e}")))?;
-                Ok(Reply::json(200, &json!(self.replay(&filter)?)))
+                Ok(Reply::json(200, &json!(self.jobs().replay(&filter)?)))
             }
             ([id], "GET") => Ok(Reply::json(200, &views::job(&self.find_job(id)?))),
             ([id], "DELETE") => {
                 let job = self.find_job(id)?;
-                Ok(Reply::json(200, &views::job(&self.cancel_job(&job.id)?)))
+                Ok(Reply::json(200, &views::job(&self.jobs().cancel_job(&job.id)?)))
             }
             ([_], _) => Err(ApiError::method_not_allowed("GET, DELETE")),
             ([id, "attempts"], _) => {
@@ -34,7 +34,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             ([id, "retry"], _) => {
                 only(incoming, "POST")?;
                 let job = self.find_job(id)?;
-                let record = self.retry_job(&job.id)?;
+                let record = self.jobs().retry_job(&job.id)?;
                 let mut reply = Reply::json(202, &views::job(&record));
                 reply.follow_up = FollowUp::Attempt(Box::new(record));
                 Ok(reply)
@@ -48,7 +48,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let state = state.ok_or_else(|| ApiError::bad_request("bad_filter", "name a state"))?;
         check_list_state(&state)?;
         let state = state.as_str();
-        let page = self.list_page(state, limit, cursor, |_| true)?;
+        let page = self.jobs().list(state, limit, cursor)?;
         let data: Vec<_> = page.jobs.iter().map(views::job).collect();
         Ok(Reply::json(200, &json!({ "data": data, "next_cursor": page.next.map(|c| c.to_string()) })))
     }

@@ -161,7 +161,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) fn find_job(&self, id: &str) -> Result<JobRecord, ApiError> {
         let missing = || ApiError::not_found(format!("no job {id}"));
         let id = JobId::parse(id).ok_or_else(missing)?;
-        self.load_job(&id)?.ok_or_else(missing)
+        self.jobs().find(&id)?.ok_or_else(missing)
     }
 
     /// Carries out what a reply left to do, after the answer has gone out; returns the log

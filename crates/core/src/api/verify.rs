@@ -24,7 +24,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Some(_) => return Err(ApiError::bad_request("bad_verify", "send either the body or ?sha256=, not both")),
             None => digest_of(&incoming.body),
         };
-        let verified = self.verify_delivery(id, &digest, receiver.as_deref())?;
+        let verified = self.jobs().verify_delivery(id, &digest, receiver.as_deref())?;
         Ok(Reply::json(200, &json!({ "status": if verified { "VERIFIED" } else { "INVALID" } })))
     }
 }

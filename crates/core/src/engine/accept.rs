@@ -31,7 +31,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Stores the job, its body and its timer slot in one commit. Without a delay the job is
     /// stored already claimed for its first attempt, which the caller makes after answering; the
     /// timer at the lease's end lets a sweep take over if that invocation dies.
-    pub fn accept(&self, submission: Submission) -> Result<Accepted, Error> {
+    pub(crate) fn accept(&self, submission: Submission) -> Result<Accepted, Error> {
         let now = self.clock.now_ms();
         let control = &submission.control;
         if let Some(key) = &control.signing_key {

@@ -65,7 +65,7 @@ pub struct Page {
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Reads up to `limit` jobs in `state` starting at entry `cursor` (newest when `None`),
     /// reading at most `SCAN_FACTOR × limit` entries; `keep` filters further.
-    pub fn list_page(
+    pub(crate) fn list_page(
         &self,
         state: &str,
         limit: usize,

@@ -6,6 +6,7 @@ mod attempt;
 pub(crate) mod fence;
 mod health;
 mod hub;
+mod jobs;
 mod keyring;
 mod lists;
 mod publish;
@@ -25,6 +26,7 @@ pub(crate) use accept::IdempotencyRecord;
 pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
 pub use attempt::{outbound_request, AttemptOptions, Attempted, USER_AGENT};
 pub use hub::{topic_channel, Hub, HubDone, HubOutcome};
+pub use jobs::Jobs;
 pub(crate) use keyring::key_id;
 pub use keyring::{KeyRequest, KeyState, Keyring};
 pub use lists::{Page, LISTED_STATES};
@@ -53,7 +55,10 @@ pub struct Hookah<'a, K, T> {
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Reads a job record; `None` if absent or unreadable.
-    pub fn load_job(&self, id: &crate::ids::JobId) -> Result<Option<crate::job::JobRecord>, crate::ports::KvError> {
+    pub(crate) fn load_job(
+        &self,
+        id: &crate::ids::JobId,
+    ) -> Result<Option<crate::job::JobRecord>, crate::ports::KvError> {
         self.kv.load(&crate::keys::job(id))
     }
 }

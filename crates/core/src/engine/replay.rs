@@ -2,7 +2,7 @@
 //! resumable batches.
 
 use super::fence::{self, Turn, Updated};
-use super::{lists, timers, Hookah};
+use super::{lists, timers, Jobs};
 use crate::error::Error;
 use crate::ids::JobId;
 use crate::job::{transition, JobRecord, State};
@@ -51,7 +51,7 @@ fn finished_state(state: &str) -> Result<(), Error> {
     }
 }
 
-impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+impl<K: Kv, T: Transport> Jobs<'_, K, T> {
     /// Starts a new attempt series for a finished job, claimed for an attempt right away (the
     /// caller makes it after answering). Same `webhook-id`; a fresh attempt budget.
     pub fn retry_job(&self, id: &JobId) -> Result<JobRecord, Error> {
@@ -66,10 +66,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Stops a pending job: no more attempts. An attempt in flight goes on, and no attempt
     /// starts after it: the job ends cancelled unless that attempt ends it first.
     pub fn cancel_job(&self, id: &JobId) -> Result<JobRecord, Error> {
-        let current = self.load_job(id)?.ok_or_else(|| job_not_found(id))?;
+        let current = self.0.load_job(id)?.ok_or_else(|| job_not_found(id))?;
         if let State::InFlight { lease_until, .. } = current.state {
-            if lease_until > self.clock.now_ms() {
-                self.kv.save(&keys::cancel_request(id), b"1")?;
+            if lease_until > self.0.clock.now_ms() {
+                self.0.kv.save(&keys::cancel_request(id), b"1")?;
                 return Ok(current);
             }
         }
@@ -83,7 +83,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             next.timer = keys::timer_bucket(now, now);
             Ok(next)
         })?;
-        self.report_if_asked(&cancelled, None)?;
+        self.0.report_if_asked(&cancelled, None)?;
         Ok(cancelled)
     }
 
@@ -94,12 +94,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         id: &JobId,
         change: impl Fn(&JobRecord, u64) -> Result<JobRecord, Error>,
     ) -> Result<JobRecord, Error> {
-        let now = || self.clock.now_ms();
-        let updated = fence::update(self.kv, &keys::job(id), &now, |current: &JobRecord, now| {
+        let now = || self.0.clock.now_ms();
+        let updated = fence::update(self.0.kv, &keys::job(id), &now, |current: &JobRecord, now| {
             let mut next = change(current, now)?;
-            let mut entries = timers::allocate(self.kv, &[(next.timer, id.as_str())])?;
+            let mut entries = timers::allocate(self.0.kv, &[(next.timer, id.as_str())])?;
             if next.generation != current.generation {
-                entries.extend(lists::append(self.kv, "pending", &[(id, next.generation)])?);
+                entries.extend(lists::append(self.0.kv, "pending", &[(id, next.generation)])?);
                 next.pending_listed = Some(next.generation);
             }
             Ok::<_, Error>(Some((next, entries)))
@@ -125,14 +125,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 && filter.target_prefix.as_deref().is_none_or(|prefix| job.url.starts_with(prefix))
         };
         // The time is taken before the page is read: turns are judged as of then.
-        let now = self.clock.now_ms();
-        let page = self.list_page(&filter.state, limit, filter.cursor, matches)?;
+        let now = self.0.clock.now_ms();
+        let page = self.0.list_page(&filter.state, limit, filter.cursor, matches)?;
         let bucket = keys::timer_bucket(now, now);
         // One turn per job; the jobs whose turn was won are written in one commit with their
         // timer slots and list entries.
         let mut won = Vec::new();
         for job in &page.jobs {
-            if let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&job.id), job.turn, now)? {
+            if let Turn::Won(turn) = fence::take_turn_of_existing(self.0.kv, &keys::job(&job.id), job.turn, now)? {
                 let mut next = requeued(job);
                 next.state = State::Pending { next_at: now };
                 next.timer = bucket;
@@ -143,10 +143,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         let ids: Vec<(u64, &str)> = won.iter().map(|job| (bucket, job.id.as_str())).collect();
         let listed: Vec<(&JobId, u32)> = won.iter().map(|job| (&job.id, job.generation)).collect();
-        let mut entries = timers::allocate(self.kv, &ids)?;
-        entries.extend(lists::append(self.kv, "pending", &listed)?);
+        let mut entries = timers::allocate(self.0.kv, &ids)?;
+        entries.extend(lists::append(self.0.kv, "pending", &listed)?);
         entries.extend(won.iter().map(|job| keys::job(&job.id).entry(job)));
-        self.kv.set_many(entries)?;
+        self.0.kv.set_many(entries)?;
         let count = won.len();
         Ok(ReplayReport { requeued: count, scanned: page.scanned, next_cursor: page.next })
     }

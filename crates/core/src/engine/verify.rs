@@ -2,14 +2,14 @@
 //! under this id?" It answers VERIFIED or INVALID and nothing else; an unknown id and a wrong body
 //! look the same.
 
-use super::Hookah;
+use super::Jobs;
 use crate::digest::sha256_hex;
 use crate::ids::JobId;
 use crate::job::JobRecord;
 use crate::ports::{Kv, KvError, Transport};
 use subtle::ConstantTimeEq;
 
-impl<K: Kv, T: Transport> Hookah<'_, K, T> {
+impl<K: Kv, T: Transport> Jobs<'_, K, T> {
     /// `body_sha256` is the receiver's hex digest of the body it got; `receiver`, when given, is
     /// the URL (or a prefix of it) the receiver was called at.
     pub fn verify_delivery(
@@ -19,11 +19,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         receiver: Option<&str>,
     ) -> Result<bool, KvError> {
         let record = match JobId::parse(webhook_id) {
-            Some(id) => self.load_job(&id)?,
+            Some(id) => self.0.load_job(&id)?,
             None => None,
         };
         let record = record.filter(|job| receiver.is_none_or(|url| job.url.starts_with(url)));
-        let now = self.clock.now_ms();
+        let now = self.0.clock.now_ms();
         let (expected, live) = match &record {
             Some(record) => (record.body_sha256.as_str(), self.sent_and_retained(record, now)),
             // Compare against something all the same, so the answer takes as long.
@@ -36,7 +36,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     fn sent_and_retained(&self, record: &JobRecord, now: u64) -> bool {
         let sent = !record.attempts.is_empty();
-        let retained = record.state.finished_at().is_none_or(|at| at + self.config.retention_ms > now);
+        let retained = record.state.finished_at().is_none_or(|at| at + self.0.config.retention_ms > now);
         sent && retained
     }
 }

@@ -116,7 +116,7 @@ fn a_turn_won_by_a_writer_that_died_is_skipped_once_stale() {
 fn a_cancel_during_an_attempt_lets_no_attempt_start_after_it() {
     let world = World::new(ScriptedTransport::status(500));
     let (id, follow_up) = world.submit(&[]);
-    let answer = world.hookah().cancel_job(&id).unwrap();
+    let answer = world.hookah().jobs().cancel_job(&id).unwrap();
     assert!(matches!(answer.state, State::InFlight { .. }), "the attempt in flight goes on");
     block_on(world.hookah().follow_up(follow_up));
     assert!(matches!(world.job(&id).unwrap().state, State::Cancelled { .. }));
@@ -237,17 +237,20 @@ fn deliveries_are_signed_with_the_default_key_and_both_keys_during_a_rotation() 
         assert_eq!(verified, Ok(()));
     }
     assert_eq!(
-        world.hookah().verify_delivery(
+        world.hookah().jobs().verify_delivery(
             job.as_str(),
             &crate::digest::sha256_hex(&sent.body),
             Some("http://example.com/")
         ),
         Ok(true)
     );
-    assert_eq!(world.hookah().verify_delivery(job.as_str(), &crate::digest::sha256_hex(b"other"), None), Ok(false));
-    assert_eq!(world.hookah().verify_delivery("job_00000000000000000000000000", "00", None), Ok(false));
+    assert_eq!(
+        world.hookah().jobs().verify_delivery(job.as_str(), &crate::digest::sha256_hex(b"other"), None),
+        Ok(false)
+    );
+    assert_eq!(world.hookah().jobs().verify_delivery("job_00000000000000000000000000", "00", None), Ok(false));
     let digest = crate::digest::sha256_hex(&sent.body);
-    assert_eq!(world.hookah().verify_delivery(job.as_str(), &digest, Some("http://other.example/")), Ok(false));
+    assert_eq!(world.hookah().jobs().verify_delivery(job.as_str(), &digest, Some("http://other.example/")), Ok(false));
 
     world.clock.advance(61_000);
     let (_, follow_up) = world.submit(&[]);
