@@ -25,20 +25,25 @@ mod verify;
 pub(crate) use accept::IdempotencyRecord;
 pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
 pub use attempt::{outbound_request, AttemptOptions, Attempted, USER_AGENT};
-pub use hub::{topic_channel, Hub, HubDone, HubOutcome};
-pub use jobs::Jobs;
+pub use hub::{topic_channel, HubDone, HubOutcome};
 pub(crate) use keyring::key_id;
-pub use keyring::{KeyRequest, KeyState, Keyring};
+pub use keyring::{KeyRequest, KeyState};
 pub use lists::{Page, LISTED_STATES};
 pub(crate) use publish::event_id;
 pub use replay::{check_list_state, ReplayFilter, ReplayReport, MAX_REPLAY_BATCH};
 pub use stats::MAX_BACKLOG_BUCKETS;
 pub use sub_list::SubscriptionPage;
-pub use subscriptions::{ChannelRequest, Channels, NewSubscription, RotatedSubscription, SubscriptionRequest};
+pub use subscriptions::{ChannelRequest, NewSubscription, RotatedSubscription, SubscriptionRequest};
 pub use sweep::SweepReport;
 pub(crate) use tokens::token_id;
 pub use tokens::{NewToken, Principal, TokenRequest};
 pub use verify::digest_of;
+
+// The services `Hookah` hands out, one a noun.
+pub use hub::Hub;
+pub use jobs::Jobs;
+pub use keyring::Keyring;
+pub use subscriptions::Channels;
 
 use crate::config::Config;
 use crate::keys::TypedKv;
