@@ -1,7 +1,7 @@
 //! Operators' routes: health (public), the OpenAPI document (public), stats and metrics.
 
 use super::ApiError;
-use super::{only, Reply};
+use super::{only, views, Reply};
 use crate::auth::check_bearer;
 use crate::engine::{Hookah, Principal};
 use crate::error::Error;
@@ -46,7 +46,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(super) fn stats_route(&self, incoming: &Incoming) -> Result<Reply, ApiError> {
         only(incoming, "GET")?;
         let snapshot = self.stats_snapshot()?;
-        Ok(Reply::json(200, &snapshot.to_json()))
+        Ok(Reply::json(200, &views::stats(&snapshot)))
     }
 
     /// The API token, or the metrics token when one is set, so a scraper holds no more than it

@@ -5,6 +5,9 @@ use crate::channels::record::{ChannelRecord, EventRecord, SubscriptionRecord};
 use crate::engine::{HubDone, KeyState, NewSubscription, NewToken, RotatedSubscription, SubscriptionPage};
 use crate::job::view::{public_state, rfc3339};
 use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State};
+use crate::stats::latency;
+use crate::stats::record::MINUTE_MS;
+use crate::stats::Snapshot;
 use serde_json::{json, Value};
 
 /// The 202 answer to a submission.
@@ -157,6 +160,56 @@ pub(super) fn hub(done: &HubDone) -> Value {
         HubDone::Verifying => json!({ "status": "verifying" }),
         HubDone::Published { event_id, matched } => json!({ "event_id": event_id, "matched": matched }),
     }
+}
+
+/// `GET /_hookah/v1/stats`.
+pub(super) fn stats(snapshot: &Snapshot) -> Value {
+    let stats = &snapshot.stats;
+    let per_minute: Vec<Value> = snapshot
+        .per_minute()
+        .into_iter()
+        .map(|(minute, [delivered, failed])| json!({ "at": minute * MINUTE_MS, "delivered": delivered, "failed": failed }))
+        .collect();
+    let last_hour = snapshot.per_minute().iter().fold([0, 0], |sum, (_, m)| [sum[0] + m[0], sum[1] + m[1]]);
+    let latency_count: u64 = stats.latency_counts.iter().sum();
+    let quantile = |q| latency::quantile_ms(&stats.latency_counts, q);
+    let last_sweep = (stats.sweeps_total > 0).then(|| json!(stats.last_sweep));
+    json!({
+        "now": snapshot.now,
+        "jobs": {
+            "pending": snapshot.open.pending,
+            "in_flight": snapshot.open.in_flight,
+            "open_exact": snapshot.open.exact,
+            "delivered": snapshot.finished("delivered"),
+            "dead": snapshot.finished("dead"),
+            "gone": snapshot.finished("gone"),
+            "cancelled": snapshot.finished("cancelled"),
+        },
+        "backlog": {
+            "due_slots": snapshot.backlog.due_slots,
+            "oldest_due_at": snapshot.backlog.oldest_due_at,
+            "lag_ms": snapshot.backlog.lag_ms(snapshot.now),
+            "complete": snapshot.backlog.complete,
+        },
+        "last_sweep": last_sweep,
+        "sweeps_total": stats.sweeps_total,
+        "attempts": {
+            "delivered_total": stats.delivered_total,
+            "failed_total": stats.failed_total,
+            "delivered_last_hour": last_hour[0],
+            "failed_last_hour": last_hour[1],
+            "per_minute": per_minute,
+        },
+        "failing_hosts": stats.hosts,
+        "first_attempt_latency": {
+            "count": latency_count,
+            "sum_ms": stats.latency_sum_ms,
+            "p50_ms": quantile(0.5),
+            "p90_ms": quantile(0.9),
+            "p99_ms": quantile(0.99),
+        },
+        "cost": { "keys_read": snapshot.reads },
+    })
 }
 
 #[cfg(test)]

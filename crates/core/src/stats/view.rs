@@ -1,9 +1,7 @@
 //! `GET /_hookah/v1/stats`: the sweep's aggregate plus what one request reads on its own (the
-//! due backlog and a bounded look at the pending list).
+//! due backlog and a bounded look at the pending list). Its JSON is `api/views.rs`'s `stats`.
 
-use super::latency;
 use super::record::{StatsRecord, MINUTE_MS, WINDOW_MINUTES};
-use serde_json::{json, Value};
 
 /// Timer slots that are due and not handled yet, as read from the timer index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,54 +52,5 @@ impl Snapshot {
         (current + 1 - WINDOW_MINUTES..=current)
             .map(|minute| (minute, self.stats.minutes.get(&minute).copied().unwrap_or_default()))
             .collect()
-    }
-
-    pub fn to_json(&self) -> Value {
-        let stats = &self.stats;
-        let per_minute: Vec<Value> = self
-            .per_minute()
-            .into_iter()
-            .map(|(minute, [delivered, failed])| json!({ "at": minute * MINUTE_MS, "delivered": delivered, "failed": failed }))
-            .collect();
-        let last_hour = self.per_minute().iter().fold([0, 0], |sum, (_, m)| [sum[0] + m[0], sum[1] + m[1]]);
-        let latency_count: u64 = stats.latency_counts.iter().sum();
-        let quantile = |q| latency::quantile_ms(&stats.latency_counts, q);
-        let last_sweep = (stats.sweeps_total > 0).then(|| json!(stats.last_sweep));
-        json!({
-            "now": self.now,
-            "jobs": {
-                "pending": self.open.pending,
-                "in_flight": self.open.in_flight,
-                "open_exact": self.open.exact,
-                "delivered": self.finished("delivered"),
-                "dead": self.finished("dead"),
-                "gone": self.finished("gone"),
-                "cancelled": self.finished("cancelled"),
-            },
-            "backlog": {
-                "due_slots": self.backlog.due_slots,
-                "oldest_due_at": self.backlog.oldest_due_at,
-                "lag_ms": self.backlog.lag_ms(self.now),
-                "complete": self.backlog.complete,
-            },
-            "last_sweep": last_sweep,
-            "sweeps_total": stats.sweeps_total,
-            "attempts": {
-                "delivered_total": stats.delivered_total,
-                "failed_total": stats.failed_total,
-                "delivered_last_hour": last_hour[0],
-                "failed_last_hour": last_hour[1],
-                "per_minute": per_minute,
-            },
-            "failing_hosts": stats.hosts,
-            "first_attempt_latency": {
-                "count": latency_count,
-                "sum_ms": stats.latency_sum_ms,
-                "p50_ms": quantile(0.5),
-                "p90_ms": quantile(0.9),
-                "p99_ms": quantile(0.99),
-            },
-            "cost": { "keys_read": self.reads },
-        })
     }
 }
