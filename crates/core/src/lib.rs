@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //! - `api`: routing a request to the engine; the single place errors and results become JSON answers.
-//! - `engine`: accept, attempt and sweep, carried out through the ports.
+//! - `engine`: accept, attempt and sweep, carried out through the ports; the services `Hookah` hands
+//!   out by noun (`keyring()`, `channels()`, `jobs()`, `hub()`).
 //! - `job`: the stored record, its state machine (`transition`), public states and times (`view`).
 //! - `delivery`: attempt classification, retry schedule, jitter, `Retry-After`.
 //! - `request`: one-pass parsing of a submission: target, headers, controls, address policy.

@@ -6,7 +6,8 @@
 //! - `record`: the stored aggregate and how one sweep's visits change it.
 //! - `hosts`: the bounded list of failing target hosts.
 //! - `latency`: the accept-to-first-attempt histogram and its percentiles.
-//! - `view`: the JSON of `GET /_hookah/v1/stats`; `prometheus`: the text exposition.
+//! - `view`: the snapshot behind `GET /_hookah/v1/stats` (its JSON is built in `api/views.rs`);
+//!   `prometheus`: the text exposition.
 //! - `log`: the facts behind the structured log lines the components print.
 
 pub mod hosts;
