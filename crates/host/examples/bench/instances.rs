@@ -74,7 +74,7 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
 
 /// The release `hookah-host` next to this example (`target/release/examples/bench`), built
 /// first so it matches the tree.
-fn build_host_binary() -> anyhow::Result<PathBuf> {
+pub(crate) fn build_host_binary() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         // Named with the example, as `cargo run --example bench` built it: the same features, so
@@ -90,13 +90,13 @@ fn build_host_binary() -> anyhow::Result<PathBuf> {
     Ok(release.join("hookah-host"))
 }
 
-struct HostProcess {
+pub(crate) struct HostProcess {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl HostProcess {
-    fn start(binary: &Path, store: &BenchStore) -> anyhow::Result<HostProcess> {
+    pub(crate) fn start(binary: &Path, store: &BenchStore) -> anyhow::Result<HostProcess> {
         let mut command = Command::new(binary);
         for (name, value) in VARIABLES {
             command.env(format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()), value);
@@ -122,8 +122,14 @@ impl HostProcess {
         Ok(HostProcess { child, addr })
     }
 
+    /// SIGKILL: the process dies mid-work, as a crashed instance would.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, so guest work finishes; killed if it has not gone within 40 s.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(40);
         while Instant::now() < deadline {
@@ -139,7 +145,6 @@ impl HostProcess {
 
 impl Drop for HostProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }

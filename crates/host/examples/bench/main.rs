@@ -13,6 +13,7 @@ mod receiver;
 mod report;
 mod store;
 mod sustained;
+mod takeover;
 
 use anyhow::{bail, Context as _};
 use store::StoreKind;
@@ -29,14 +30,16 @@ modes:
              delays other receivers saw meanwhile
   fanout     publish to a channel of --subscriptions subscriptions, sweeps until all delivered
   instances  two host processes on one Redis, load split over both: rate, nothing lost
+  takeover   two host processes on one Redis under --rate (default 1000) for --duration, one
+             SIGKILLed halfway: how late its cut-off jobs are taken over after their lease
 
 options:
   --store sqlite|redis   key-value store (default sqlite; redis starts a private redis-server)
   --jobs N               submissions (accept, backlog, instances; default 5000)
   --concurrency C        requests in flight (default 32)
-  --rate R               sustained: offered jobs per second
+  --rate R               sustained, takeover: offered jobs per second
   --load F[,F…]          sustained without --rate: fractions of a measured accept rate (default 0.8)
-  --duration S           sustained: seconds of load per run (default 60)
+  --duration S           sustained, takeover: seconds of load per run (default 60)
   --fail-share F         sustained, backlog: share of jobs whose first attempt fails (default 0.1)
   --subscriptions N      fanout (default 2000)
   --json-out PATH        also append each JSON line to PATH (the guests log to stdout too)";
@@ -102,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
         "backlog" => backlog::run(&options).await,
         "fanout" => fanout::run(&options).await,
         "instances" => instances::run(&options).await,
+        "takeover" => takeover::run(&options).await,
         "" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
