@@ -21,9 +21,7 @@ pub(crate) fn append<K: Kv>(kv: &K, state: &str, jobs: &[(&JobId, u32)]) -> Resu
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let last = kv.add_to(&keys::list_count(state), jobs.len() as i64)? as u64;
-    let first = last + 1 - jobs.len() as u64;
-    Ok((first..)
+    Ok(super::slot_log::reserve(kv, &keys::list_count(state), jobs.len())?
         .zip(jobs)
         .map(|(k, (id, generation))| keys::list_entry(state, k).entry(&entry(id, *generation)))
         .collect())

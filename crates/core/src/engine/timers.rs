@@ -1,6 +1,6 @@
 //! Writing timer slots: one `increment` per bucket hands out slot numbers for many jobs at once.
 
-use crate::keys::{self, Entry, TypedKv};
+use crate::keys::{self, Entry};
 use crate::ports::{Kv, KvError};
 use std::collections::BTreeMap;
 
@@ -14,9 +14,7 @@ pub(crate) fn allocate<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result<Vec<Entr
     }
     let mut entries = Vec::with_capacity(wanted.len());
     for (bucket, ids) in by_bucket {
-        let last = kv.add_to(&keys::slot_count(bucket), ids.len() as i64)?;
-        let first = (last - ids.len() as i64 + 1).max(1) as u64;
-        for (n, id) in (first..).zip(ids) {
+        for (n, id) in super::slot_log::reserve(kv, &keys::slot_count(bucket), ids.len())?.zip(ids) {
             entries.push(keys::slot(bucket, n).entry(id.as_bytes()));
         }
     }

@@ -1,5 +1,6 @@
 //! A slot log: an unordered set of ids kept as numbered entries, for lists that Spin's
-//! key-value store cannot scan (the signing keys, a channel's subscriptions).
+//! key-value store cannot scan (the signing keys, a channel's subscriptions). Its slot numbers
+//! come from [`reserve`], which timer buckets and per-state lists use too.
 //!
 //! - **append**: one `increment` of `{log}:n` hands out slots for many ids; the entries
 //!   (`{log}:{k}` = `{id} {birth}`) come back for the caller's batched write, which must happen
@@ -20,11 +21,12 @@ mod tidy;
 
 use super::fence::{self, TURN_DEADLINE_MS};
 use crate::ids::{Id, Prefix};
-use crate::keys::{self, Entry as KvEntry, LogBase, TypedKv};
+use crate::keys::{self, Counter, Entry as KvEntry, Key, LogBase, TypedKv};
 use crate::ports::{Kv, KvError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::hash::Hash;
+use std::ops::RangeInclusive;
 
 /// Entries one page reads at most, per item it may return.
 const SCAN_FACTOR: u64 = 4;
@@ -182,9 +184,8 @@ impl<I: Item> SlotLog<I> {
         if ids.is_empty() {
             return Ok(Appended { entries: Vec::new(), write_by });
         }
-        let last = kv.add_to(&keys::log_count(&self.base), ids.len() as i64)? as u64;
-        let first = last + 1 - ids.len() as u64;
-        let entries = (first..).zip(ids).map(|(slot, id)| self.entry(slot, id, slot)).collect();
+        let slots = reserve(kv, &keys::log_count(&self.base), ids.len())?;
+        let entries = slots.zip(ids).map(|(slot, id)| self.entry(slot, id, slot)).collect();
         Ok(Appended { entries, write_by })
     }
 
@@ -265,4 +266,18 @@ fn parse_entry<I: Item>(slot: u64, bytes: &[u8]) -> Option<Entry<I>> {
         None => (text, slot),
     };
     Some(Entry { slot, id: I::parse(id)?, birth })
+}
+
+/// Hands out `n` consecutive slot numbers from `counter` with one `increment`: the step every
+/// append-only index shares (timer buckets, per-state lists, slot logs). Slots are never
+/// handed out twice, whatever the backend, because `increment` is its one atomic answer.
+pub(crate) fn reserve<K: Kv>(kv: &K, counter: &Key<Counter>, n: usize) -> Result<RangeInclusive<u64>, KvError> {
+    let last = kv.add_to(counter, n as i64)?;
+    let first = last - n as i64 + 1;
+    if first < 1 {
+        // Only a counter something decremented can get here; writing fewer entries than asked
+        // would lose ids silently.
+        return Err(KvError(format!("{} went backwards: {last} after adding {n}", counter.as_str())));
+    }
+    Ok(first as u64..=last as u64)
 }
