@@ -36,10 +36,26 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(self.attempt_with(record, AttemptOptions::default()).await?.record)
     }
 
+    /// The first attempt of a job this invocation just stored, with the body it still holds:
+    /// one read fewer than [`Self::attempt`] on the hot path.
+    pub async fn first_attempt(&self, record: JobRecord, body: Vec<u8>) -> Result<Option<JobRecord>, KvError> {
+        Ok(self.attempt_holding(record, AttemptOptions::default(), Some(body)).await?.record)
+    }
+
     pub async fn attempt_with(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
+        self.attempt_holding(record, options, None).await
+    }
+
+    /// `body`: the job's body when the caller holds it (it never changes), else it is read.
+    async fn attempt_holding(
+        &self,
+        record: JobRecord,
+        options: AttemptOptions,
+        body: Option<Vec<u8>>,
+    ) -> Result<Attempted, KvError> {
         let place = record.target_place;
         let host = crate::stats::hosts::host_of(&record.url);
-        let attempted = self.make_attempt(record, options).await;
+        let attempted = self.make_attempt(record, options, body).await;
         // The place the claim took for its target is given back however the attempt went.
         if let Some(epoch) = place {
             self.release_target_place(&host, epoch)?;
@@ -47,11 +63,18 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         attempted
     }
 
-    async fn make_attempt(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
+    async fn make_attempt(
+        &self,
+        record: JobRecord,
+        options: AttemptOptions,
+        held: Option<Vec<u8>>,
+    ) -> Result<Attempted, KvError> {
         if !matches!(record.state, State::InFlight { .. }) {
             return Ok(Attempted { record: None, sent: None });
         }
-        let body = if record.body_len > 0 {
+        let body = if let Some(body) = held.filter(|body| body.len() as u64 == record.body_len) {
+            body
+        } else if record.body_len > 0 {
             match self.kv.load(&keys::body(&record.id))? {
                 Some(body) => body,
                 None => return Ok(Attempted { record: None, sent: None }),
