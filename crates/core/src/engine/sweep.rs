@@ -70,6 +70,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let started = self.clock.now_ms();
         let mut report = SweepReport::default();
         let mut owned = HashMap::new();
+        let mut drained = HashMap::new();
         let mut queue = VecDeque::new();
         let mut pool = FuturesUnordered::new();
         let mut deciding = true;
@@ -83,7 +84,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 let batch = if self.clock.now_ms() < started + self.config.sweep_budget_ms {
                     // A failed batch ends the deciding, never the attempts under way: dropping
                     // them mid-request would leave their outcomes unrecorded.
-                    self.decide_batch(&mut owned, &mut report).unwrap_or_else(|error| {
+                    self.decide_batch(&mut owned, &mut drained, &mut report).unwrap_or_else(|error| {
                         failure.get_or_insert(error);
                         None
                     })
@@ -135,9 +136,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// One batch: reads up to `sweep_batch` due slots, oldest buckets first, from buckets this
     /// sweep holds (claiming buckets as it goes), acts on them and finishes settled buckets.
     /// Returns the claims to deliver; `None` when nothing is left that no other sweep holds.
+    /// `drained`: buckets, not yet settled, whose every slot this sweep has taken (with their
+    /// count), so later batches need not read their progress again. A slot a slow writer adds
+    /// to one meanwhile is the next sweep's: such a bucket is never finished on what this sweep
+    /// remembers, since only settled buckets are, and those are read afresh.
     fn decide_batch(
         &self,
         owned: &mut HashMap<u64, u64>,
+        drained: &mut HashMap<u64, u64>,
         report: &mut SweepReport,
     ) -> Result<Option<Vec<JobRecord>>, KvError> {
         // Taken before any record is read: turns are judged as of then.
@@ -156,8 +162,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         while window < end && budget > 0 {
             let buckets: Vec<u64> = (window..end.min(window + PROGRESS_WINDOW)).collect();
             window += PROGRESS_WINDOW;
-            let progress_keys: Vec<_> = buckets.iter().map(|&b| (keys::slot_count(b), keys::slot_done(b))).collect();
-            let progress = self.kv.load_pairs(&progress_keys)?;
+            let unsettled = |bucket: u64| (bucket + 1) * BUCKET_MS + SETTLE_MS > now;
+            let remembered = |bucket: &u64| drained.get(bucket).copied().filter(|_| unsettled(*bucket));
+            let progress_keys: Vec<_> = buckets
+                .iter()
+                .filter(|b| remembered(b).is_none())
+                .map(|&b| (keys::slot_count(b), keys::slot_done(b)))
+                .collect();
+            let mut read = self.kv.load_pairs(&progress_keys)?.into_iter();
+            let progress: Vec<(u64, Option<u64>)> = buckets
+                .iter()
+                .map(|b| match remembered(b) {
+                    Some(count) => (count, Some(count)),
+                    None => read.next().unwrap_or((0, None)),
+                })
+                .collect();
             for (&bucket, &(count, done)) in buckets.iter().zip(&progress) {
                 let done = done.unwrap_or(0).min(count);
                 if count > done && report.lag_ms == 0 {
@@ -180,6 +199,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 }
                 if take > 0 {
                     done_updates.push(keys::slot_done(bucket).entry(&(done + take)));
+                }
+                if done + take == count && unsettled(bucket) {
+                    drained.insert(bucket, count);
                 }
                 walked.push((bucket, count, done + take));
             }

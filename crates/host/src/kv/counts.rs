@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Set to count calls by key shape too (`job:*:turn:#`), for profiling; off by default.
-pub const PROFILE_ENV: &str = "HOOKAH_HOST_KV_PROFILE";
+pub(crate) const PROFILE_ENV: &str = "HOOKAH_HOST_KV_PROFILE";
 
 /// The store operations a guest can make (compare-and-swap is not counted: Hookah uses none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
