@@ -32,9 +32,9 @@ pub enum FollowUp {
     Nothing,
     /// Make the next attempt of a job this invocation holds the claim on.
     Attempt(Box<JobRecord>),
-    /// Make the first attempt of a job this invocation just stored, claimed, with its body
-    /// (held, not read back).
-    FirstAttempt(Box<JobRecord>, Vec<u8>),
+    /// Make the first attempt of a job this invocation just stored, claimed, with what it still
+    /// holds: the body (not read back) and the job's timer slot.
+    FirstAttempt(Box<JobRecord>, crate::engine::Held),
     /// The same for several jobs at once (a small fan-out).
     AttemptMany(Vec<JobRecord>),
     /// Only log lines to print (an HTTP-triggered sweep's).
@@ -140,7 +140,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let submission = parse_submission(incoming, self.config)?;
         let (sync, wait_ms) = (submission.control.sync, submission.control.wait_ms);
         let body = submission.body.clone();
-        let Accepted { record, replayed } = self.accept(submission)?;
+        let Accepted { record, replayed, slot } = self.accept(submission)?;
         if sync && !replayed {
             return self.sync_attempt(record, wait_ms).await;
         }
@@ -149,7 +149,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if replayed {
             reply.headers.push(("idempotent-replayed".into(), "true".into()));
         } else if matches!(record.state, State::InFlight { .. }) {
-            reply.follow_up = FollowUp::FirstAttempt(Box::new(record), body);
+            let held = crate::engine::Held { body, slot };
+            reply.follow_up = FollowUp::FirstAttempt(Box::new(record), held);
         }
         Ok(reply)
     }
@@ -170,7 +171,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             FollowUp::Nothing => Vec::new(),
             FollowUp::Log(lines) => return lines,
             FollowUp::Attempt(record) => vec![self.attempt(*record).await],
-            FollowUp::FirstAttempt(record, body) => vec![self.first_attempt(*record, body).await],
+            FollowUp::FirstAttempt(record, held) => vec![self.first_attempt(*record, held).await],
             FollowUp::AttemptMany(records) => {
                 futures::future::join_all(records.into_iter().map(|record| self.attempt(record))).await
             }

@@ -23,7 +23,7 @@ mod verify;
 
 pub(crate) use accept::IdempotencyRecord;
 pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
-pub use attempt::{outbound_request, AttemptOptions, Attempted, USER_AGENT};
+pub use attempt::{outbound_request, AttemptOptions, Attempted, Held, USER_AGENT};
 pub use hub::{topic_channel, HubOutcome};
 pub use keyring::KeyRequest;
 pub use lists::{Page, LISTED_STATES};

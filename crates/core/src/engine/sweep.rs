@@ -209,7 +209,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         report.buckets += walked.len() as u64;
         report.slots += slot_keys.len() as u64;
 
-        let (found, events) = self.read_slots(&slot_keys, &slot_buckets)?;
+        let (found, events) = self.read_slots(&slot_keys, &slot_buckets, now)?;
         report.skipped += slot_keys.len() as u64 - found.len() as u64 - events.len() as u64;
         let claims = self.act_on_slots(found, now, report)?;
         for (bucket, id) in events {
@@ -223,26 +223,43 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok((!slot_keys.is_empty()).then_some(claims))
     }
 
-    /// The jobs the slots point at, and the events (whose timers drive fan-out).
+    /// The jobs the slots point at, and the events (whose timers drive fan-out). A slot that
+    /// carries its job's finished record (written with the outcome) spares reading the record
+    /// when all it asks is that the job be filed; for anything else the record is read.
     #[allow(clippy::type_complexity)]
     fn read_slots(
         &self,
         slot_keys: &[Key<Bytes>],
         slot_buckets: &[u64],
+        now: u64,
     ) -> Result<(Vec<Found>, Vec<(u64, String)>), KvError> {
-        let (events, ids): (Vec<(u64, String)>, Vec<(u64, String)>) = self
-            .kv
-            .load_many(slot_keys)?
+        let mut events = Vec::new();
+        // In slot order: a carried record, or the id whose record is read below.
+        let mut slots: Vec<(u64, String, Option<JobRecord>)> = Vec::new();
+        for (value, &bucket) in self.kv.load_many(slot_keys)?.into_iter().zip(slot_buckets) {
+            let Some(value) = value else { continue };
+            let Some((id, carried)) = timers::parse_slot_value(&value) else { continue };
+            if crate::ids::is_event_id(&id) {
+                events.push((bucket, id));
+                continue;
+            }
+            let carried = carried.and_then(|bytes| keys::job(&id).decode(Some(bytes))).filter(|record| {
+                record.id == id
+                    && matches!(transition::on_timer(record, bucket, now, self.config), TimerAction::KeepUntil { .. })
+            });
+            slots.push((bucket, id, carried));
+        }
+        let job_keys: Vec<_> = slots.iter().filter(|(_, _, c)| c.is_none()).map(|(_, id, _)| keys::job(id)).collect();
+        let mut records = self.kv.load_many(&job_keys)?.into_iter();
+        let found = slots
             .into_iter()
-            .zip(slot_buckets)
-            .filter_map(|(id, &bucket)| Some((bucket, String::from_utf8(id?).ok()?)))
-            .partition(|(_, id)| crate::ids::is_event_id(id));
-        let job_keys: Vec<_> = ids.iter().map(|(_, id)| keys::job(id)).collect();
-        let records = self.kv.load_many(&job_keys)?;
-        let found = ids
-            .into_iter()
-            .zip(records)
-            .filter_map(|((bucket, id), record)| Some(Found { bucket, id, record: record? }))
+            .filter_map(|(bucket, id, carried)| {
+                let record = match carried {
+                    Some(record) => record,
+                    None => records.next().flatten()?,
+                };
+                Some(Found { bucket, id, record })
+            })
             .collect();
         Ok((found, events))
     }

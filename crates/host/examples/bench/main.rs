@@ -99,7 +99,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(String, Opti
             _ => bail!("unknown option {flag:?}\n\n{USAGE}"),
         }
     }
-    if options.jobs == 0 || options.concurrency == 0 || options.sweepers == 0 || !(0.0..=1.0).contains(&options.fail_share) {
+    if options.jobs == 0
+        || options.concurrency == 0
+        || options.sweepers == 0
+        || !(0.0..=1.0).contains(&options.fail_share)
+    {
         bail!("--jobs, --concurrency and --sweepers must be positive, --fail-share within 0..1");
     }
     Ok((mode, options))

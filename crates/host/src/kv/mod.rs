@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 
-pub use counts::{KvOps, OpCount};
 pub(crate) use self::redis::RedisKv;
+pub use counts::{KvOps, OpCount};
 pub(crate) use sqlite::SqliteKv;
 pub(crate) use store::{CasState, KvStore};
 

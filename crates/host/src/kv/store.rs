@@ -213,7 +213,9 @@ impl KvStore {
                 let (label, key) = (label.to_owned(), key.to_owned());
                 db.call(move |c| sqlite::swap(c, &label, &key, captured.as_deref(), &value)).await
             }
-            (Backend::Redis(_), CasState::Redis(mut conn)) => Ok(Ok(redis_store::cas_swap(&mut conn, key, value).await)),
+            (Backend::Redis(_), CasState::Redis(mut conn)) => {
+                Ok(Ok(redis_store::cas_swap(&mut conn, key, value).await))
+            }
             _ => Err(wasmtime::format_err!("compare-and-swap handle from another store")),
         }
     }

@@ -375,3 +375,20 @@ fn parallel_sweeps_share_the_due_work_without_repeating_an_attempt() {
         assert_eq!(world.job(id).unwrap().attempts.len(), 2);
     }
 }
+
+#[test]
+fn a_job_delivered_at_first_is_filed_from_its_timer_slot_without_reading_its_record() {
+    let world = World::new(ScriptedTransport::status(200));
+    let (id, follow_up) = world.submit(&[]);
+    block_on(world.hookah().follow_up(follow_up));
+    let lease_ms = world.job(&id).unwrap().lease_ms();
+    world.clock.advance(lease_ms + 1_000);
+    // The outcome wrote the finished record into the job's slot too: the filing sweep reads
+    // no job key at all.
+    *world.kv.failing_reads.borrow_mut() = Some("job:".into());
+    let report = world.sweep();
+    *world.kv.failing_reads.borrow_mut() = None;
+    assert_eq!((report.slots, report.skipped), (1, 0), "{report:?}");
+    let page = world.hookah().list_page("delivered", 10, None, |_| true).unwrap();
+    assert_eq!(page.jobs.iter().map(|job| job.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
+}
