@@ -295,27 +295,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 TimerAction::Claim(next) => wanted.push((slot, Some(*next))),
             }
         }
-        let cancel_keys: Vec<_> =
-            wanted.iter().filter(|(_, next)| next.is_some()).map(|(slot, _)| keys::cancel_request(&slot.id)).collect();
-        let mut cancelled = self.kv.exist_many(&cancel_keys)?.into_iter();
-
-        let mut records = Vec::new();
-        let mut deletions = Vec::new();
-        let mut claims = Vec::new();
+        // Places first, then the cancel flags of the claims that got one (in one batch read):
+        // a job held back for its target costs no flag read.
+        let mut earlier_flights = HashMap::new();
         // Targets found full in this batch are not asked again: the rest of their jobs wait.
         let mut full_targets = HashSet::new();
+        let mut placed = Vec::new();
         for (slot, next) in wanted {
-            let cancel = next.is_some() && cancelled.next().unwrap_or(false);
             // A batch slowed down (a busy disk) stops taking turns well before their deadline;
             // what it did not get to is looked at again a second later.
             let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
             let host = host_of(&slot.record.url);
-            let wants_place = next.is_some() && !cancel;
+            let wants_place = next.is_some();
             let place = match (late, wants_place) {
                 (true, _) => None,
                 (false, false) => Some(None),
                 (false, true) if full_targets.contains(&host) => None,
-                (false, true) => self.take_target_place(&host, now)?,
+                (false, true) => self.take_target_place(&host, now, &mut earlier_flights)?,
             };
             let Some(place) = place else {
                 // The batch ran late, or the target has all the attempts it may have: back in a
@@ -327,6 +323,32 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), &slot.id));
                 continue;
             };
+            placed.push((slot, next, host, place));
+        }
+        let cancel_keys: Vec<_> = placed
+            .iter()
+            .filter(|(_, next, ..)| next.is_some())
+            .map(|(slot, ..)| keys::cancel_request(&slot.id))
+            .collect();
+        let mut cancelled = self.kv.exist_many(&cancel_keys)?.into_iter();
+
+        let mut records = Vec::new();
+        let mut deletions = Vec::new();
+        let mut claims = Vec::new();
+        for (slot, next, host, mut place) in placed {
+            let cancel = next.is_some() && cancelled.next().unwrap_or(false);
+            let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
+            if cancel || late {
+                // No attempt starts (or none this late): the place goes back at once.
+                if let Some(epoch) = place.take() {
+                    self.release_target_place(&host, epoch)?;
+                }
+            }
+            if late {
+                report.held_back += 1;
+                new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), &slot.id));
+                continue;
+            }
             let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&slot.id), slot.record.turn, now)?
             else {
                 if let Some(epoch) = place {
