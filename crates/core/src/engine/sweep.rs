@@ -75,16 +75,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut pool = FuturesUnordered::new();
         let mut deciding = true;
         let mut failure = None;
+        // Slots the next batch reads: after a batch that held jobs back (a full target, a slow
+        // store), no more than it could claim, so the next does not read what it must put back.
+        let mut limit = self.config.sweep_batch;
         loop {
             while pool.len() < self.config.sweep_concurrency {
                 let Some(claim) = queue.pop_front() else { break };
                 pool.push(self.attempt(claim));
             }
             if deciding && queue.is_empty() {
+                let held_before = report.held_back;
                 let batch = if self.clock.now_ms() < started + self.config.sweep_budget_ms {
                     // A failed batch ends the deciding, never the attempts under way: dropping
                     // them mid-request would leave their outcomes unrecorded.
-                    self.decide_batch(&mut owned, &mut drained, &mut report).unwrap_or_else(|error| {
+                    self.decide_batch(&mut owned, &mut drained, &mut report, limit).unwrap_or_else(|error| {
                         failure.get_or_insert(error);
                         None
                     })
@@ -94,6 +98,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 match batch {
                     Some(claims) => {
                         report.batches += 1;
+                        limit = if report.held_back > held_before {
+                            claims.len().clamp(MIN_BATCH.min(self.config.sweep_batch), self.config.sweep_batch)
+                        } else {
+                            self.config.sweep_batch
+                        };
                         queue.extend(claims);
                         continue;
                     }
@@ -133,8 +142,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
     }
 
-    /// One batch: reads up to `sweep_batch` due slots, oldest buckets first, from buckets this
-    /// sweep holds (claiming buckets as it goes), acts on them and finishes settled buckets.
+    /// One batch: reads up to `limit` (at most `sweep_batch`) due slots, oldest buckets first,
+    /// from buckets this sweep holds (claiming buckets as it goes), acts on them and finishes
+    /// settled buckets.
     /// Returns the claims to deliver; `None` when nothing is left that no other sweep holds.
     /// `drained`: buckets, not yet settled, whose every slot this sweep has taken (with their
     /// count), so later batches need not read their progress again. A slot a slow writer adds
@@ -145,6 +155,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         owned: &mut HashMap<u64, u64>,
         drained: &mut HashMap<u64, u64>,
         report: &mut SweepReport,
+        limit: usize,
     ) -> Result<Option<Vec<JobRecord>>, KvError> {
         // Taken before any record is read: turns are judged as of then.
         let now = self.clock.now_ms();
@@ -153,7 +164,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let cursor =
             self.kv.load(&keys::sweep_cursor())?.unwrap_or_else(|| current.saturating_sub(keys::LOOKBACK_BUCKETS));
         let end = current.min(cursor + keys::MAX_BUCKETS_PER_SWEEP);
-        let mut budget = self.config.sweep_batch as u64;
+        let mut budget = limit as u64;
         let mut walked = Vec::new();
         let mut slot_keys = Vec::new();
         let mut slot_buckets = Vec::new();
@@ -461,6 +472,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 }
 
+/// The fewest slots a batch reads after one that held jobs back.
+const MIN_BATCH: usize = 16;
 /// Buckets whose progress one read fetches.
 const PROGRESS_WINDOW: u64 = 64;
 /// Claim windows of a finished bucket that are deleted with it, at most.
