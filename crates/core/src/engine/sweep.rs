@@ -76,7 +76,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut deciding = true;
         let mut failure = None;
         // Slots the next batch reads: after a batch that held jobs back (a full target, a slow
-        // store), no more than it could claim, so the next does not read what it must put back.
+        // store), no more than it could claim, so the next does not read what it must put back;
+        // after one that held none, a quarter more, up to `sweep_batch`.
         let mut limit = self.config.sweep_batch;
         loop {
             while pool.len() < self.config.sweep_concurrency {
@@ -101,7 +102,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                         limit = if report.held_back > held_before {
                             claims.len().clamp(MIN_BATCH.min(self.config.sweep_batch), self.config.sweep_batch)
                         } else {
-                            self.config.sweep_batch
+                            (limit + (limit / 4).max(MIN_BATCH)).min(self.config.sweep_batch)
                         };
                         queue.extend(claims);
                         continue;
