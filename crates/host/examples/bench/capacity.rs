@@ -238,7 +238,7 @@ fn print_shapes(
     if rows.is_empty() {
         return;
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.0));
     eprintln!("key-value calls (keys, for batches) in {what}, per slot of the drain:");
     for (n, (op, shape)) in rows {
         eprintln!("  {:>8.3}  {op:<12} {shape}", n as f64 / slots.max(1) as f64);
