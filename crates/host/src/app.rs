@@ -29,7 +29,7 @@ pub(crate) struct App {
     pub(crate) cron_schedules: Vec<CronSchedule>,
     pub(crate) clock: HostClock,
     pub(crate) tasks: TaskTracker,
-    kv: KvStore,
+    pub(crate) kv: KvStore,
     engine: &'static wasmtime::Engine,
 }
 

@@ -107,6 +107,17 @@ impl RunningHost {
         &self.app.clock
     }
 
+    /// The key-value operations this host's guests have made so far.
+    pub fn kv_ops(&self) -> crate::KvOps {
+        self.app.kv.counts().snapshot()
+    }
+
+    /// Calls (keys, for batches) by operation and key shape, when the host was started with
+    /// `HOOKAH_HOST_KV_PROFILE` set; empty otherwise.
+    pub fn kv_shapes(&self) -> std::collections::BTreeMap<(&'static str, String), u64> {
+        self.app.kv.counts().shapes()
+    }
+
     /// Fires `component`'s cron handler once now and waits for it; an error
     /// or trap in the guest is returned. Waits for a scheduled run of the
     /// same component to finish first.

@@ -50,3 +50,4 @@ mod variables;
 pub use build_step::build_components;
 pub use clock::HostClock;
 pub use host::{HostConfig, RunningHost};
+pub use kv::{KvOps, OpCount};

@@ -31,9 +31,9 @@ impl KvStoreConfig {
                 })
                 .await
                 .context("opening the key-value store")??;
-                KvStore::Sqlite(db)
+                KvStore::sqlite(db)
             }
-            Self::Redis { url } => KvStore::Redis(RedisKv::new(&url)?),
+            Self::Redis { url } => KvStore::redis(RedisKv::new(&url)?),
         })
     }
 }

@@ -34,8 +34,11 @@ pub struct Reply {
 #[derive(Debug)]
 pub enum FollowUp {
     Nothing,
-    /// Make the first attempt of a job this invocation just stored, claimed.
+    /// Make the next attempt of a job this invocation holds the claim on.
     Attempt(Box<JobRecord>),
+    /// Make the first attempt of a job this invocation just stored, claimed, with what it still
+    /// holds: the body (not read back) and the job's timer slot.
+    FirstAttempt(Box<JobRecord>, crate::engine::Held),
     /// The same for several jobs at once (a small fan-out).
     AttemptMany(Vec<JobRecord>),
     /// Only log lines to print (an HTTP-triggered sweep's).
@@ -142,7 +145,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     async fn dispatch(&self, incoming: Incoming) -> Result<Reply, ApiError> {
         let submission = parse_submission(incoming, self.config)?;
         let (sync, wait_ms) = (submission.control.sync, submission.control.wait_ms);
-        let Accepted { record, replayed } = self.accept(submission)?;
+        let body = submission.body.clone();
+        let Accepted { record, replayed, slot } = self.accept(submission)?;
         if sync && !replayed {
             return self.sync_attempt(record, wait_ms).await;
         }
@@ -151,7 +155,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if replayed {
             reply.headers.push(("idempotent-replayed".into(), "true".into()));
         } else if matches!(record.state, State::InFlight { .. }) {
-            reply.follow_up = FollowUp::Attempt(Box::new(record));
+            let held = crate::engine::Held { body, slot };
+            reply.follow_up = FollowUp::FirstAttempt(Box::new(record), held);
         }
         Ok(reply)
     }
@@ -172,6 +177,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             FollowUp::Nothing => Vec::new(),
             FollowUp::Log(lines) => return lines,
             FollowUp::Attempt(record) => vec![self.attempt(*record).await],
+            FollowUp::FirstAttempt(record, held) => vec![self.first_attempt(*record, held).await],
             FollowUp::AttemptMany(records) => {
                 futures::future::join_all(records.into_iter().map(|record| self.attempt(record))).await
             }

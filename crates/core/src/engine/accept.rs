@@ -18,6 +18,8 @@ pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3_600_000;
 pub struct Accepted {
     pub record: JobRecord,
     pub replayed: bool,
+    /// The number of the timer slot stored with the job (in the bucket `record.timer`).
+    pub slot: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -56,14 +58,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 sha256_hex(format!("{}\n{}\n{}", record.method, record.url, record.body_sha256).as_bytes());
             let key_hash = sha256_hex(key.as_bytes());
             if let Some(original) = self.idempotent_original(&key_hash, &fingerprint, now)? {
-                return Ok(Accepted { record: original, replayed: true });
+                return Ok(Accepted { record: original, replayed: true, slot: None });
             }
             let idem = IdempotencyRecord { job: record.id.clone(), fingerprint, created_at: now };
             extra.push(keys::idempotency(&key_hash).entry(&idem));
             record.idempotency_key = Some(key_hash);
         }
-        self.store(&record, submission.body, extra)?;
-        Ok(Accepted { record, replayed: false })
+        let slot = self.store_with_slot(&record, submission.body, extra)?;
+        Ok(Accepted { record, replayed: false, slot: Some(slot) })
     }
 
     /// A fresh record for a call to `url`, pending now, with the configured defaults.
@@ -88,7 +90,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Writes a new job in one commit: record, body, timer slot, a pending-list entry when it
     /// waits (a job in its first attempt is listed once that attempt ends), and `extra`.
     pub(crate) fn store(&self, record: &JobRecord, body: Vec<u8>, extra: Vec<Entry>) -> Result<(), KvError> {
-        let mut entries = timers::allocate(self.kv, &[(record.timer, record.id.as_str())])?;
+        self.store_with_slot(record, body, extra).map(|_| ())
+    }
+
+    /// [`Self::store`], answering the number of the job's timer slot.
+    pub(crate) fn store_with_slot(&self, record: &JobRecord, body: Vec<u8>, extra: Vec<Entry>) -> Result<u64, KvError> {
+        let (mut entries, slot) = timers::allocate_one(self.kv, record.timer, record.id.as_str())?;
         let mut record = record.clone();
         if matches!(record.state, State::Pending { .. }) {
             entries.extend(lists::append(self.kv, "pending", &[(&record.id, record.generation)])?);
@@ -99,7 +106,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             entries.push(keys::body(&record.id).entry(&body));
         }
         entries.extend(extra);
-        self.kv.set_many(entries)
+        self.kv.set_many(entries)?;
+        Ok(slot)
     }
 
     /// The job an earlier submission with this key created, if it is still answering for it.

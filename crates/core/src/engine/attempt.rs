@@ -22,6 +22,16 @@ pub struct AttemptOptions {
     pub timeout_ms: Option<u64>,
 }
 
+/// What the invocation that stored a job still holds for its first attempt.
+#[derive(Debug)]
+pub struct Held {
+    /// The job's body (it never changes).
+    pub body: Vec<u8>,
+    /// The job's timer slot in the bucket of its lease's end: a finished outcome writes the
+    /// record into it too, so the sweep that files the job reads one key, not two.
+    pub slot: Option<u64>,
+}
+
 /// An attempt's result: the job afterwards (`None` if it vanished or another worker took it
 /// over) and what the transport saw.
 #[derive(Debug)]
@@ -36,10 +46,26 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(self.attempt_with(record, AttemptOptions::default()).await?.record)
     }
 
+    /// The first attempt of a job this invocation just stored, with what it still holds: one
+    /// read fewer than [`Self::attempt`] on the hot path, and one fewer for the sweep that
+    /// files the job.
+    pub async fn first_attempt(&self, record: JobRecord, held: Held) -> Result<Option<JobRecord>, KvError> {
+        Ok(self.attempt_holding(record, AttemptOptions::default(), Some(held)).await?.record)
+    }
+
     pub async fn attempt_with(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
+        self.attempt_holding(record, options, None).await
+    }
+
+    async fn attempt_holding(
+        &self,
+        record: JobRecord,
+        options: AttemptOptions,
+        held: Option<Held>,
+    ) -> Result<Attempted, KvError> {
         let place = record.target_place;
         let host = crate::stats::hosts::host_of(&record.url);
-        let attempted = self.make_attempt(record, options).await;
+        let attempted = self.make_attempt(record, options, held).await;
         // The place the claim took for its target is given back however the attempt went.
         if let Some(epoch) = place {
             self.release_target_place(&host, epoch)?;
@@ -47,11 +73,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         attempted
     }
 
-    async fn make_attempt(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
+    async fn make_attempt(
+        &self,
+        record: JobRecord,
+        options: AttemptOptions,
+        held: Option<Held>,
+    ) -> Result<Attempted, KvError> {
         if !matches!(record.state, State::InFlight { .. }) {
             return Ok(Attempted { record: None, sent: None });
         }
-        let body = if record.body_len > 0 {
+        let slot = held.as_ref().and_then(|held| held.slot);
+        let body = if let Some(body) = held.map(|held| held.body).filter(|body| body.len() as u64 == record.body_len) {
+            body
+        } else if record.body_len > 0 {
             match self.kv.load(&keys::body(&record.id))? {
                 Some(body) => body,
                 None => return Ok(Attempted { record: None, sent: None }),
@@ -86,7 +120,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             request_headers,
             ..detail_of(sent.response.as_ref(), self.config.attempt_body_bytes)
         };
-        let record = self.record_outcome(&record, attempt, detail, &sent).await?;
+        let record = self.record_outcome(&record, attempt, detail, &sent, slot).await?;
         Ok(Attempted { record, sent: Some(sent) })
     }
 
@@ -104,6 +138,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         attempt: Attempt,
         detail: AttemptDetail,
         sent: &Sent,
+        slot: Option<u64>,
     ) -> Result<Option<JobRecord>, KvError> {
         let id = &claimed.id;
         let key = keys::job(id);
@@ -144,7 +179,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if retry_timer.is_some() {
             next.pending_listed = Some(current.generation);
         }
-        entries.push(key.entry(&next));
+        let (key_text, record_bytes) = key.entry(&next);
+        if let Some(n) = slot.filter(|_| next.state.finished_at().is_some() && next.timer == claimed.timer) {
+            // The job's own timer slot, still ahead (the lease has over `LEASE_SAFETY_MS` left),
+            // carries the finished record for the sweep that files it.
+            let value = timers::slot_value_with_record(id.as_str(), &record_bytes);
+            entries.push((keys::slot(next.timer, n).into(), value));
+        }
+        entries.push((key_text, record_bytes));
         self.kv.set_many(entries)?;
         self.report_if_asked(&next, Some(sent))?;
         self.after_outcome(&next)?;

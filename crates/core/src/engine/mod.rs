@@ -24,7 +24,7 @@ mod verify;
 
 pub(crate) use accept::IdempotencyRecord;
 pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
-pub use attempt::{outbound_request, AttemptOptions, Attempted, USER_AGENT};
+pub use attempt::{outbound_request, AttemptOptions, Attempted, Held, USER_AGENT};
 pub use hub::{topic_channel, HubDone, HubOutcome};
 pub(crate) use keyring::key_id;
 pub use keyring::{KeyRequest, KeyState};

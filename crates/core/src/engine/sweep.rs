@@ -71,20 +71,26 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let started = self.clock.now_ms();
         let mut report = SweepReport::default();
         let mut owned = HashMap::new();
+        let mut drained = HashMap::new();
         let mut queue = VecDeque::new();
         let mut pool = FuturesUnordered::new();
         let mut deciding = true;
         let mut failure = None;
+        // Slots the next batch reads: after a batch that held jobs back (a full target, a slow
+        // store), no more than it could claim, so the next does not read what it must put back;
+        // after one that held none, a quarter more, up to `sweep_batch`.
+        let mut limit = self.config.sweep_batch;
         loop {
             while pool.len() < self.config.sweep_concurrency {
                 let Some(claim) = queue.pop_front() else { break };
                 pool.push(self.attempt(claim));
             }
             if deciding && queue.is_empty() {
+                let held_before = report.held_back;
                 let batch = if self.clock.now_ms() < started + self.config.sweep_budget_ms {
                     // A failed batch ends the deciding, never the attempts under way: dropping
                     // them mid-request would leave their outcomes unrecorded.
-                    self.decide_batch(&mut owned, &mut report).unwrap_or_else(|error| {
+                    self.decide_batch(&mut owned, &mut drained, &mut report, limit).unwrap_or_else(|error| {
                         failure.get_or_insert(error);
                         None
                     })
@@ -94,6 +100,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 match batch {
                     Some(claims) => {
                         report.batches += 1;
+                        limit = if report.held_back > held_before {
+                            claims.len().clamp(MIN_BATCH.min(self.config.sweep_batch), self.config.sweep_batch)
+                        } else {
+                            (limit + (limit / 4).max(MIN_BATCH)).min(self.config.sweep_batch)
+                        };
                         queue.extend(claims);
                         continue;
                     }
@@ -133,13 +144,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
     }
 
-    /// One batch: reads up to `sweep_batch` due slots, oldest buckets first, from buckets this
-    /// sweep holds (claiming buckets as it goes), acts on them and finishes settled buckets.
+    /// One batch: reads up to `limit` (at most `sweep_batch`) due slots, oldest buckets first,
+    /// from buckets this sweep holds (claiming buckets as it goes), acts on them and finishes
+    /// settled buckets.
     /// Returns the claims to deliver; `None` when nothing is left that no other sweep holds.
+    /// `drained`: buckets, not yet settled, whose every slot this sweep has taken (with their
+    /// count), so later batches need not read their progress again. A slot a slow writer adds
+    /// to one meanwhile is the next sweep's: such a bucket is never finished on what this sweep
+    /// remembers, since only settled buckets are, and those are read afresh.
     fn decide_batch(
         &self,
         owned: &mut HashMap<u64, u64>,
+        drained: &mut HashMap<u64, u64>,
         report: &mut SweepReport,
+        limit: usize,
     ) -> Result<Option<Vec<JobRecord>>, KvError> {
         // Taken before any record is read: turns are judged as of then.
         let now = self.clock.now_ms();
@@ -148,7 +166,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let cursor =
             self.kv.load(&keys::sweep_cursor())?.unwrap_or_else(|| current.saturating_sub(keys::LOOKBACK_BUCKETS));
         let end = current.min(cursor + keys::MAX_BUCKETS_PER_SWEEP);
-        let mut budget = self.config.sweep_batch as u64;
+        let mut budget = limit as u64;
         let mut walked = Vec::new();
         let mut slot_keys = Vec::new();
         let mut slot_buckets = Vec::new();
@@ -157,8 +175,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         while window < end && budget > 0 {
             let buckets: Vec<u64> = (window..end.min(window + PROGRESS_WINDOW)).collect();
             window += PROGRESS_WINDOW;
-            let progress_keys: Vec<_> = buckets.iter().map(|&b| (keys::slot_count(b), keys::slot_done(b))).collect();
-            let progress = self.kv.load_pairs(&progress_keys)?;
+            let unsettled = |bucket: u64| (bucket + 1) * BUCKET_MS + SETTLE_MS > now;
+            let remembered = |bucket: &u64| drained.get(bucket).copied().filter(|_| unsettled(*bucket));
+            let progress_keys: Vec<_> = buckets
+                .iter()
+                .filter(|b| remembered(b).is_none())
+                .map(|&b| (keys::slot_count(b), keys::slot_done(b)))
+                .collect();
+            let mut read = self.kv.load_pairs(&progress_keys)?.into_iter();
+            let progress: Vec<(u64, Option<u64>)> = buckets
+                .iter()
+                .map(|b| match remembered(b) {
+                    Some(count) => (count, Some(count)),
+                    None => read.next().unwrap_or((0, None)),
+                })
+                .collect();
             for (&bucket, &(count, done)) in buckets.iter().zip(&progress) {
                 let done = done.unwrap_or(0).min(count);
                 if count > done && report.lag_ms == 0 {
@@ -182,13 +213,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 if take > 0 {
                     done_updates.push(keys::slot_done(bucket).entry(&(done + take)));
                 }
+                if done + take == count && unsettled(bucket) {
+                    drained.insert(bucket, count);
+                }
                 walked.push((bucket, count, done + take));
             }
         }
         report.buckets += walked.len() as u64;
         report.slots += slot_keys.len() as u64;
 
-        let (found, events) = self.read_slots(&slot_keys, &slot_buckets)?;
+        let (found, events) = self.read_slots(&slot_keys, &slot_buckets, now)?;
         report.skipped += slot_keys.len() as u64 - found.len() as u64 - events.len() as u64;
         let claims = self.act_on_slots(found, now, report)?;
         for (bucket, id) in events {
@@ -202,29 +236,45 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok((!slot_keys.is_empty()).then_some(claims))
     }
 
-    /// The jobs the slots point at, and the events (whose timers drive fan-out).
+    /// The jobs the slots point at, and the events (whose timers drive fan-out). A slot that
+    /// carries its job's finished record (written with the outcome) spares reading the record
+    /// when all it asks is that the job be filed; for anything else the record is read.
     #[allow(clippy::type_complexity)]
     fn read_slots(
         &self,
         slot_keys: &[Key<Bytes>],
         slot_buckets: &[u64],
+        now: u64,
     ) -> Result<(Vec<Found>, Vec<(u64, EventId)>), KvError> {
-        let (mut events, mut ids) = (Vec::new(), Vec::new());
-        for (text, &bucket) in self.kv.load_many(slot_keys)?.into_iter().zip(slot_buckets) {
-            let Some(text) = text.and_then(|bytes| String::from_utf8(bytes).ok()) else { continue };
+        let mut events = Vec::new();
+        // In slot order: a carried record, or the id whose record is read below.
+        let mut slots: Vec<(u64, JobId, Option<JobRecord>)> = Vec::new();
+        for (value, &bucket) in self.kv.load_many(slot_keys)?.into_iter().zip(slot_buckets) {
+            let Some(value) = value else { continue };
+            let Some((id, carried)) = timers::parse_slot_value(&value) else { continue };
             // A slot names an event or a job by its prefix; one that names neither has no record.
-            if let Some(id) = EventId::parse(&text) {
-                events.push((bucket, id));
-            } else if let Some(id) = JobId::parse(&text) {
-                ids.push((bucket, id));
+            if let Some(event) = EventId::parse(&id) {
+                events.push((bucket, event));
+                continue;
             }
+            let Some(id) = JobId::parse(&id) else { continue };
+            let carried = carried.and_then(|bytes| keys::job(&id).decode(Some(bytes))).filter(|record| {
+                record.id == id
+                    && matches!(transition::on_timer(record, bucket, now, self.config), TimerAction::KeepUntil { .. })
+            });
+            slots.push((bucket, id, carried));
         }
-        let job_keys: Vec<_> = ids.iter().map(|(_, id)| keys::job(id)).collect();
-        let records = self.kv.load_many(&job_keys)?;
-        let found = ids
+        let job_keys: Vec<_> = slots.iter().filter(|(_, _, c)| c.is_none()).map(|(_, id, _)| keys::job(id)).collect();
+        let mut records = self.kv.load_many(&job_keys)?.into_iter();
+        let found = slots
             .into_iter()
-            .zip(records)
-            .filter_map(|((bucket, id), record)| Some(Found { bucket, id, record: record? }))
+            .filter_map(|(bucket, id, carried)| {
+                let record = match carried {
+                    Some(record) => record,
+                    None => records.next().flatten()?,
+                };
+                Some(Found { bucket, id, record })
+            })
             .collect();
         Ok((found, events))
     }
@@ -260,27 +310,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 TimerAction::Claim(next) => wanted.push((slot, Some(*next))),
             }
         }
-        let cancel_keys: Vec<_> =
-            wanted.iter().filter(|(_, next)| next.is_some()).map(|(slot, _)| keys::cancel_request(&slot.id)).collect();
-        let mut cancelled = self.kv.exist_many(&cancel_keys)?.into_iter();
-
-        let mut records = Vec::new();
-        let mut deletions = Vec::new();
-        let mut claims = Vec::new();
+        // Places first, then the cancel flags of the claims that got one (in one batch read):
+        // a job held back for its target costs no flag read.
+        let mut earlier_flights = HashMap::new();
         // Targets found full in this batch are not asked again: the rest of their jobs wait.
         let mut full_targets = HashSet::new();
+        let mut placed = Vec::new();
         for (slot, next) in wanted {
-            let cancel = next.is_some() && cancelled.next().unwrap_or(false);
             // A batch slowed down (a busy disk) stops taking turns well before their deadline;
             // what it did not get to is looked at again a second later.
             let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
             let host = host_of(&slot.record.url);
-            let wants_place = next.is_some() && !cancel;
+            let wants_place = next.is_some();
             let place = match (late, wants_place) {
                 (true, _) => None,
                 (false, false) => Some(None),
                 (false, true) if full_targets.contains(&host) => None,
-                (false, true) => self.take_target_place(&host, now)?,
+                (false, true) => self.take_target_place(&host, now, &mut earlier_flights)?,
             };
             let Some(place) = place else {
                 // The batch ran late, or the target has all the attempts it may have: back in a
@@ -292,6 +338,32 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), slot.id.as_str()));
                 continue;
             };
+            placed.push((slot, next, host, place));
+        }
+        let cancel_keys: Vec<_> = placed
+            .iter()
+            .filter(|(_, next, ..)| next.is_some())
+            .map(|(slot, ..)| keys::cancel_request(&slot.id))
+            .collect();
+        let mut cancelled = self.kv.exist_many(&cancel_keys)?.into_iter();
+
+        let mut records = Vec::new();
+        let mut deletions = Vec::new();
+        let mut claims = Vec::new();
+        for (slot, next, host, mut place) in placed {
+            let cancel = next.is_some() && cancelled.next().unwrap_or(false);
+            let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
+            if cancel || late {
+                // No attempt starts (or none this late): the place goes back at once.
+                if let Some(epoch) = place.take() {
+                    self.release_target_place(&host, epoch)?;
+                }
+            }
+            if late {
+                report.held_back += 1;
+                new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), slot.id.as_str()));
+                continue;
+            }
             let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&slot.id), slot.record.turn, now)?
             else {
                 if let Some(epoch) = place {
@@ -404,6 +476,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 }
 
+/// The fewest slots a batch reads after one that held jobs back.
+const MIN_BATCH: usize = 16;
 /// Buckets whose progress one read fetches.
 const PROGRESS_WINDOW: u64 = 64;
 /// Claim windows of a finished bucket that are deleted with it, at most.

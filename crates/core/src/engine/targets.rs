@@ -12,6 +12,7 @@
 use super::Hookah;
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
+use std::collections::HashMap;
 
 /// Longer than the longest lease (2 × 300 s timeout + 30 s).
 pub(crate) const FLIGHT_EPOCH_MS: u64 = 15 * 60_000;
@@ -20,8 +21,15 @@ pub(crate) const HOLD_BACK_MS: u64 = 1_000;
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Takes a place for an attempt to `host`: the epoch to give it back to, `Some(None)` when no
-    /// limit applies, `None` when the job must wait.
-    pub(crate) fn take_target_place(&self, host: &str, now: u64) -> Result<Option<Option<u64>>, KvError> {
+    /// limit applies, `None` when the job must wait. `earlier` remembers, for one batch, the last
+    /// epoch's count per host: nothing is added to a past epoch, so a count read a moment ago
+    /// can only be too high, which holds back, never lets through, an attempt too many.
+    pub(crate) fn take_target_place(
+        &self,
+        host: &str,
+        now: u64,
+        earlier: &mut HashMap<String, u64>,
+    ) -> Result<Option<Option<u64>>, KvError> {
         if self.config.target_rate > 0 {
             let second = now / 1_000;
             let started = self.kv.add_to(&keys::target_rate(host, second), 1)?;
@@ -42,7 +50,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if mine == 1 {
             self.kv.remove(&keys::target_flight(host, epoch.saturating_sub(2)))?;
         }
-        let earlier = self.kv.load(&keys::target_flight(host, epoch.saturating_sub(1)))?;
+        let earlier = match earlier.get(host) {
+            Some(&count) => count,
+            None => {
+                let count = self.kv.load(&keys::target_flight(host, epoch.saturating_sub(1)))?;
+                *earlier.entry(host.to_string()).or_default() = count;
+                count
+            }
+        };
         if (mine.max(0) as u64).saturating_add(earlier) > self.config.target_concurrency {
             self.kv.add_to(&current, -1)?;
             return Ok(None);

@@ -1,4 +1,5 @@
-//! Writing timer slots: one `increment` per bucket hands out slot numbers for many jobs at once.
+//! Writing timer slots: one `increment` per bucket hands out slot numbers for many jobs at once
+//! (`slot_log::reserve`).
 
 use crate::keys::{self, Entry};
 use crate::ports::{Kv, KvError};
@@ -19,4 +20,30 @@ pub(crate) fn allocate<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result<Vec<Entr
         }
     }
     Ok(entries)
+}
+
+/// [`allocate`] for one job: its slot entry and the slot's number.
+pub(crate) fn allocate_one<K: Kv>(kv: &K, bucket: u64, id: &str) -> Result<(Vec<Entry>, u64), KvError> {
+    let n = *super::slot_log::reserve(kv, &keys::slot_count(bucket), 1)?.start();
+    Ok((vec![keys::slot(bucket, n).entry(id.as_bytes())], n))
+}
+
+/// A timer slot's value: the job id, followed (after a space) by the job's finished record when
+/// the invocation that made its last attempt wrote that into the slot with the outcome, so the
+/// sweep that files the job need not read the record (`engine::attempt`).
+pub(crate) fn slot_value_with_record(id: &str, record: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(id.len() + 1 + record.len());
+    value.extend_from_slice(id.as_bytes());
+    value.push(b' ');
+    value.extend_from_slice(record);
+    value
+}
+
+/// The id a slot names, and the record it carries if any.
+pub(crate) fn parse_slot_value(value: &[u8]) -> Option<(String, Option<&[u8]>)> {
+    let (id, record) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => (&value[..space], Some(&value[space + 1..])),
+        None => (value, None),
+    };
+    Some((String::from_utf8(id.to_vec()).ok()?, record))
 }

@@ -13,8 +13,12 @@ pub(crate) fn floor_manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench-floor/spin.toml")
 }
 
-/// Builds Hookah's components, and the floor's when asked (each manifest's build commands).
+/// Builds Hookah's components, and the floor's when asked (each manifest's build commands),
+/// unless `HOOKAH_BENCH_NO_BUILD` is set.
 pub(crate) async fn build(with_floor: bool) -> anyhow::Result<()> {
+    if std::env::var_os("HOOKAH_BENCH_NO_BUILD").is_some() {
+        return Ok(());
+    }
     build_components(&hookah_manifest()).await?;
     if with_floor {
         build_components(&floor_manifest()).await?;

@@ -5,6 +5,7 @@
 
 mod accept;
 mod backlog;
+mod capacity;
 mod client;
 mod fanout;
 mod hosts;
@@ -28,6 +29,9 @@ modes:
              cron sweeps only; --fail-share of the jobs fail their first attempt; retry lateness
   backlog    one receiver down while --jobs retries pile up, then back: drain rate, and the
              delays other receivers saw meanwhile
+  capacity   timer slots swept per second, sweeps back to back through the sweep route: N/2
+             jobs filed then deleted at their retention's end, N/2 to file, 10 % of those
+             retried; against the accept rate measured in the same run
   fanout     publish to a channel of --subscriptions subscriptions, sweeps until all delivered
   instances  two host processes on one Redis, load split over both: rate, nothing lost
   takeover   two host processes on one Redis under --rate (default 1000) for --duration, one
@@ -35,14 +39,19 @@ modes:
 
 options:
   --store sqlite|redis   key-value store (default sqlite; redis starts a private redis-server)
-  --jobs N               submissions (accept, backlog, instances; default 5000)
+  --jobs N               submissions (accept, backlog, capacity, instances; default 5000)
   --concurrency C        requests in flight (default 32)
+  --sweepers K           capacity: sweeps running at once (default 1)
   --rate R               sustained, takeover: offered jobs per second
   --load F[,F…]          sustained without --rate: fractions of a measured accept rate (default 0.8)
   --duration S           sustained, takeover: seconds of load per run (default 60)
   --fail-share F         sustained, backlog: share of jobs whose first attempt fails (default 0.1)
   --subscriptions N      fanout (default 2000)
-  --json-out PATH        also append each JSON line to PATH (the guests log to stdout too)";
+  --json-out PATH        also append each JSON line to PATH (the guests log to stdout too)
+
+environment:
+  HOOKAH_BENCH_NO_BUILD=1  run the components already in target/ (e.g. an older build, to
+                           compare before and after with the same bench)";
 
 /// Every option a mode may read, with its default.
 #[derive(Debug, Clone)]
@@ -50,6 +59,7 @@ pub(crate) struct Options {
     pub(crate) store: StoreKind,
     pub(crate) jobs: usize,
     pub(crate) concurrency: usize,
+    pub(crate) sweepers: usize,
     pub(crate) rate: Option<f64>,
     pub(crate) loads: Vec<f64>,
     pub(crate) duration_secs: u64,
@@ -67,6 +77,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(String, Opti
         store: StoreKind::Sqlite,
         jobs: 5_000,
         concurrency: 32,
+        sweepers: 1,
         rate: None,
         loads: vec![0.8],
         duration_secs: 60,
@@ -81,6 +92,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(String, Opti
             "--store" => options.store = value.parse()?,
             "--jobs" => options.jobs = value.parse().with_context(bad)?,
             "--concurrency" => options.concurrency = value.parse().with_context(bad)?,
+            "--sweepers" => options.sweepers = value.parse().with_context(bad)?,
             "--rate" => options.rate = Some(value.parse().with_context(bad)?),
             "--load" => options.loads = value.split(',').map(str::parse).collect::<Result<_, _>>().with_context(bad)?,
             "--duration" => options.duration_secs = value.parse().with_context(bad)?,
@@ -90,8 +102,12 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(String, Opti
             _ => bail!("unknown option {flag:?}\n\n{USAGE}"),
         }
     }
-    if options.jobs == 0 || options.concurrency == 0 || !(0.0..=1.0).contains(&options.fail_share) {
-        bail!("--jobs and --concurrency must be positive, --fail-share within 0..1");
+    if options.jobs == 0
+        || options.concurrency == 0
+        || options.sweepers == 0
+        || !(0.0..=1.0).contains(&options.fail_share)
+    {
+        bail!("--jobs, --concurrency and --sweepers must be positive, --fail-share within 0..1");
     }
     Ok((mode, options))
 }
@@ -103,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
         "accept" => accept::run(&options).await,
         "sustained" => sustained::run(&options).await,
         "backlog" => backlog::run(&options).await,
+        "capacity" => capacity::run(&options).await,
         "fanout" => fanout::run(&options).await,
         "instances" => instances::run(&options).await,
         "takeover" => takeover::run(&options).await,

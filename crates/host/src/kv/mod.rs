@@ -6,11 +6,13 @@
 //! - `redis`: Spin's Redis store (`type = "redis"`).
 //! - `spin_kv`: `fermyon:spin/key-value@2.0.0`.
 //! - `wasi_kv`: `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2`.
+//! - `counts`: calls, keys and time per operation, for the benchmark.
 //!
 //! Both faces share one per-instance [`KvHost`] and its resource table. Each
 //! backend reproduces what Spin 4.0.2's does, quirks included, because Hookah
 //! must be correct on what Spin really does rather than on what the WIT says.
 
+mod counts;
 mod redis;
 mod spin_kv;
 pub(crate) mod sqlite;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 
 pub(crate) use self::redis::RedisKv;
+pub use counts::{KvOps, OpCount};
 pub(crate) use sqlite::SqliteKv;
 pub(crate) use store::{CasState, KvStore};
 
@@ -110,7 +113,7 @@ mod tests {
 
     #[tokio::test]
     async fn open_checks_follow_spin() {
-        let kv = KvStore::Sqlite(SqliteKv::open_in_memory().unwrap());
+        let kv = KvStore::sqlite(SqliteKv::open_in_memory().unwrap());
         let allowed: HashSet<String> = ["default".to_string(), "other".to_string()].into();
         let mut host = KvHost::new(kv, Arc::new(allowed));
         assert!(matches!(host.open_store("default").await, Ok(Ok(()))));

@@ -4,13 +4,22 @@
 //! The label is passed along because Spin's SQLite store keys rows by it;
 //! Spin's Redis store ignores it (all labels share one keyspace).
 
+use std::sync::Arc;
+
+use super::counts::{KvCounts, OpKind};
 use super::redis::{self as redis_store, RedisKv};
 use super::sqlite::{self, SqliteKv};
 use super::Op;
 
-/// The store the host was configured with; clones share it.
+/// The store the host was configured with, and what was asked of it; clones share both.
 #[derive(Clone)]
-pub(crate) enum KvStore {
+pub(crate) struct KvStore {
+    backend: Backend,
+    counts: Arc<KvCounts>,
+}
+
+#[derive(Clone)]
+enum Backend {
     Sqlite(SqliteKv),
     Redis(RedisKv),
 }
@@ -31,113 +40,161 @@ pub(crate) enum Swapped {
 }
 
 impl KvStore {
+    pub(crate) fn sqlite(db: SqliteKv) -> Self {
+        Self { backend: Backend::Sqlite(db), counts: Arc::default() }
+    }
+
+    pub(crate) fn redis(r: RedisKv) -> Self {
+        Self { backend: Backend::Redis(r), counts: Arc::default() }
+    }
+
+    /// Calls, keys and time of every operation so far (the benchmark's profile).
+    pub(crate) fn counts(&self) -> &Arc<KvCounts> {
+        &self.counts
+    }
+
     /// What Spin does when a guest opens a store: nothing for SQLite; for
     /// Redis, connect (once per host) and ping.
     pub(crate) async fn open(&self) -> Op<()> {
-        match self {
-            Self::Sqlite(_) => Ok(Ok(())),
-            Self::Redis(r) => Ok(r.open().await),
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Ok(())),
+            Backend::Redis(r) => Ok(r.open().await),
         }
     }
 
     pub(crate) async fn get(&self, label: &str, key: &str) -> Op<Option<Vec<u8>>> {
-        match self {
-            Self::Sqlite(db) => {
+        let (started, keys_asked) = (std::time::Instant::now(), 1);
+        let result = match &self.backend {
+            Backend::Sqlite(db) => {
                 let (label, key) = (label.to_owned(), key.to_owned());
                 db.call(move |c| sqlite::get(c, &label, &key)).await
             }
-            Self::Redis(r) => Ok(r.get(key).await),
-        }
+            Backend::Redis(r) => Ok(r.get(key).await),
+        };
+        self.counts.add(OpKind::Get, keys_asked, started.elapsed());
+        self.counts.shape(OpKind::Get, key);
+        result
     }
 
     pub(crate) async fn set(&self, label: &str, key: &str, value: Vec<u8>) -> Op<()> {
-        match self {
-            Self::Sqlite(db) => {
+        let (started, keys_asked) = (std::time::Instant::now(), 1);
+        let result = match &self.backend {
+            Backend::Sqlite(db) => {
                 let (label, key) = (label.to_owned(), key.to_owned());
                 db.call(move |c| sqlite::set(c, &label, &key, &value)).await
             }
-            Self::Redis(r) => Ok(r.set(key, value).await),
-        }
+            Backend::Redis(r) => Ok(r.set(key, value).await),
+        };
+        self.counts.add(OpKind::Set, keys_asked, started.elapsed());
+        self.counts.shape(OpKind::Set, key);
+        result
     }
 
     pub(crate) async fn delete(&self, label: &str, key: &str) -> Op<()> {
-        match self {
-            Self::Sqlite(db) => {
+        let (started, keys_asked) = (std::time::Instant::now(), 1);
+        let result = match &self.backend {
+            Backend::Sqlite(db) => {
                 let (label, key) = (label.to_owned(), key.to_owned());
                 db.call(move |c| sqlite::delete(c, &label, &key)).await
             }
-            Self::Redis(r) => Ok(r.delete(key).await),
-        }
+            Backend::Redis(r) => Ok(r.delete(key).await),
+        };
+        self.counts.add(OpKind::Delete, keys_asked, started.elapsed());
+        self.counts.shape(OpKind::Delete, key);
+        result
     }
 
     pub(crate) async fn exists(&self, label: &str, key: &str) -> Op<bool> {
-        match self {
-            Self::Sqlite(db) => {
+        let (started, keys_asked) = (std::time::Instant::now(), 1);
+        let result = match &self.backend {
+            Backend::Sqlite(db) => {
                 let (label, key) = (label.to_owned(), key.to_owned());
                 db.call(move |c| sqlite::exists(c, &label, &key)).await
             }
-            Self::Redis(r) => Ok(r.exists(key).await),
-        }
+            Backend::Redis(r) => Ok(r.exists(key).await),
+        };
+        self.counts.add(OpKind::Exists, keys_asked, started.elapsed());
+        self.counts.shape(OpKind::Exists, key);
+        result
     }
 
     pub(crate) async fn get_keys(&self, label: &str) -> Op<Vec<String>> {
-        match self {
-            Self::Sqlite(db) => {
+        let (started, keys_asked) = (std::time::Instant::now(), 1);
+        let result = match &self.backend {
+            Backend::Sqlite(db) => {
                 let label = label.to_owned();
                 db.call(move |c| sqlite::keys(c, &label)).await
             }
-            Self::Redis(r) => Ok(r.get_keys().await),
-        }
+            Backend::Redis(r) => Ok(r.get_keys().await),
+        };
+        self.counts.add(OpKind::GetKeys, keys_asked, started.elapsed());
+        result
     }
 
     pub(crate) async fn get_many(&self, label: &str, keys: Vec<String>) -> Op<Vec<(String, Option<Vec<u8>>)>> {
-        match self {
-            Self::Sqlite(db) => {
+        keys.iter().for_each(|key| self.counts.shape(OpKind::GetMany, key));
+        let (started, keys_asked) = (std::time::Instant::now(), keys.len());
+        let result = match &self.backend {
+            Backend::Sqlite(db) => {
                 let label = label.to_owned();
                 db.call(move |c| sqlite::get_many(c, &label, keys)).await
             }
-            Self::Redis(r) => r.get_many(keys).await,
-        }
+            Backend::Redis(r) => r.get_many(keys).await,
+        };
+        self.counts.add(OpKind::GetMany, keys_asked, started.elapsed());
+        result
     }
 
     pub(crate) async fn set_many(&self, label: &str, pairs: Vec<(String, Vec<u8>)>) -> Op<()> {
-        match self {
-            Self::Sqlite(db) => {
+        pairs.iter().for_each(|(key, _)| self.counts.shape(OpKind::SetMany, key));
+        let (started, keys_asked) = (std::time::Instant::now(), pairs.len());
+        let result = match &self.backend {
+            Backend::Sqlite(db) => {
                 let label = label.to_owned();
                 db.call(move |c| sqlite::set_many(c, &label, &pairs)).await
             }
-            Self::Redis(r) => Ok(r.set_many(pairs).await),
-        }
+            Backend::Redis(r) => Ok(r.set_many(pairs).await),
+        };
+        self.counts.add(OpKind::SetMany, keys_asked, started.elapsed());
+        result
     }
 
     pub(crate) async fn delete_many(&self, label: &str, keys: Vec<String>) -> Op<()> {
-        match self {
-            Self::Sqlite(db) => {
+        keys.iter().for_each(|key| self.counts.shape(OpKind::DeleteMany, key));
+        let (started, keys_asked) = (std::time::Instant::now(), keys.len());
+        let result = match &self.backend {
+            Backend::Sqlite(db) => {
                 let label = label.to_owned();
                 db.call(move |c| sqlite::delete_many(c, &label, keys)).await
             }
-            Self::Redis(r) => Ok(r.delete_many(keys).await),
-        }
+            Backend::Redis(r) => Ok(r.delete_many(keys).await),
+        };
+        self.counts.add(OpKind::DeleteMany, keys_asked, started.elapsed());
+        result
     }
 
     pub(crate) async fn increment(&self, label: &str, key: &str, delta: i64) -> Op<i64> {
-        match self {
-            Self::Sqlite(db) => db.increment(label, key, delta).await,
-            Self::Redis(r) => Ok(r.increment(key, delta).await),
-        }
+        let (started, keys_asked) = (std::time::Instant::now(), 1);
+        let result = match &self.backend {
+            Backend::Sqlite(db) => db.increment(label, key, delta).await,
+            Backend::Redis(r) => Ok(r.increment(key, delta).await),
+        };
+        self.counts.add(OpKind::Increment, keys_asked, started.elapsed());
+        self.counts.shape(OpKind::Increment, key);
+        result
     }
 
     /// A new compare-and-swap handle; it reads nothing until `current`.
     pub(crate) async fn new_cas(&self) -> Op<CasState> {
-        match self {
-            Self::Sqlite(_) => Ok(Ok(CasState::Sqlite { captured: None })),
-            Self::Redis(r) => Ok(r.new_cas().await.map(CasState::Redis)),
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Ok(CasState::Sqlite { captured: None })),
+            Backend::Redis(r) => Ok(r.new_cas().await.map(CasState::Redis)),
         }
     }
 
     pub(crate) async fn cas_current(&self, label: &str, key: &str, state: &mut CasState) -> Op<Option<Vec<u8>>> {
-        match (self, state) {
-            (Self::Sqlite(db), CasState::Sqlite { captured }) => {
+        match (&self.backend, state) {
+            (Backend::Sqlite(db), CasState::Sqlite { captured }) => {
                 let (label, key) = (label.to_owned(), key.to_owned());
                 let value = db.call(move |c| sqlite::get(c, &label, &key)).await?;
                 if let Ok(v) = &value {
@@ -145,18 +202,20 @@ impl KvStore {
                 }
                 Ok(value)
             }
-            (Self::Redis(_), CasState::Redis(conn)) => Ok(redis_store::cas_current(conn, key).await),
+            (Backend::Redis(_), CasState::Redis(conn)) => Ok(redis_store::cas_current(conn, key).await),
             _ => Err(wasmtime::format_err!("compare-and-swap handle from another store")),
         }
     }
 
     pub(crate) async fn cas_swap(&self, label: &str, key: &str, state: CasState, value: Vec<u8>) -> Op<Swapped> {
-        match (self, state) {
-            (Self::Sqlite(db), CasState::Sqlite { captured }) => {
+        match (&self.backend, state) {
+            (Backend::Sqlite(db), CasState::Sqlite { captured }) => {
                 let (label, key) = (label.to_owned(), key.to_owned());
                 db.call(move |c| sqlite::swap(c, &label, &key, captured.as_deref(), &value)).await
             }
-            (Self::Redis(_), CasState::Redis(mut conn)) => Ok(Ok(redis_store::cas_swap(&mut conn, key, value).await)),
+            (Backend::Redis(_), CasState::Redis(mut conn)) => {
+                Ok(Ok(redis_store::cas_swap(&mut conn, key, value).await))
+            }
             _ => Err(wasmtime::format_err!("compare-and-swap handle from another store")),
         }
     }

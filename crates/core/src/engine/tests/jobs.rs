@@ -22,9 +22,9 @@ fn accepted_job_is_stored_in_one_batch_and_delivered_after_the_answer() {
 
     world.kv.reads.set(0);
     block_on(world.hookah().follow_up(follow_up));
-    // The attempt reads the body and the default signing key's name; recording its outcome
-    // reads the record and its cancel flag, then writes once.
-    assert_eq!(world.kv.reads.get(), 4);
+    // The attempt reads the default signing key's name (the accepting invocation still holds the
+    // body); recording its outcome reads the record and its cancel flag, then writes once.
+    assert_eq!(world.kv.reads.get(), 3);
     assert_eq!(world.kv.commits.get(), 3, "recording the outcome is one write");
     let job = world.job(&id).unwrap();
     assert!(matches!(job.state, State::Delivered { .. }));
@@ -409,4 +409,21 @@ fn parallel_sweeps_share_the_due_work_without_repeating_an_attempt() {
     for id in &ids {
         assert_eq!(world.job(id).unwrap().attempts.len(), 2);
     }
+}
+
+#[test]
+fn a_job_delivered_at_first_is_filed_from_its_timer_slot_without_reading_its_record() {
+    let world = World::new(ScriptedTransport::status(200));
+    let (id, follow_up) = world.submit(&[]);
+    block_on(world.hookah().follow_up(follow_up));
+    let lease_ms = world.job(&id).unwrap().lease_ms();
+    world.clock.advance(lease_ms + 1_000);
+    // The outcome wrote the finished record into the job's slot too: the filing sweep reads
+    // no job key at all.
+    *world.kv.failing_reads.borrow_mut() = Some("job:".into());
+    let report = world.sweep();
+    *world.kv.failing_reads.borrow_mut() = None;
+    assert_eq!((report.slots, report.skipped), (1, 0), "{report:?}");
+    let page = world.hookah().list_page("delivered", 10, None, |_| true).unwrap();
+    assert_eq!(page.jobs.iter().map(|job| job.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
 }

@@ -44,7 +44,7 @@ fn a_backlog_to_one_target_delays_neither_another_targets_retries_nor_first_atte
     assert_eq!(world.job(&other).unwrap().attempts.len(), 1);
     // A first attempt is made by the accepting invocation, never queued behind a sweep.
     let (_, follow_up) = world.submit_to("/other.example/hook", &[]);
-    assert!(matches!(follow_up, FollowUp::Attempt(_)));
+    assert!(matches!(follow_up, FollowUp::FirstAttempt(..)));
     block_on(world.hookah().follow_up(follow_up));
     assert_eq!(sent_to(&world, "other.example"), 2);
 }
