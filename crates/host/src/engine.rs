@@ -44,6 +44,8 @@ pub(crate) fn engine() -> anyhow::Result<&'static Engine> {
 fn pooling() -> wasmtime::InstanceAllocationStrategy {
     let mut pool = wasmtime::PoolingAllocationConfig::default();
     pool.total_component_instances(4_000)
+        // One async stack per live instance: the default (1,000) would cap them first.
+        .total_stacks(4_000)
         .total_core_instances(20_000)
         .total_memories(4_000)
         .total_tables(8_000)
