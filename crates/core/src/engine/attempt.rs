@@ -129,6 +129,28 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.config.attempt_body_bytes.max(callback)
     }
 
+    /// Gives back a claim its sweep could not start (its target had no place in flight): the
+    /// job is pending again a second from now, its attempt count unchanged. Like an outcome, it
+    /// is written by the claim's holder, only while its turn is the record's and its lease has
+    /// over `LEASE_SAFETY_MS` left; `false` when it could not be.
+    pub(crate) fn give_back_claim(&self, claimed: &JobRecord) -> Result<bool, KvError> {
+        let key = keys::job(&claimed.id);
+        let Some(current) = self.kv.load(&key)? else { return Ok(false) };
+        let State::InFlight { lease_until, .. } = claimed.state else { return Ok(false) };
+        let now = self.clock.now_ms();
+        if current.turn != claimed.turn || now + LEASE_SAFETY_MS > lease_until {
+            return Ok(false);
+        }
+        let next_at = now + super::targets::HOLD_BACK_MS;
+        let mut next = current;
+        next.state = State::Pending { next_at };
+        next.timer = keys::timer_bucket(next_at, now);
+        let mut entries = timers::allocate(self.kv, &[(next.timer, next.id.as_str())])?;
+        entries.push(key.entry(&next));
+        self.kv.set_many(entries)?;
+        Ok(true)
+    }
+
     /// Records what came of the attempt `claimed` holds. Only the claim's holder writes here, and
     /// only while its lease lasts: anyone else must win the job's next turn, which a takeover
     /// does only once the lease has ended.

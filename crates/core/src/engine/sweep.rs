@@ -72,7 +72,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut report = SweepReport::default();
         let mut owned = HashMap::new();
         let mut drained = HashMap::new();
-        let mut queue = VecDeque::new();
+        let mut queue: VecDeque<JobRecord> = VecDeque::new();
         let mut pool = FuturesUnordered::new();
         let mut deciding = true;
         let mut failure = None;
@@ -80,17 +80,39 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // store), no more than it could claim, so the next does not read what it must put back;
         // after one that held none, a quarter more, up to `sweep_batch`.
         let mut limit = self.config.sweep_batch;
+        // Claims whose target had no place in flight when their turn to start came, by host.
+        let mut waiting: HashMap<String, Vec<JobRecord>> = HashMap::new();
+        let mut earlier_flights = HashMap::new();
         loop {
             while pool.len() < self.config.sweep_concurrency {
-                let Some(claim) = queue.pop_front() else { break };
-                pool.push(self.attempt(claim));
+                let Some(mut claim) = queue.pop_front() else { break };
+                let host = host_of(&claim.url);
+                let place = match waiting.contains_key(&host) {
+                    true => Ok(None),
+                    false => self.take_target_place(&host, self.clock.now_ms(), &mut earlier_flights),
+                };
+                match place {
+                    Ok(Some(place)) => {
+                        claim.target_place = place;
+                        let attempt = self.attempt(claim);
+                        pool.push(async move { (host, attempt.await) });
+                    }
+                    Ok(None) => waiting.entry(host).or_default().push(claim),
+                    Err(error) => {
+                        // Given back below with the rest; no new batch starts.
+                        deciding = false;
+                        failure.get_or_insert(error);
+                        waiting.entry(host).or_default().push(claim);
+                    }
+                }
             }
             if deciding && queue.is_empty() {
                 let held_before = report.held_back;
                 let batch = if self.clock.now_ms() < started + self.config.sweep_budget_ms {
                     // A failed batch ends the deciding, never the attempts under way: dropping
                     // them mid-request would leave their outcomes unrecorded.
-                    self.decide_batch(&mut owned, &mut drained, &mut report, limit).unwrap_or_else(|error| {
+                    let blocked = waiting.keys().cloned().collect();
+                    self.decide_batch(&mut owned, &mut drained, &mut report, limit, &blocked).unwrap_or_else(|error| {
                         failure.get_or_insert(error);
                         None
                     })
@@ -111,12 +133,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     None => deciding = false,
                 }
             }
-            let Some(outcome) = pool.next().await else {
+            let Some((host, outcome)) = pool.next().await else {
                 if deciding || !queue.is_empty() {
                     continue;
                 }
                 break;
             };
+            // Its place is free: the claims waiting for its target may start.
+            queue.extend(waiting.remove(&host).unwrap_or_default());
             let outcome = match outcome {
                 Ok(outcome) => outcome,
                 Err(error) => {
@@ -133,6 +157,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 Some(JobRecord { state: State::Pending { .. }, .. }) => report.retrying += 1,
                 Some(_) => report.failed += 1,
                 None => report.lost_claims += 1,
+            }
+        }
+        // Claims that never got a place (other sweeps hold the target's): pending again in a
+        // second, their attempt count unchanged.
+        for claim in waiting.into_values().flatten() {
+            match self.give_back_claim(&claim) {
+                Ok(true) => report.held_back += 1,
+                Ok(false) => report.lost_claims += 1,
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
             }
         }
         // The buckets this sweep held are free for the next one now, not at the window's end.
@@ -158,6 +193,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         drained: &mut HashMap<u64, u64>,
         report: &mut SweepReport,
         limit: usize,
+        blocked: &HashSet<String>,
     ) -> Result<Option<Vec<JobRecord>>, KvError> {
         // Taken before any record is read: turns are judged as of then.
         let now = self.clock.now_ms();
@@ -224,7 +260,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
         let (found, events) = self.read_slots(&slot_keys, &slot_buckets, now)?;
         report.skipped += slot_keys.len() as u64 - found.len() as u64 - events.len() as u64;
-        let claims = self.act_on_slots(found, now, report)?;
+        let claims = self.act_on_slots(found, now, report, blocked)?;
         for (bucket, id) in events {
             report.events += 1;
             self.event_timer(&id, bucket)?;
@@ -281,7 +317,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Carries out each slot's timer action; returns the records this sweep now holds claims on.
     /// `now` was taken before the records were read.
-    fn act_on_slots(&self, found: Vec<Found>, now: u64, report: &mut SweepReport) -> Result<Vec<JobRecord>, KvError> {
+    fn act_on_slots(
+        &self,
+        found: Vec<Found>,
+        now: u64,
+        report: &mut SweepReport,
+        blocked: &HashSet<String>,
+    ) -> Result<Vec<JobRecord>, KvError> {
         let mut new_timers: Vec<(u64, &str)> = Vec::new();
         let mut finished: Vec<(&'static str, &JobId, u32)> = Vec::new();
         let mut wanted = Vec::new();
@@ -310,55 +352,47 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 TimerAction::Claim(next) => wanted.push((slot, Some(*next))),
             }
         }
-        // Places first, then the cancel flags of the claims that got one (in one batch read):
-        // a job held back for its target costs no flag read.
-        let mut earlier_flights = HashMap::new();
-        // Targets found full in this batch are not asked again: the rest of their jobs wait.
-        let mut full_targets = HashSet::new();
+        // Starts first (`target_rate`), then the cancel flags of the claims that may start (in
+        // one batch read): a job held back for its target costs no flag read. A place in flight
+        // (`target_concurrency`) is taken when the attempt starts, in `sweep`.
+        // Targets found full in this batch, or with claims waiting in this sweep, are not asked
+        // again: the rest of their jobs wait.
+        let mut full_targets = blocked.clone();
         let mut placed = Vec::new();
         for (slot, next) in wanted {
             // A batch slowed down (a busy disk) stops taking turns well before their deadline;
             // what it did not get to is looked at again a second later.
             let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
             let host = host_of(&slot.record.url);
-            let wants_place = next.is_some();
-            let place = match (late, wants_place) {
-                (true, _) => None,
-                (false, false) => Some(None),
-                (false, true) if full_targets.contains(&host) => None,
-                (false, true) => self.take_target_place(&host, now, &mut earlier_flights)?,
+            let wants_start = next.is_some();
+            let allowed = match (late, wants_start) {
+                (true, _) => false,
+                (false, false) => true,
+                (false, true) if full_targets.contains(&host) => false,
+                (false, true) => self.take_target_start(&host, now)?,
             };
-            let Some(place) = place else {
-                // The batch ran late, or the target has all the attempts it may have: back in a
+            if !allowed {
+                // The batch ran late, or the target may start no more attempts now: back in a
                 // second, unchanged.
-                if wants_place && !late {
+                if wants_start && !late {
                     full_targets.insert(host);
                 }
                 report.held_back += 1;
                 new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), slot.id.as_str()));
                 continue;
-            };
-            placed.push((slot, next, host, place));
+            }
+            placed.push((slot, next));
         }
-        let cancel_keys: Vec<_> = placed
-            .iter()
-            .filter(|(_, next, ..)| next.is_some())
-            .map(|(slot, ..)| keys::cancel_request(&slot.id))
-            .collect();
+        let cancel_keys: Vec<_> =
+            placed.iter().filter(|(_, next)| next.is_some()).map(|(slot, _)| keys::cancel_request(&slot.id)).collect();
         let mut cancelled = self.kv.exist_many(&cancel_keys)?.into_iter();
 
         let mut records = Vec::new();
         let mut deletions = Vec::new();
         let mut claims = Vec::new();
-        for (slot, next, host, mut place) in placed {
+        for (slot, next) in placed {
             let cancel = next.is_some() && cancelled.next().unwrap_or(false);
             let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
-            if cancel || late {
-                // No attempt starts (or none this late): the place goes back at once.
-                if let Some(epoch) = place.take() {
-                    self.release_target_place(&host, epoch)?;
-                }
-            }
             if late {
                 report.held_back += 1;
                 new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), slot.id.as_str()));
@@ -366,9 +400,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&slot.id), slot.record.turn, now)?
             else {
-                if let Some(epoch) = place {
-                    self.release_target_place(&host, epoch)?;
-                }
                 // Another writer holds the job's next turn: look again once it must have written.
                 report.skipped += 1;
                 new_timers.push((keys::timer_bucket(now + fence::TURN_STALE_MS, now), slot.id.as_str()));
@@ -396,7 +427,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     let pending = matches!(slot.record.state, State::Pending { .. });
                     visits.push(Seen::Claimed(if pending { slot.record.clone() } else { next.clone() }));
                     next.turn = turn;
-                    next.target_place = place;
                     new_timers.push((next.timer, slot.id.as_str()));
                     report.claimed += 1;
                     records.push(next.clone());

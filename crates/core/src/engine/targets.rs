@@ -5,8 +5,10 @@
 //! app's own concurrency bounds them, and they must not wait behind a backlog.
 //!
 //! In-flight attempts are counted per 15-minute epoch, longer than any lease: an attempt takes a
-//! place in the current epoch's counter and gives it back to that counter when its outcome is
-//! recorded. The count is this epoch's plus the last one's, so a place whose holder died is
+//! place in the current epoch's counter when it starts (not when it is claimed: a claim waiting
+//! in its sweep's delivery queue is not in flight) and gives it back to that counter when its
+//! outcome is recorded. A claim its sweep could not start is given back as pending a second
+//! later, its attempt count unchanged. The count is this epoch's plus the last one's, so a place whose holder died is
 //! forgotten within two epochs.
 
 use super::Hookah;
@@ -20,27 +22,32 @@ pub(crate) const FLIGHT_EPOCH_MS: u64 = 15 * 60_000;
 pub(crate) const HOLD_BACK_MS: u64 = 1_000;
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
-    /// Takes a place for an attempt to `host`: the epoch to give it back to, `Some(None)` when no
-    /// limit applies, `None` when the job must wait. `earlier` remembers, for one batch, the last
-    /// epoch's count per host: nothing is added to a past epoch, so a count read a moment ago
-    /// can only be too high, which holds back, never lets through, an attempt too many.
+    /// Whether `target_rate` lets a sweep start another attempt to `host` this second (a claim
+    /// asks when it is made).
+    pub(crate) fn take_target_start(&self, host: &str, now: u64) -> Result<bool, KvError> {
+        if self.config.target_rate == 0 {
+            return Ok(true);
+        }
+        let second = now / 1_000;
+        let started = self.kv.add_to(&keys::target_rate(host, second), 1)?;
+        if started == 1 {
+            // The first in a new second clears an old one: the counters follow live hosts.
+            self.kv.remove(&keys::target_rate(host, second.saturating_sub(2)))?;
+        }
+        Ok(started as u64 <= self.config.target_rate)
+    }
+
+    /// Takes a place in flight to `host` for an attempt about to start: the epoch to give it
+    /// back to, `Some(None)` when no limit applies, `None` when the target has all the attempts
+    /// it may have. `earlier` remembers the last epoch's count per host for the sweep: nothing
+    /// is added to a past epoch, so a count read a moment ago can only be too high, which holds
+    /// back, never lets through, an attempt too many.
     pub(crate) fn take_target_place(
         &self,
         host: &str,
         now: u64,
         earlier: &mut HashMap<String, u64>,
     ) -> Result<Option<Option<u64>>, KvError> {
-        if self.config.target_rate > 0 {
-            let second = now / 1_000;
-            let started = self.kv.add_to(&keys::target_rate(host, second), 1)?;
-            if started == 1 {
-                // The first in a new second clears an old one: the counters follow live hosts.
-                self.kv.remove(&keys::target_rate(host, second.saturating_sub(2)))?;
-            }
-            if started as u64 > self.config.target_rate {
-                return Ok(None);
-            }
-        }
         if self.config.target_concurrency == 0 {
             return Ok(Some(None));
         }

@@ -3,6 +3,8 @@
 use super::World;
 use crate::api::FollowUp;
 use crate::ids::JobId;
+use crate::job::State;
+use crate::keys;
 use crate::memory::ScriptedTransport;
 use futures::executor::block_on;
 
@@ -10,20 +12,44 @@ fn sent_to(world: &World, host: &str) -> usize {
     world.transport.sent.borrow().iter().filter(|request| request.url.contains(host)).count()
 }
 
+/// Other sweeps (other instances) hold `n` places in flight to `host`, or give them back.
+fn others_hold(world: &World, host: &str, n: i64) {
+    use crate::ports::Kv;
+    let epoch = world.clock.0.get() / crate::engine::targets::FLIGHT_EPOCH_MS;
+    world.kv.increment(keys::target_flight(host, epoch).as_str(), n).unwrap();
+}
+
 #[test]
-fn a_target_limit_holds_jobs_back_and_releases_them_without_spending_attempts() {
+fn claims_waiting_in_a_sweep_hold_no_place_so_a_limit_below_the_batch_still_delivers_it() {
     let mut world = World::new(ScriptedTransport::status(200));
     world.config.target_concurrency = 2;
     let ids: Vec<JobId> = (0..5).map(|_| world.submit(&[("hookah-delay", "5")]).0).collect();
     world.clock.advance(10_000);
     let report = world.sweep();
-    assert_eq!((report.claimed, report.held_back), (2, 3), "{report:?}");
-    world.clock.advance(2_000);
+    assert_eq!((report.claimed, report.delivered, report.held_back), (5, 5, 0), "{report:?}");
+    for id in &ids {
+        assert_eq!(world.job(id).unwrap().attempts.len(), 1);
+    }
+}
+
+#[test]
+fn a_target_whose_places_other_sweeps_hold_gets_its_claims_back_without_spent_attempts() {
+    let mut world = World::new(ScriptedTransport::status(200));
+    world.config.target_concurrency = 2;
+    let ids: Vec<JobId> = (0..5).map(|_| world.submit(&[("hookah-delay", "5")]).0).collect();
+    world.clock.advance(10_000);
+    others_hold(&world, "example.com", 2);
     let report = world.sweep();
-    assert_eq!((report.claimed, report.held_back), (2, 1), "{report:?}");
+    assert_eq!((report.claimed, report.delivered, report.held_back), (5, 0, 5), "{report:?}");
+    assert_eq!(sent_to(&world, "example.com"), 0);
+    for id in &ids {
+        let job = world.job(id).unwrap();
+        assert!(matches!(job.state, State::Pending { .. }) && job.attempts.is_empty(), "{job:?}");
+    }
+    // The other sweeps' attempts end: the jobs go a second later, one attempt each.
+    others_hold(&world, "example.com", -2);
     world.clock.advance(2_000);
-    assert_eq!(world.sweep().claimed, 1);
-    assert_eq!(sent_to(&world, "example.com"), 5);
+    assert_eq!(world.sweep().delivered, 5);
     for id in &ids {
         assert_eq!(world.job(id).unwrap().attempts.len(), 1, "holding back spent no attempt");
     }
@@ -38,8 +64,9 @@ fn a_backlog_to_one_target_delays_neither_another_targets_retries_nor_first_atte
     }
     let (other, _) = world.submit_to("/other.example/hook", &[("hookah-delay", "5")]);
     world.clock.advance(10_000);
+    others_hold(&world, "backlog.example", 2);
     let report = world.sweep();
-    assert_eq!((report.claimed, report.held_back), (3, 18), "{report:?}");
+    assert_eq!((report.delivered, report.held_back), (1, 20), "{report:?}");
     assert_eq!(sent_to(&world, "other.example"), 1, "the other target's job went in the same sweep");
     assert_eq!(world.job(&other).unwrap().attempts.len(), 1);
     // A first attempt is made by the accepting invocation, never queued behind a sweep.
