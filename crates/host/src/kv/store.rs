@@ -4,6 +4,7 @@
 //! The label is passed along because Spin's SQLite store keys rows by it;
 //! Spin's Redis store ignores it (all labels share one keyspace).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use super::counts::{KvCounts, OpKind};
@@ -63,124 +64,135 @@ impl KvStore {
     }
 
     pub(crate) async fn get(&self, label: &str, key: &str) -> Op<Option<Vec<u8>>> {
-        let (started, keys_asked) = (std::time::Instant::now(), 1);
-        let result = match &self.backend {
-            Backend::Sqlite(db) => {
-                let (label, key) = (label.to_owned(), key.to_owned());
-                db.call(move |c| sqlite::get(c, &label, &key)).await
-            }
-            Backend::Redis(r) => Ok(r.get(key).await),
-        };
-        self.counts.add(OpKind::Get, keys_asked, started.elapsed());
         self.counts.shape(OpKind::Get, key);
-        result
+        self.counted(OpKind::Get, 1, async {
+            match &self.backend {
+                Backend::Sqlite(db) => {
+                    let (label, key) = (label.to_owned(), key.to_owned());
+                    db.call(move |c| sqlite::get(c, &label, &key)).await
+                }
+                Backend::Redis(r) => Ok(r.get(key).await),
+            }
+        })
+        .await
     }
 
     pub(crate) async fn set(&self, label: &str, key: &str, value: Vec<u8>) -> Op<()> {
-        let (started, keys_asked) = (std::time::Instant::now(), 1);
-        let result = match &self.backend {
-            Backend::Sqlite(db) => {
-                let (label, key) = (label.to_owned(), key.to_owned());
-                db.call(move |c| sqlite::set(c, &label, &key, &value)).await
-            }
-            Backend::Redis(r) => Ok(r.set(key, value).await),
-        };
-        self.counts.add(OpKind::Set, keys_asked, started.elapsed());
         self.counts.shape(OpKind::Set, key);
-        result
+        self.counted(OpKind::Set, 1, async {
+            match &self.backend {
+                Backend::Sqlite(db) => {
+                    let (label, key) = (label.to_owned(), key.to_owned());
+                    db.call(move |c| sqlite::set(c, &label, &key, &value)).await
+                }
+                Backend::Redis(r) => Ok(r.set(key, value).await),
+            }
+        })
+        .await
     }
 
     pub(crate) async fn delete(&self, label: &str, key: &str) -> Op<()> {
-        let (started, keys_asked) = (std::time::Instant::now(), 1);
-        let result = match &self.backend {
-            Backend::Sqlite(db) => {
-                let (label, key) = (label.to_owned(), key.to_owned());
-                db.call(move |c| sqlite::delete(c, &label, &key)).await
-            }
-            Backend::Redis(r) => Ok(r.delete(key).await),
-        };
-        self.counts.add(OpKind::Delete, keys_asked, started.elapsed());
         self.counts.shape(OpKind::Delete, key);
-        result
+        self.counted(OpKind::Delete, 1, async {
+            match &self.backend {
+                Backend::Sqlite(db) => {
+                    let (label, key) = (label.to_owned(), key.to_owned());
+                    db.call(move |c| sqlite::delete(c, &label, &key)).await
+                }
+                Backend::Redis(r) => Ok(r.delete(key).await),
+            }
+        })
+        .await
     }
 
     pub(crate) async fn exists(&self, label: &str, key: &str) -> Op<bool> {
-        let (started, keys_asked) = (std::time::Instant::now(), 1);
-        let result = match &self.backend {
-            Backend::Sqlite(db) => {
-                let (label, key) = (label.to_owned(), key.to_owned());
-                db.call(move |c| sqlite::exists(c, &label, &key)).await
-            }
-            Backend::Redis(r) => Ok(r.exists(key).await),
-        };
-        self.counts.add(OpKind::Exists, keys_asked, started.elapsed());
         self.counts.shape(OpKind::Exists, key);
-        result
+        self.counted(OpKind::Exists, 1, async {
+            match &self.backend {
+                Backend::Sqlite(db) => {
+                    let (label, key) = (label.to_owned(), key.to_owned());
+                    db.call(move |c| sqlite::exists(c, &label, &key)).await
+                }
+                Backend::Redis(r) => Ok(r.exists(key).await),
+            }
+        })
+        .await
     }
 
     pub(crate) async fn get_keys(&self, label: &str) -> Op<Vec<String>> {
-        let (started, keys_asked) = (std::time::Instant::now(), 1);
-        let result = match &self.backend {
-            Backend::Sqlite(db) => {
-                let label = label.to_owned();
-                db.call(move |c| sqlite::keys(c, &label)).await
+        self.counted(OpKind::GetKeys, 1, async {
+            match &self.backend {
+                Backend::Sqlite(db) => {
+                    let label = label.to_owned();
+                    db.call(move |c| sqlite::keys(c, &label)).await
+                }
+                Backend::Redis(r) => Ok(r.get_keys().await),
             }
-            Backend::Redis(r) => Ok(r.get_keys().await),
-        };
-        self.counts.add(OpKind::GetKeys, keys_asked, started.elapsed());
-        result
+        })
+        .await
     }
 
     pub(crate) async fn get_many(&self, label: &str, keys: Vec<String>) -> Op<Vec<(String, Option<Vec<u8>>)>> {
         keys.iter().for_each(|key| self.counts.shape(OpKind::GetMany, key));
-        let (started, keys_asked) = (std::time::Instant::now(), keys.len());
-        let result = match &self.backend {
-            Backend::Sqlite(db) => {
-                let label = label.to_owned();
-                db.call(move |c| sqlite::get_many(c, &label, keys)).await
+        let keys_asked = keys.len();
+        self.counted(OpKind::GetMany, keys_asked, async {
+            match &self.backend {
+                Backend::Sqlite(db) => {
+                    let label = label.to_owned();
+                    db.call(move |c| sqlite::get_many(c, &label, keys)).await
+                }
+                Backend::Redis(r) => r.get_many(keys).await,
             }
-            Backend::Redis(r) => r.get_many(keys).await,
-        };
-        self.counts.add(OpKind::GetMany, keys_asked, started.elapsed());
-        result
+        })
+        .await
     }
 
     pub(crate) async fn set_many(&self, label: &str, pairs: Vec<(String, Vec<u8>)>) -> Op<()> {
         pairs.iter().for_each(|(key, _)| self.counts.shape(OpKind::SetMany, key));
-        let (started, keys_asked) = (std::time::Instant::now(), pairs.len());
-        let result = match &self.backend {
-            Backend::Sqlite(db) => {
-                let label = label.to_owned();
-                db.call(move |c| sqlite::set_many(c, &label, &pairs)).await
+        let keys_asked = pairs.len();
+        self.counted(OpKind::SetMany, keys_asked, async {
+            match &self.backend {
+                Backend::Sqlite(db) => {
+                    let label = label.to_owned();
+                    db.call(move |c| sqlite::set_many(c, &label, &pairs)).await
+                }
+                Backend::Redis(r) => Ok(r.set_many(pairs).await),
             }
-            Backend::Redis(r) => Ok(r.set_many(pairs).await),
-        };
-        self.counts.add(OpKind::SetMany, keys_asked, started.elapsed());
-        result
+        })
+        .await
     }
 
     pub(crate) async fn delete_many(&self, label: &str, keys: Vec<String>) -> Op<()> {
         keys.iter().for_each(|key| self.counts.shape(OpKind::DeleteMany, key));
-        let (started, keys_asked) = (std::time::Instant::now(), keys.len());
-        let result = match &self.backend {
-            Backend::Sqlite(db) => {
-                let label = label.to_owned();
-                db.call(move |c| sqlite::delete_many(c, &label, keys)).await
+        let keys_asked = keys.len();
+        self.counted(OpKind::DeleteMany, keys_asked, async {
+            match &self.backend {
+                Backend::Sqlite(db) => {
+                    let label = label.to_owned();
+                    db.call(move |c| sqlite::delete_many(c, &label, keys)).await
+                }
+                Backend::Redis(r) => Ok(r.delete_many(keys).await),
             }
-            Backend::Redis(r) => Ok(r.delete_many(keys).await),
-        };
-        self.counts.add(OpKind::DeleteMany, keys_asked, started.elapsed());
-        result
+        })
+        .await
     }
 
     pub(crate) async fn increment(&self, label: &str, key: &str, delta: i64) -> Op<i64> {
-        let (started, keys_asked) = (std::time::Instant::now(), 1);
-        let result = match &self.backend {
-            Backend::Sqlite(db) => db.increment(label, key, delta).await,
-            Backend::Redis(r) => Ok(r.increment(key, delta).await),
-        };
-        self.counts.add(OpKind::Increment, keys_asked, started.elapsed());
         self.counts.shape(OpKind::Increment, key);
+        self.counted(OpKind::Increment, 1, async {
+            match &self.backend {
+                Backend::Sqlite(db) => db.increment(label, key, delta).await,
+                Backend::Redis(r) => Ok(r.increment(key, delta).await),
+            }
+        })
+        .await
+    }
+
+    /// Runs `op`, adding it to the profile as one call of `kind` over `keys_asked` keys.
+    async fn counted<T>(&self, kind: OpKind, keys_asked: usize, op: impl Future<Output = Op<T>>) -> Op<T> {
+        let started = std::time::Instant::now();
+        let result = op.await;
+        self.counts.add(kind, keys_asked, started.elapsed());
         result
     }
 
