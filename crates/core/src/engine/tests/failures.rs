@@ -2,7 +2,6 @@
 //! a missing event body stops its fan-out visibly, an unusable signing key fails the attempt.
 
 use super::{World, T0};
-use crate::engine::{Principal, SubscriptionRequest};
 use crate::job::{JobRecord, State};
 use crate::keyring::{KeyRecord, Secret};
 use crate::keys;
@@ -18,10 +17,6 @@ impl World {
             config: Config { api_token: crate::config::ApiToken::new("t"), ..config },
             ..World::new(ScriptedTransport::status(200))
         }
-    }
-    fn subscribe(&self, channel: &str, url: &str) {
-        let request = SubscriptionRequest { url: Some(url.into()), ..SubscriptionRequest::default() };
-        self.hookah().channels().create_subscription(&Principal::App, channel, request).unwrap();
     }
     fn hub_subscribe(&self, secret: &str) -> Result<crate::engine::HubDone, crate::Error> {
         let form = format!(
@@ -57,7 +52,7 @@ fn a_store_error_while_looking_up_a_websub_subscription_is_a_503_not_a_second_su
 fn a_missing_event_body_stops_the_fan_out_visibly_instead_of_sending_an_empty_body() {
     let world = World::with_config(Config { fanout_batch: 1, ..Config::default() });
     let hookah = world.hookah();
-    hookah.channels().set_channel("orders", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
+    world.open_channel("orders");
     world.subscribe("orders", "https://a.example/hook");
     world.subscribe("orders", "https://b.example/hook");
     let headers = vec![("content-type".to_string(), "application/json".to_string())];

@@ -282,14 +282,12 @@ fn a_retry_after_delay_survives_an_early_sweep() {
 
 #[test]
 fn a_fan_out_runs_in_bounded_steps_and_a_redone_step_creates_no_duplicates() {
-    use crate::engine::{Principal, SubscriptionRequest};
     let mut world = World::new(ScriptedTransport::status(200));
     world.config.fanout_batch = 2;
     let hookah = world.hookah();
-    hookah.channels().set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
+    world.open_channel("c");
     for i in 0..5 {
-        let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
-        hookah.channels().create_subscription(&Principal::App, "c", request).unwrap();
+        world.subscribe("c", &format!("https://s{i}.example/"));
     }
     let (event, immediate) = hookah.channels().publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
     assert_eq!((event.matched, event.cursor, immediate.len()), (2, 2, 2), "one bounded step before the answer");
@@ -313,14 +311,12 @@ fn a_fan_out_runs_in_bounded_steps_and_a_redone_step_creates_no_duplicates() {
 #[test]
 fn a_fan_out_step_another_sweep_holds_runs_once_and_only_after_that_turn() {
     use crate::engine::fence::{self, Turn, TURN_STALE_MS};
-    use crate::engine::{Principal, SubscriptionRequest};
     let mut world = World::new(ScriptedTransport::status(200));
     world.config.fanout_batch = 1;
     let hookah = world.hookah();
-    hookah.channels().set_channel("c", crate::engine::ChannelRequest { verify_intent: false }).unwrap();
+    world.open_channel("c");
     for i in 0..2 {
-        let request = SubscriptionRequest { url: Some(format!("https://s{i}.example/")), ..Default::default() };
-        hookah.channels().create_subscription(&Principal::App, "c", request).unwrap();
+        world.subscribe("c", &format!("https://s{i}.example/"));
     }
     let (event, immediate) = hookah.channels().publish("c", "a.b", vec![], b"{}".to_vec()).unwrap();
     block_on(hookah.follow_up(FollowUp::AttemptMany(immediate)));

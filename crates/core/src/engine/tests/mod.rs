@@ -194,6 +194,15 @@ impl World {
             self.sweep();
         }
     }
+    /// Creates `channel` with intent verification off, so subscriptions are active at once.
+    pub(super) fn open_channel(&self, channel: &str) {
+        self.hookah().channels().set_channel(channel, super::ChannelRequest { verify_intent: false }).unwrap();
+    }
+    /// Subscribes `url` to `channel` as the app.
+    pub(super) fn subscribe(&self, channel: &str, url: &str) {
+        let request = super::SubscriptionRequest { url: Some(url.into()), ..Default::default() };
+        self.hookah().channels().create_subscription(&super::Principal::App, channel, request).unwrap();
+    }
     /// The distinct URLs the transport has sent to.
     pub(super) fn urls_sent(&self) -> Vec<String> {
         let mut urls: Vec<String> = self.transport.sent.borrow().iter().map(|r| r.url.clone()).collect();
