@@ -136,9 +136,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) fn give_back_claim(&self, claimed: &JobRecord) -> Result<bool, KvError> {
         let key = keys::job(&claimed.id);
         let Some(current) = self.kv.load(&key)? else { return Ok(false) };
-        let State::InFlight { lease_until, .. } = claimed.state else { return Ok(false) };
         let now = self.clock.now_ms();
-        if current.turn != claimed.turn || now + LEASE_SAFETY_MS > lease_until {
+        if holds(claimed, &current, now).is_none() {
             return Ok(false);
         }
         let next_at = now + super::targets::HOLD_BACK_MS;
@@ -169,12 +168,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let Some(current) = key.decode(read[0].as_deref()) else {
             return Ok(None);
         };
-        let State::InFlight { claim, lease_until } = claimed.state else { return Ok(None) };
         let now = self.clock.now_ms();
-        if current.turn != claimed.turn || now + LEASE_SAFETY_MS > lease_until {
-            // Taken over, cancelled, or too late to be sure it is not.
-            return Ok(None);
-        }
+        // Taken over, cancelled, or too late to be sure it is not: nothing to write.
+        let Some(claim) = holds(claimed, &current, now) else { return Ok(None) };
         let mut decision = transition::decide(&current, &sent.result, now, self.config, self.entropy.next_u32());
         if cancel_key.decode(read[1].as_deref()).is_some() && matches!(decision, Decision::Retry { .. }) {
             decision = Decision::Cancelled;
@@ -214,6 +210,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.after_outcome(&next)?;
         Ok(Some(next))
     }
+}
+
+/// The claim number of `claimed` if its holder may still write the job without a turn: the
+/// stored record is still at the claim's turn and the lease has over `LEASE_SAFETY_MS` left.
+fn holds(claimed: &JobRecord, current: &JobRecord, now: u64) -> Option<u32> {
+    let State::InFlight { claim, lease_until } = claimed.state else { return None };
+    (current.turn == claimed.turn && now + LEASE_SAFETY_MS <= lease_until).then_some(claim)
 }
 
 /// The request exactly as the receiver gets it, signed with `keys` (Standard Webhooks) at
