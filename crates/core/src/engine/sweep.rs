@@ -87,9 +87,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             while pool.len() < self.config.sweep_concurrency {
                 let Some(mut claim) = queue.pop_front() else { break };
                 let host = host_of(&claim.url);
-                let place = match waiting.contains_key(&host) {
-                    true => Ok(None),
-                    false => self.take_target_place(&host, self.clock.now_ms(), &mut earlier_flights),
+                // Behind claims already waiting for this target, without asking again.
+                let place = if waiting.contains_key(&host) {
+                    Ok(None)
+                } else {
+                    self.take_target_place(&host, self.clock.now_ms(), &mut earlier_flights)
                 };
                 match place {
                     Ok(Some(place)) => {
@@ -112,7 +114,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     // A failed batch ends the deciding, never the attempts under way: dropping
                     // them mid-request would leave their outcomes unrecorded.
                     let blocked = waiting.keys().cloned().collect();
-                    self.decide_batch(&mut owned, &mut drained, &mut report, limit, &blocked).unwrap_or_else(|error| {
+                    self.decide_batch(&mut owned, &mut drained, &mut report, limit, blocked).unwrap_or_else(|error| {
                         failure.get_or_insert(error);
                         None
                     })
@@ -193,7 +195,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         drained: &mut HashMap<u64, u64>,
         report: &mut SweepReport,
         limit: usize,
-        blocked: &HashSet<String>,
+        blocked: HashSet<String>,
     ) -> Result<Option<Vec<JobRecord>>, KvError> {
         // Taken before any record is read: turns are judged as of then.
         let now = self.clock.now_ms();
@@ -322,7 +324,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         found: Vec<Found>,
         now: u64,
         report: &mut SweepReport,
-        blocked: &HashSet<String>,
+        blocked: HashSet<String>,
     ) -> Result<Vec<JobRecord>, KvError> {
         let mut new_timers: Vec<(u64, &str)> = Vec::new();
         let mut finished: Vec<(&'static str, &JobId, u32)> = Vec::new();
@@ -357,7 +359,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // (`target_concurrency`) is taken when the attempt starts, in `sweep`.
         // Targets found full in this batch, or with claims waiting in this sweep, are not asked
         // again: the rest of their jobs wait.
-        let mut full_targets = blocked.clone();
+        let mut full_targets = blocked;
         let mut placed = Vec::new();
         for (slot, next) in wanted {
             // A batch slowed down (a busy disk) stops taking turns well before their deadline;
