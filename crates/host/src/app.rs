@@ -39,8 +39,6 @@ pub(crate) struct LoadedComponent {
     pub(crate) http: Option<ProxyPre<InstanceState>>,
     /// Set when a cron trigger fires the component.
     pub(crate) cron: Option<SpinCronPre<InstanceState>>,
-    /// Serialises cron invocations of this component.
-    pub(crate) cron_lock: tokio::sync::Mutex<()>,
     allowed_hosts: Arc<AllowedHosts>,
     kv_stores: Arc<HashSet<String>>,
     variables: Arc<ComponentVariables>,
@@ -110,7 +108,6 @@ impl App {
                     id: id.into(),
                     http,
                     cron,
-                    cron_lock: tokio::sync::Mutex::new(()),
                     allowed_hosts: Arc::new(allowed_hosts),
                     kv_stores: Arc::new(decl.key_value_stores.iter().cloned().collect()),
                     variables: Arc::new(variables),

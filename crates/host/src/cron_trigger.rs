@@ -2,9 +2,9 @@
 //!
 //! Each `[[trigger.cron]]` fires its component's `handle-cron-event` on the
 //! schedule (six or seven fields, seconds first, UTC), with
-//! `metadata.timestamp` = the host clock's Unix seconds. Unlike the plugin,
-//! invocations of one component never overlap: a slow sweep delays the next
-//! firing instead of racing it. Firings missed while a sweep ran are skipped.
+//! `metadata.timestamp` = the host clock's Unix seconds. As in the plugin
+//! (whose scheduler spawns each firing as a task of its own), a firing does
+//! not wait for the previous one: a slow invocation overlaps the next ones.
 //! The schedule is read against the host clock, so advancing the clock moves
 //! the schedule with it.
 
@@ -57,7 +57,6 @@ pub(crate) fn parse_schedule(expr: &str) -> anyhow::Result<cron::Schedule> {
 pub(crate) async fn invoke(app: &App, component: &str) -> anyhow::Result<()> {
     let loaded = app.component(component)?;
     let pre = loaded.cron.as_ref().ok_or_else(|| anyhow!("component {component:?} has no [[trigger.cron]]"))?;
-    let _one_at_a_time = loaded.cron_lock.lock().await;
 
     let mut store = app.new_store(loaded);
     let instance = pre
@@ -87,9 +86,12 @@ pub(crate) async fn run_schedule(app: Arc<App>, schedule: CronSchedule, mut shut
             _ = tokio::time::sleep(wait) => {}
             _ = until_stopped(&mut shutdown) => return,
         }
-        if let Err(e) = invoke(&app, &schedule.component).await {
-            eprintln!("hookah-host: cron: {e:#}");
-        }
+        let (fired, component) = (app.clone(), schedule.component.clone());
+        app.tasks.spawn(async move {
+            if let Err(e) = invoke(&fired, &component).await {
+                eprintln!("hookah-host: cron: {e:#}");
+            }
+        });
     }
 }
 

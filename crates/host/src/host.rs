@@ -119,8 +119,8 @@ impl RunningHost {
     }
 
     /// Fires `component`'s cron handler once now and waits for it; an error
-    /// or trap in the guest is returned. Waits for a scheduled run of the
-    /// same component to finish first.
+    /// or trap in the guest is returned. Like a scheduled firing, it runs
+    /// alongside any other invocation of the component.
     pub async fn run_cron(&self, component: &str) -> anyhow::Result<()> {
         cron_trigger::invoke(&self.app, component).await
     }

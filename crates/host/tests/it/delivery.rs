@@ -185,3 +185,32 @@ async fn a_sweep_makes_its_attempts_side_by_side() {
     });
     assert_eq!((report["claimed"].as_u64(), report["delivered"].as_u64()), (Some(2), Some(2)), "{report}");
 }
+
+/// Cron firings do not wait for each other (as in Spin's cron trigger): while one sweep waits on
+/// a receiver that does not answer, the next firings still deliver what comes due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_stuck_on_a_slow_receiver_holds_up_no_later_cron_sweep() {
+    let hookah = TestHookah::start_with_cron(&[]).await;
+    let receiver = Receiver::start().await;
+    // First attempts fail; the first job's retry is never answered, the second's is.
+    receiver.answer(|_, index| match index {
+        1 => Answer::status(200).held(),
+        0 | 2 => Answer::status(500),
+        _ => Answer::status(200),
+    });
+    let stuck =
+        hookah.submit("POST", &format!("/{}/stuck", receiver.host_port()), &[("hookah-timeout", "300")], b"").await;
+    hookah.wait_job(&stuck, WAIT, |job| job["attempt_count"] == 1).await;
+    hookah.advance(Duration::from_secs(10));
+    receiver.wait_for(2, WAIT).await; // a cron sweep now waits on the held retry
+
+    let next = hookah.submit("POST", &format!("/{}/next", receiver.host_port()), &[], b"").await;
+    hookah.wait_job(&next, WAIT, |job| job["attempt_count"] == 1).await;
+    hookah.advance(Duration::from_secs(10));
+    // Well inside the stuck attempt's 300 s timeout: only a sweep beside it can deliver this.
+    let job = hookah.wait_job(&next, Duration::from_secs(30), |job| job["state"] == "delivered").await;
+    assert_eq!(job["attempt_count"], 2);
+    let stuck = hookah.job(&stuck).await;
+    assert_eq!((stuck["in_flight"].as_bool(), stuck["attempt_count"].as_u64()), (Some(true), Some(1)), "{stuck:#}");
+    receiver.release();
+}

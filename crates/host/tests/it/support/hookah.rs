@@ -39,10 +39,19 @@ impl TestHookah {
 
     /// A host on `store`, which other hosts may share.
     pub async fn start_on(store: Arc<TestStore>, variables: &[(&str, &str)]) -> TestHookah {
+        Self::launch(store, variables, false).await
+    }
+
+    /// A host whose cron trigger fires the sweeper on spin.toml's schedule.
+    pub async fn start_with_cron(variables: &[(&str, &str)]) -> TestHookah {
+        Self::launch(Arc::new(TestStore::new()), variables, true).await
+    }
+
+    async fn launch(store: Arc<TestStore>, variables: &[(&str, &str)], cron: bool) -> TestHookah {
         built().await;
         let mut config = HostConfig::new(manifest());
         store.configure(&mut config);
-        config.enable_cron = false;
+        config.enable_cron = cron;
         config.variables.insert("api_token".into(), TOKEN.into());
         config.variables.insert("allowed_private_targets".into(), "127.0.0.1".into());
         for (name, value) in variables {
