@@ -33,8 +33,9 @@ pub struct Config {
     pub sweep_batch: usize,
     /// Deliveries one sweep runs at once.
     pub sweep_concurrency: usize,
-    /// How long one sweep keeps taking new batches (keep it below the cron interval); the
-    /// deliveries it started may run past it.
+    /// How long one sweep keeps taking new batches; the deliveries it started may run past it.
+    /// Cron firings do not wait for each other, so with due work left about `sweep_budget` ÷
+    /// the cron interval sweeps work at once on each instance.
     pub sweep_budget_ms: u64,
     /// Attempts sweeps keep in flight to one target host at most (0: no limit).
     pub target_concurrency: u64,

@@ -295,7 +295,7 @@ mod tests {
         );
         assert_eq!(
             m.cron_triggers,
-            vec![CronTrigger { component: "hookah-sweeper".into(), cron_expression: "*/5 * * * * *".into() }]
+            vec![CronTrigger { component: "hookah-sweeper".into(), cron_expression: "* * * * * *".into() }]
         );
         assert_eq!(m.triggered_components(), ["hookah-http", "hookah-sweeper"]);
 

@@ -29,7 +29,7 @@ pub(crate) async fn build(with_floor: bool) -> anyhow::Result<()> {
 /// Variables every bench host gets: the token, and leave to deliver to 127.0.0.1.
 pub(crate) const VARIABLES: [(&str, &str); 2] = [("api_token", TOKEN), ("allowed_private_targets", "127.0.0.1")];
 
-/// Hookah with spin.toml's settings (sweeper every 5 s when `cron`), plus `extra` variables.
+/// Hookah with spin.toml's settings (sweeper every second when `cron`), plus `extra` variables.
 pub(crate) async fn start_hookah(
     store: &BenchStore,
     cron: bool,

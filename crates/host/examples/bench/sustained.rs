@@ -1,9 +1,9 @@
-//! `sustained`: open-loop load for a while, with the host's cron sweeps only (every 5 s, as
-//! spin.toml says). A share of the jobs go to a path that fails the first attempt, so they are
+//! `sustained`: open-loop load for a while, with the host's cron sweeps only (every second, as
+//! spin.toml says, overlapping while due work lasts). A share of the jobs go to a path that fails the first attempt, so they are
 //! retried after spin.toml's 5 s (±20 %); how late each retry comes is the figure: its arrival at
 //! the receiver minus the time Hookah scheduled it for (read from the job once the failure is
-//! recorded), both on the same clock. Sweeps run every 5 s and read 1 s timer buckets, so a few
-//! seconds of lateness is the design, before any load.
+//! recorded), both on the same clock. Sweeps start every second and read whole 1 s timer buckets,
+//! so a second or two of lateness is the design, before any load.
 
 use crate::accept::wait_for;
 use crate::client::{closed_loop, latency_ms, new_client, open_loop, percentile, HttpClient, Outcome, UrlFor};
