@@ -32,6 +32,7 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     closed_loop(&client, &clock, WARM_UP, c, Arc::new(move |k| format!("{warm_base}/warm/{k}"))).await;
     let floor_url: UrlFor = Arc::new(move |k| format!("{base}/f/{k}"));
     let (floor_outcomes, floor_took) = closed_loop(&client, &clock, n, c, floor_url).await;
+    let config_loads = time_config_loads(&client, &format!("http://{}", floor.addr())).await;
     floor.shutdown().await?;
     let floor_stored = floor_outcomes.iter().filter(|o| o.status == 204).count();
 
@@ -65,6 +66,12 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     report.num("floor_p50", floor_latency_ms(&floor_outcomes, 0.50), 1, "ms");
     report.num("floor_p99", floor_latency_ms(&floor_outcomes, 0.99), 1, "ms");
     report.num("accept_rate_vs_floor", Some(accept_rate / floor_rate), 2, "");
+    let (first_us, again_us) = config_loads;
+    report.num("config_load_first_us", first_us, 1, "µs");
+    report.num("config_load_again_us", again_us, 1, "µs");
+    // Against the machine's CPU time per accepted job (every core busy: an upper bound).
+    let cpu_us_per_job = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64 * 1e6 / accept_rate;
+    report.num("config_load_share_of_job_cpu", first_us.map(|us| us / cpu_us_per_job), 3, "");
     listing_and_replay(&client, &host, &base, &mut report).await;
     report.print(options.json_out.as_deref())?;
     host.shutdown().await
@@ -90,6 +97,22 @@ async fn listing_and_replay(client: &HttpClient, host: &hookah_host::RunningHost
     let replay = call(client, "POST", &format!("{base}/_hookah/v1/jobs/retry"), filter).await;
     report.num("bulk_replay_500", Some(t.elapsed().as_secs_f64() * 1e3), 1, "ms");
     report.count("bulk_replay_requeued", replay["requeued"].as_u64().unwrap_or(0) as usize);
+}
+
+/// Requests to the floor's `/config` route, one at a time.
+const CONFIG_SAMPLES: usize = 200;
+
+/// Median microseconds of the first variable load in an instance (what each Hookah invocation
+/// pays) and of a load repeated in a warm instance, as the floor component times them.
+async fn time_config_loads(client: &HttpClient, base: &str) -> (Option<f64>, Option<f64>) {
+    let (mut first, mut again) = (Vec::new(), Vec::new());
+    for k in 0..CONFIG_SAMPLES {
+        let Ok(headers) = crate::client::get_headers(client, &format!("{base}/config/{k}")).await else { continue };
+        let micros = |name: &str| headers.get(name)?.to_str().ok()?.parse::<f64>().ok().map(|ns| ns / 1e3);
+        first.extend(micros("x-config-load-first-ns"));
+        again.extend(micros("x-config-load-ns"));
+    }
+    (crate::client::percentile(&first, 0.5), crate::client::percentile(&again, 0.5))
 }
 
 fn floor_latency_ms(outcomes: &[Outcome], p: f64) -> Option<f64> {

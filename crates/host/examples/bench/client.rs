@@ -130,6 +130,15 @@ pub(crate) async fn send(client: &HttpClient, method: &str, url: &str, body: Vec
     Ok((status, response.into_body().collect().await?.to_bytes()))
 }
 
+/// A GET's response headers (for the floor's `/config` timings).
+pub(crate) async fn get_headers(client: &HttpClient, url: &str) -> anyhow::Result<hyper::HeaderMap> {
+    let request = hyper::Request::builder().uri(url).body(Full::new(Bytes::new()))?;
+    let response = client.request(request).await?;
+    let headers = response.headers().clone();
+    response.into_body().collect().await?;
+    Ok(headers)
+}
+
 /// An API call answered with JSON (`null` when it failed or was not JSON).
 pub(crate) async fn call(client: &HttpClient, method: &str, url: &str, body: Vec<u8>) -> serde_json::Value {
     match send(client, method, url, body).await {
