@@ -428,6 +428,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     // gets its abandoned attempt now.
                     let pending = matches!(slot.record.state, State::Pending { .. });
                     visits.push(Seen::Claimed(if pending { slot.record.clone() } else { next.clone() }));
+                    next.attempts_counted = next.attempts.len() as u32;
                     next.turn = turn;
                     new_timers.push((next.timer, slot.id.as_str()));
                     report.claimed += 1;

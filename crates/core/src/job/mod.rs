@@ -75,6 +75,10 @@ pub struct JobRecord {
     /// The fenced-update turn that wrote this version (`engine::fence`).
     #[serde(default)]
     pub turn: u64,
+    /// Attempts the statistics have counted: a sweep's claim counts the attempt before it, so a
+    /// claim given back unattempted (or a job cancelled in flight) does not count it again.
+    #[serde(default)]
+    pub attempts_counted: u32,
     /// The per-target in-flight epoch this claim holds a place in (`engine::targets`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_place: Option<u64>,
@@ -208,6 +212,7 @@ impl JobRecord {
             ops: false,
             idempotency_key: None,
             turn: 0,
+            attempts_counted: 0,
             target_place: None,
         }
     }

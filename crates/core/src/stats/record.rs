@@ -97,8 +97,10 @@ impl StatsRecord {
     }
 
     fn count_last_attempt(&mut self, record: &JobRecord) {
-        if record.attempts.len() <= record.series_start {
-            return; // No attempt in this series yet, or only ones counted before a replay.
+        if record.attempts.len() <= record.series_start.max(record.attempts_counted as usize) {
+            // No attempt in this series yet, only ones counted before a replay, or its last
+            // attempt counted already (by the claim that was given back, or before a cancel).
+            return;
         }
         let Some(attempt) = record.attempts.last() else { return };
         let delivered = attempt.status.is_some_and(|status| (200..300).contains(&status));

@@ -56,6 +56,27 @@ fn a_target_whose_places_other_sweeps_hold_gets_its_claims_back_without_spent_at
 }
 
 #[test]
+fn a_claim_given_back_counts_its_previous_attempt_once_in_the_statistics() {
+    let world = World::receiving(crate::Config { target_concurrency: 2, ..crate::Config::default() });
+    world.answer("http://example.com/", super::Answer::Status(500));
+    for _ in 0..3 {
+        let (_, follow_up) = world.submit(&[]);
+        block_on(world.hookah().follow_up(follow_up)); // the first attempt fails
+    }
+    world.answer("http://example.com/", super::Answer::Status(200));
+    world.clock.advance(10_000);
+    others_hold(&world, "example.com", 2);
+    assert_eq!(world.sweep().held_back, 3, "claimed (counting each failure), then given back");
+    others_hold(&world, "example.com", -2);
+    world.clock.advance(2_000);
+    assert_eq!(world.sweep().delivered, 3);
+    world.clock.advance(120_000); // past the leases: the delivered jobs are filed
+    world.sweep();
+    let stats = world.hookah().stats_snapshot().unwrap().stats;
+    assert_eq!((stats.failed_total, stats.delivered_total), (3, 3), "each attempt counted once");
+}
+
+#[test]
 fn a_backlog_to_one_target_delays_neither_another_targets_retries_nor_first_attempts() {
     let mut world = World::new(ScriptedTransport::status(200));
     world.config.target_concurrency = 2;
