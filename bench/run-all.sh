@@ -10,7 +10,7 @@ cargo build -p hookah-host --release --example bench --bin hookah-host
 bench() { target/release/examples/bench "$@" --json-out "$results" | grep -v '"event":'; }
 for store in sqlite redis; do
     bench accept --store "$store" --jobs 5000 --concurrency 32
-    bench capacity --store "$store" --jobs 10000
+    bench capacity --store "$store" --jobs 10000 --sweepers 4
     bench sustained --store "$store" --load 0.25,0.5 --duration 30
     bench sustained --store "$store" --load 0.8 --duration 180
     bench backlog --store "$store" --jobs 20000

@@ -31,7 +31,11 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         // The client sends every request to a path of its own, so the key is new each time.
         let key = format!("floor:{path}");
         let stored = store::open("default").and_then(|bucket| bucket.set(&key, b"x"));
-        if stored.is_ok() { 204 } else { 503 }
+        if stored.is_ok() {
+            204
+        } else {
+            503
+        }
     };
     let headers = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
     let response = OutgoingResponse::new(headers);

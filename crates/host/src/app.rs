@@ -18,6 +18,7 @@ use crate::engine;
 use crate::kv::{KvHost, KvStore, DEFAULT_STORE};
 use crate::manifest::Manifest;
 use crate::outbound::{AllowedHosts, OutboundHooks};
+use crate::outbound_pool::PooledClient;
 use crate::routes::Router;
 use crate::state::{self, InstanceState};
 use crate::tasks::TaskTracker;
@@ -30,6 +31,8 @@ pub(crate) struct App {
     pub(crate) clock: HostClock,
     pub(crate) tasks: TaskTracker,
     pub(crate) kv: KvStore,
+    /// Outbound `http://` connections, kept open and shared by every instance of the app.
+    outbound: Arc<PooledClient>,
     engine: &'static wasmtime::Engine,
 }
 
@@ -123,6 +126,7 @@ impl App {
             clock: opts.clock,
             tasks: TaskTracker::default(),
             kv: opts.kv,
+            outbound: Arc::new(PooledClient::new()),
             engine,
         })
     }
@@ -143,7 +147,11 @@ impl App {
             wasi,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            hooks: OutboundHooks { allowed: component.allowed_hosts.clone(), component: component.id.clone() },
+            hooks: OutboundHooks {
+                allowed: component.allowed_hosts.clone(),
+                component: component.id.clone(),
+                pooled: self.outbound.clone(),
+            },
             kv: KvHost::new(self.kv.clone(), component.kv_stores.clone()),
             variables: VariablesHost { vars: component.variables.clone() },
         };

@@ -40,6 +40,7 @@ mod http_trigger;
 mod kv;
 mod manifest;
 mod outbound;
+mod outbound_pool;
 mod routes;
 mod runtime_config;
 mod state;

@@ -17,6 +17,7 @@ use anyhow::{anyhow, bail, Context as _};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::outbound_pool::PooledClient;
 use crate::variables::{AppVariables, Template};
 
 /// A component's parsed `allowed_outbound_hosts`.
@@ -226,10 +227,12 @@ fn in_cidr(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
     }
 }
 
-/// wasmtime-wasi-http hooks for one instance: the allow-list, then the default client.
+/// wasmtime-wasi-http hooks for one instance: the allow-list, then the app's pooled client for
+/// `http://` or the default client for `https://`.
 pub(crate) struct OutboundHooks {
     pub(crate) allowed: Arc<AllowedHosts>,
     pub(crate) component: Arc<str>,
+    pub(crate) pooled: Arc<PooledClient>,
 }
 
 type ResponseFuture = Box<
@@ -258,7 +261,13 @@ impl WasiHttpHooks for OutboundHooks {
             );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let pooled = self.pooled.clone();
         Box::new(async move {
+            if request.uri().scheme() == Some(&hyper::http::uri::Scheme::HTTP) {
+                let response = pooled.send(request, options).await?;
+                // The pool drives the connection; nothing is left to report on it here.
+                return Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>));
+            }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
