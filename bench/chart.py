@@ -47,7 +47,7 @@ def main(results_paths, chart_path):
     axes.set_ylabel("retry lateness (s, log scale)")
     axes.set_yscale("log")
     axes.set_title(
-        "Lateness of 5 s retries (10 % of jobs), cron sweeps every 5 s; "
+        "Lateness of 5 s retries (10 % of jobs), cron sweeps every second; "
         f"1-min load avg {min(loads):.1f}-{max(loads):.1f}, 2 vCPUs",
         fontsize=9,
     )
