@@ -72,6 +72,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut report = SweepReport::default();
         let mut owned = HashMap::new();
         let mut drained = HashMap::new();
+        let mut walk_from = None;
         let mut queue: VecDeque<JobRecord> = VecDeque::new();
         let mut pool = FuturesUnordered::new();
         let mut deciding = true;
@@ -114,10 +115,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     // A failed batch ends the deciding, never the attempts under way: dropping
                     // them mid-request would leave their outcomes unrecorded.
                     let blocked = waiting.keys().cloned().collect();
-                    self.decide_batch(&mut owned, &mut drained, &mut report, limit, blocked).unwrap_or_else(|error| {
-                        failure.get_or_insert(error);
-                        None
-                    })
+                    self.decide_batch(&mut owned, &mut drained, &mut walk_from, &mut report, limit, blocked)
+                        .unwrap_or_else(|error| {
+                            failure.get_or_insert(error);
+                            None
+                        })
                 } else {
                     None
                 };
@@ -189,10 +191,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// count), so later batches need not read their progress again. A slot a slow writer adds
     /// to one meanwhile is the next sweep's: such a bucket is never finished on what this sweep
     /// remembers, since only settled buckets are, and those are read afresh.
+    /// `walk_from`: where the last batch's stretch ended, when buckets were left after it; the
+    /// batch walks on from there (or from the cursor, if that has moved past it).
+    #[allow(clippy::too_many_arguments)]
     fn decide_batch(
         &self,
         owned: &mut HashMap<u64, u64>,
         drained: &mut HashMap<u64, u64>,
+        walk_from: &mut Option<u64>,
         report: &mut SweepReport,
         limit: usize,
         blocked: HashSet<String>,
@@ -209,9 +215,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut slot_keys = Vec::new();
         let mut slot_buckets = Vec::new();
         let mut done_updates = Vec::new();
-        let mut window = cursor;
-        while window < end && budget > 0 {
-            let buckets: Vec<u64> = (window..end.min(window + PROGRESS_WINDOW)).collect();
+        // A batch walks a bounded stretch, so the cursor moves on in steps that sweeps starting
+        // meanwhile begin from (a fresh store's first sweeps walk an hour of buckets), and a
+        // bucket that cannot be finished yet does not keep a sweep from the buckets after it.
+        let start = walk_from.map_or(cursor, |from| from.max(cursor));
+        let walk_end = end.min(start + MAX_BUCKETS_PER_BATCH);
+        let mut window = start;
+        while window < walk_end && budget > 0 {
+            let buckets: Vec<u64> = (window..walk_end.min(window + PROGRESS_WINDOW)).collect();
             window += PROGRESS_WINDOW;
             let unsettled = |bucket: u64| (bucket + 1) * BUCKET_MS + SETTLE_MS > now;
             let remembered = |bucket: &u64| drained.get(bucket).copied().filter(|_| unsettled(*bucket));
@@ -270,8 +281,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !done_updates.is_empty() {
             self.kv.set_many(done_updates)?;
         }
-        report.finished_buckets += self.finish_buckets(&walked, now)?;
-        Ok((!slot_keys.is_empty()).then_some(claims))
+        // Buckets are finished, and the cursor moved, only from the cursor on.
+        if start == cursor {
+            report.finished_buckets += self.finish_buckets(&walked, now)?;
+        }
+        // The whole stretch was looked at with room left in the batch: walk on after it.
+        let stretch_ended = budget > 0 && window >= walk_end && walk_end < end;
+        if stretch_ended {
+            *walk_from = Some(walk_end);
+        }
+        Ok((!slot_keys.is_empty() || stretch_ended).then_some(claims))
     }
 
     /// The jobs the slots point at, and the events (whose timers drive fan-out). A slot that
@@ -513,5 +532,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 const MIN_BATCH: usize = 16;
 /// Buckets whose progress one read fetches.
 const PROGRESS_WINDOW: u64 = 64;
+/// Buckets one batch walks at most.
+const MAX_BUCKETS_PER_BATCH: u64 = 4 * PROGRESS_WINDOW;
 /// Claim windows of a finished bucket that are deleted with it, at most.
 const CLAIM_WINDOWS_FORGOTTEN: u64 = 256;

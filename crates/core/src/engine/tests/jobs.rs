@@ -186,6 +186,7 @@ fn finished_jobs_are_deleted_after_retention_and_buckets_are_cleaned() {
 #[test]
 fn sweep_cost_follows_due_work_not_stored_jobs() {
     let world = World::new(ScriptedTransport::status(200));
+    world.sweep(); // a fresh store's first sweep walks the lookback
     for _ in 0..2_000 {
         let (_, follow_up) = world.submit(&[]);
         block_on(world.hookah().follow_up(follow_up));
@@ -330,6 +331,38 @@ fn a_fan_out_step_another_sweep_holds_runs_once_and_only_after_that_turn() {
     world.sweep_each_second(5);
     assert_eq!(world.transport.sent.borrow().len(), 2, "{:?}", world.urls_sent());
     assert_eq!(world.urls_sent(), vec!["https://s0.example/", "https://s1.example/"]);
+}
+
+#[test]
+fn a_fresh_stores_first_sweep_walks_the_lookback_in_steps_then_delivers_what_is_due() {
+    let world = World::new(ScriptedTransport::status(200));
+    let (id, _) = world.submit(&[("hookah-delay", "5")]);
+    world.clock.advance(10_000);
+    let report = world.sweep();
+    assert_eq!((report.claimed, report.delivered), (1, 1), "{report:?}");
+    assert!(report.batches > keys::LOOKBACK_BUCKETS / 256, "an hour of buckets, a stretch a batch: {report:?}");
+    assert!(matches!(world.job(&id).unwrap().state, State::Delivered { .. }));
+    use crate::keys::TypedKv;
+    let cursor = world.kv.load(&keys::sweep_cursor()).unwrap().unwrap();
+    assert!(keys::bucket_of(world.clock.0.get()) - cursor <= keys::SETTLE_MS / keys::BUCKET_MS + 1, "{cursor}");
+}
+
+#[test]
+fn a_bucket_another_sweep_holds_far_behind_keeps_no_sweep_from_later_work() {
+    use crate::ports::Kv;
+    let world = World::new(ScriptedTransport::status(200));
+    world.sweep();
+    let (held, _) = world.submit(&[("hookah-delay", "5")]);
+    world.clock.advance(600_000);
+    let (later, _) = world.submit(&[("hookah-delay", "5")]);
+    world.clock.advance(10_000);
+    // Another sweep works the old job's bucket now: the cursor cannot pass it.
+    let timer = world.job(&held).unwrap().timer;
+    world.kv.increment(keys::bucket_claim(timer, world.clock.0.get()).as_str(), 1).unwrap();
+    let report = world.sweep();
+    assert!(report.busy && report.claimed == 1, "{report:?}");
+    assert!(matches!(world.job(&later).unwrap().state, State::Delivered { .. }));
+    assert!(matches!(world.job(&held).unwrap().state, State::Pending { .. }));
 }
 
 #[test]
