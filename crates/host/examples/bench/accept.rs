@@ -70,7 +70,7 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     report.num("config_load_first_us", first_us, 1, "µs");
     report.num("config_load_again_us", again_us, 1, "µs");
     // Against the machine's CPU time per accepted job (every core busy: an upper bound).
-    let cpu_us_per_job = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64 * 1e6 / accept_rate;
+    let cpu_us_per_job = crate::report::cpus().max(1) as f64 * 1e6 / accept_rate;
     report.num("config_load_share_of_job_cpu", first_us.map(|us| us / cpu_us_per_job), 3, "");
     listing_and_replay(&client, &host, &base, &mut report).await;
     report.print(options.json_out.as_deref())?;
@@ -107,8 +107,9 @@ const CONFIG_SAMPLES: usize = 200;
 async fn time_config_loads(client: &HttpClient, base: &str) -> (Option<f64>, Option<f64>) {
     let (mut first, mut again) = (Vec::new(), Vec::new());
     for k in 0..CONFIG_SAMPLES {
-        let Ok(headers) = crate::client::get_headers(client, &format!("{base}/config/{k}")).await else { continue };
-        let micros = |name: &str| headers.get(name)?.to_str().ok()?.parse::<f64>().ok().map(|ns| ns / 1e3);
+        let url = format!("{base}/config/{k}");
+        let Ok((head, _)) = crate::client::exchange(client, "GET", &url, Vec::new()).await else { continue };
+        let micros = |name: &str| head.headers.get(name)?.to_str().ok()?.parse::<f64>().ok().map(|ns| ns / 1e3);
         first.extend(micros("x-config-load-first-ns"));
         again.extend(micros("x-config-load-ns"));
     }

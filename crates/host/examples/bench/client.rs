@@ -119,24 +119,25 @@ pub(crate) async fn open_loop(
 
 /// Sends one request with the API token; answers status and body.
 pub(crate) async fn send(client: &HttpClient, method: &str, url: &str, body: Vec<u8>) -> anyhow::Result<(u16, Bytes)> {
+    let (head, body) = exchange(client, method, url, body).await?;
+    Ok((head.status.as_u16(), body))
+}
+
+/// [`send`], answering the response's head (status and headers) with its body.
+pub(crate) async fn exchange(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(hyper::http::response::Parts, Bytes)> {
     let request = hyper::Request::builder()
         .method(method)
         .uri(url)
         .header("authorization", format!("Bearer {TOKEN}"))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))?;
-    let response = client.request(request).await?;
-    let status = response.status().as_u16();
-    Ok((status, response.into_body().collect().await?.to_bytes()))
-}
-
-/// A GET's response headers (for the floor's `/config` timings).
-pub(crate) async fn get_headers(client: &HttpClient, url: &str) -> anyhow::Result<hyper::HeaderMap> {
-    let request = hyper::Request::builder().uri(url).body(Full::new(Bytes::new()))?;
-    let response = client.request(request).await?;
-    let headers = response.headers().clone();
-    response.into_body().collect().await?;
-    Ok(headers)
+    let (head, body) = client.request(request).await?.into_parts();
+    Ok((head, body.collect().await?.to_bytes()))
 }
 
 /// An API call answered with JSON (`null` when it failed or was not JSON).

@@ -6,6 +6,11 @@ use serde_json::{json, Map, Value};
 use std::io::Write as _;
 use std::path::Path;
 
+/// Cores this process may run on (0 when the system does not say).
+pub(crate) fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
 pub(crate) struct Report {
     title: String,
     fields: Map<String, Value>,
@@ -17,7 +22,7 @@ impl Report {
         let mut fields = Map::new();
         fields.insert("mode".into(), json!(mode));
         fields.insert("store".into(), json!(store));
-        fields.insert("cpus".into(), json!(std::thread::available_parallelism().map_or(0, |n| n.get())));
+        fields.insert("cpus".into(), json!(cpus()));
         fields.insert("load_avg_before".into(), json!(load_average()));
         fields.insert("io_full_avg60_before".into(), json!(io_pressure_full_avg60()));
         Report { title: format!("{mode} on {store}"), fields, rows: Vec::new() }
