@@ -70,9 +70,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub async fn sweep(&self) -> Result<SweepReport, KvError> {
         let started = self.clock.now_ms();
         let mut report = SweepReport::default();
-        let mut owned = HashMap::new();
-        let mut drained = HashMap::new();
-        let mut walk_from = None;
+        let mut walk = Walk::default();
         let mut queue: VecDeque<JobRecord> = VecDeque::new();
         let mut pool = FuturesUnordered::new();
         let mut deciding = true;
@@ -115,11 +113,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     // A failed batch ends the deciding, never the attempts under way: dropping
                     // them mid-request would leave their outcomes unrecorded.
                     let blocked = waiting.keys().cloned().collect();
-                    self.decide_batch(&mut owned, &mut drained, &mut walk_from, &mut report, limit, blocked)
-                        .unwrap_or_else(|error| {
-                            failure.get_or_insert(error);
-                            None
-                        })
+                    self.decide_batch(&mut walk, &mut report, limit, blocked).unwrap_or_else(|error| {
+                        failure.get_or_insert(error);
+                        None
+                    })
                 } else {
                     None
                 };
@@ -175,7 +172,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
         }
         // The buckets this sweep held are free for the next one now, not at the window's end.
-        let held: Vec<String> = owned.iter().map(|(&bucket, &at)| keys::bucket_claim(bucket, at).into()).collect();
+        let held: Vec<String> = walk.owned.iter().map(|(&bucket, &at)| keys::bucket_claim(bucket, at).into()).collect();
         self.kv.delete_many(&held)?;
         match failure {
             Some(error) => Err(error),
@@ -187,18 +184,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// from buckets this sweep holds (claiming buckets as it goes), acts on them and finishes
     /// settled buckets.
     /// Returns the claims to deliver; `None` when nothing is left that no other sweep holds.
-    /// `drained`: buckets, not yet settled, whose every slot this sweep has taken (with their
-    /// count), so later batches need not read their progress again. A slot a slow writer adds
-    /// to one meanwhile is the next sweep's: such a bucket is never finished on what this sweep
-    /// remembers, since only settled buckets are, and those are read afresh.
-    /// `walk_from`: where the last batch's stretch ended, when buckets were left after it; the
-    /// batch walks on from there (or from the cursor, if that has moved past it).
-    #[allow(clippy::too_many_arguments)]
     fn decide_batch(
         &self,
-        owned: &mut HashMap<u64, u64>,
-        drained: &mut HashMap<u64, u64>,
-        walk_from: &mut Option<u64>,
+        walk: &mut Walk,
         report: &mut SweepReport,
         limit: usize,
         blocked: HashSet<String>,
@@ -218,14 +206,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // A batch walks a bounded stretch, so the cursor moves on in steps that sweeps starting
         // meanwhile begin from (a fresh store's first sweeps walk an hour of buckets), and a
         // bucket that cannot be finished yet does not keep a sweep from the buckets after it.
-        let start = walk_from.map_or(cursor, |from| from.max(cursor));
+        let start = walk.next_from.map_or(cursor, |from| from.max(cursor));
         let walk_end = end.min(start + MAX_BUCKETS_PER_BATCH);
         let mut window = start;
         while window < walk_end && budget > 0 {
             let buckets: Vec<u64> = (window..walk_end.min(window + PROGRESS_WINDOW)).collect();
             window += PROGRESS_WINDOW;
             let unsettled = |bucket: u64| (bucket + 1) * BUCKET_MS + SETTLE_MS > now;
-            let remembered = |bucket: &u64| drained.get(bucket).copied().filter(|_| unsettled(*bucket));
+            let remembered = |bucket: &u64| walk.drained.get(bucket).copied().filter(|_| unsettled(*bucket));
             let progress_keys: Vec<_> = buckets
                 .iter()
                 .filter(|b| remembered(b).is_none())
@@ -245,9 +233,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     report.lag_ms = now.saturating_sub((bucket + 1) * BUCKET_MS);
                 }
                 let mut take = (count - done).min(budget);
-                if take > 0 && !owned.contains_key(&bucket) {
+                if take > 0 && !walk.owned.contains_key(&bucket) {
                     if self.kv.add_to(&keys::bucket_claim(bucket, now), 1)? == 1 {
-                        owned.insert(bucket, now);
+                        walk.owned.insert(bucket, now);
                     } else {
                         // Another sweep works this bucket now.
                         report.busy = true;
@@ -263,7 +251,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     done_updates.push(keys::slot_done(bucket).entry(&(done + take)));
                 }
                 if done + take == count && unsettled(bucket) {
-                    drained.insert(bucket, count);
+                    walk.drained.insert(bucket, count);
                 }
                 walked.push((bucket, count, done + take));
             }
@@ -288,7 +276,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // The whole stretch was looked at with room left in the batch: walk on after it.
         let stretch_ended = budget > 0 && window >= walk_end && walk_end < end;
         if stretch_ended {
-            *walk_from = Some(walk_end);
+            walk.next_from = Some(walk_end);
         }
         Ok((!slot_keys.is_empty() || stretch_ended).then_some(claims))
     }
@@ -526,6 +514,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.kv.save(&keys::sweep_cursor(), &(walked[0].0 + finished))?;
         Ok(finished)
     }
+}
+
+/// What a sweep carries from one batch to the next.
+#[derive(Default)]
+struct Walk {
+    /// Buckets this sweep holds, with the time of its claim on each (freed when it ends).
+    owned: HashMap<u64, u64>,
+    /// Buckets, not yet settled, whose every slot this sweep has taken (with their count), so
+    /// later batches need not read their progress again. A slot a slow writer adds to one
+    /// meanwhile is the next sweep's: such a bucket is never finished on what this sweep
+    /// remembers, since only settled buckets are, and those are read afresh.
+    drained: HashMap<u64, u64>,
+    /// Where the last batch's stretch ended, when buckets were left after it: the next batch
+    /// walks on from there (or from the cursor, if that has moved past it).
+    next_from: Option<u64>,
 }
 
 /// The fewest slots a batch reads after one that held jobs back.
