@@ -214,19 +214,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             window += PROGRESS_WINDOW;
             let unsettled = |bucket: u64| (bucket + 1) * BUCKET_MS + SETTLE_MS > now;
             let remembered = |bucket: &u64| walk.drained.get(bucket).copied().filter(|_| unsettled(*bucket));
-            let progress_keys: Vec<_> = buckets
-                .iter()
-                .filter(|b| remembered(b).is_none())
-                .map(|&b| (keys::slot_count(b), keys::slot_done(b)))
-                .collect();
-            let mut read = self.kv.load_pairs(&progress_keys)?.into_iter();
-            let progress: Vec<(u64, Option<u64>)> = buckets
-                .iter()
-                .map(|b| match remembered(b) {
-                    Some(count) => (count, Some(count)),
-                    None => read.next().unwrap_or((0, None)),
-                })
-                .collect();
+            let progress = self.bucket_progress(&buckets, remembered)?;
             for (&bucket, &(count, done)) in buckets.iter().zip(&progress) {
                 let done = done.unwrap_or(0).min(count);
                 if count > done && report.lag_ms == 0 {
@@ -279,6 +267,30 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             walk.next_from = Some(walk_end);
         }
         Ok((!slot_keys.is_empty() || stretch_ended).then_some(claims))
+    }
+
+    /// How many slots each bucket has and how many of them sweeps have taken (`remembered`: a
+    /// bucket this sweep drained, with its count). Progress is read only for buckets that have
+    /// slots: most buckets a sweep walks are empty, and on a store without batch reads every
+    /// key is a round trip of its own.
+    fn bucket_progress(
+        &self,
+        buckets: &[u64],
+        remembered: impl Fn(&u64) -> Option<u64>,
+    ) -> Result<Vec<(u64, Option<u64>)>, KvError> {
+        let unknown: Vec<u64> = buckets.iter().copied().filter(|b| remembered(b).is_none()).collect();
+        let counts = self.kv.load_many(&unknown.iter().map(|&b| keys::slot_count(b)).collect::<Vec<_>>())?;
+        let with_slots: Vec<_> =
+            unknown.iter().zip(&counts).filter(|(_, &count)| count > 0).map(|(&b, _)| keys::slot_done(b)).collect();
+        let mut done = self.kv.load_many(&with_slots)?.into_iter();
+        let mut read = counts.into_iter().map(|count| (count, if count > 0 { done.next().flatten() } else { None }));
+        Ok(buckets
+            .iter()
+            .map(|b| match remembered(b) {
+                Some(count) => (count, Some(count)),
+                None => read.next().unwrap_or((0, None)),
+            })
+            .collect())
     }
 
     /// The jobs the slots point at, and the events (whose timers drive fan-out). A slot that
