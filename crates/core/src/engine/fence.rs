@@ -77,9 +77,10 @@ pub(crate) fn take_turn<K: Kv, V>(kv: &K, key: &Key<V>, current: u64, read_at: u
     Ok(Turn::Busy)
 }
 
-/// [`take_turn`] for a record that exists: a deleter wins a turn too, then deletes the record
-/// with its turn keys, so a writer that read the record before the deletion could win that turn
-/// afresh. Reading the record after winning tells: whoever deleted it took its turn before ours.
+/// [`take_turn`] for a record that exists: its deleter removes the record with its turn keys
+/// (after winning a turn, or for a job past its retention and grace, which no writer changes),
+/// so a writer that read the record before the deletion could win that turn afresh. Reading the
+/// record after winning tells.
 pub(crate) fn take_turn_of_existing<K: Kv, V>(
     kv: &K,
     key: &Key<V>,

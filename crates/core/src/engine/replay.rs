@@ -55,9 +55,14 @@ impl<K: Kv, T: Transport> Jobs<'_, K, T> {
     /// Starts a new attempt series for a finished job, claimed for an attempt right away (the
     /// caller makes it after answering). Same `webhook-id`; a fresh attempt budget.
     pub fn retry_job(&self, id: &JobId) -> Result<JobRecord, Error> {
+        let retention_ms = self.0.config.retention_ms;
         self.update_job(id, |current, now| {
             if current.state.finished_at().is_none() {
                 return Err(Error::conflict("not_finished", "the job is still pending"));
+            }
+            if current.past_retention(now, retention_ms) {
+                // Its deleter takes no turn: nothing may change it now (`DELETION_GRACE_MS`).
+                return Err(Error::not_found(format!("job {id} is past its retention")));
             }
             Ok(transition::claim(requeued(current), now))
         })
@@ -131,7 +136,9 @@ impl<K: Kv, T: Transport> Jobs<'_, K, T> {
         // One turn per job; the jobs whose turn was won are written in one commit with their
         // timer slots and list entries.
         let mut won = Vec::new();
-        for job in &page.jobs {
+        // Jobs past their retention are no longer changed (`DELETION_GRACE_MS`).
+        let retention_ms = self.0.config.retention_ms;
+        for job in page.jobs.iter().filter(|job| !job.past_retention(now, retention_ms)) {
             if let Turn::Won(turn) = fence::take_turn_of_existing(self.0.kv, &keys::job(&job.id), job.turn, now)? {
                 let mut next = requeued(job);
                 next.state = State::Pending { next_at: now };
@@ -140,6 +147,10 @@ impl<K: Kv, T: Transport> Jobs<'_, K, T> {
                 next.turn = turn;
                 won.push(next);
             }
+        }
+        if self.0.clock.now_ms() > now + fence::TURN_DEADLINE_MS {
+            // Too slow: the turns won may be skipped by now. Let them go stale rather than race.
+            return Err(Error::Busy);
         }
         let ids: Vec<(u64, &str)> = won.iter().map(|job| (bucket, job.id.as_str())).collect();
         let listed: Vec<(&JobId, u32)> = won.iter().map(|job| (&job.id, job.generation)).collect();

@@ -10,7 +10,7 @@ use super::{lists, timers, Hookah};
 use crate::ids::{EventId, JobId};
 use crate::job::transition::{self, TimerAction};
 use crate::job::view::public_state;
-use crate::job::{JobRecord, State};
+use crate::job::{JobRecord, State, DELETION_GRACE_MS, LEASE_SAFETY_MS};
 use crate::keys::{self, bucket_of, Bytes, Key, TypedKv, BUCKET_CLAIM_WINDOW_MS, BUCKET_MS, SETTLE_MS};
 use crate::ports::{Kv, KvError, Transport};
 use crate::stats::hosts::host_of;
@@ -412,8 +412,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut deletions = Vec::new();
         let mut claims = Vec::new();
         for (slot, next) in placed {
-            let cancel = next.is_some() && cancelled.next().unwrap_or(false);
             let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
+            let Some(mut next) = next else {
+                // Past retention and its grace, the record is final (`DELETION_GRACE_MS`): its
+                // deletion takes no turn. A writer that read it earlier and wins a turn afresh
+                // finds it gone.
+                report.deleted += 1;
+                visits.push(Seen::Deleted(slot.record.clone()));
+                deletions.extend(self.keys_of(&slot.record)?);
+                continue;
+            };
+            let cancel = cancelled.next().unwrap_or(false);
             if late {
                 report.held_back += 1;
                 new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), slot.id.as_str()));
@@ -426,35 +435,27 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 new_timers.push((keys::timer_bucket(now + fence::TURN_STALE_MS, now), slot.id.as_str()));
                 continue;
             };
-            match next {
-                None => {
-                    report.deleted += 1;
-                    visits.push(Seen::Deleted(slot.record.clone()));
-                    deletions.extend(self.keys_of(&slot.record, turn)?);
-                }
-                Some(_) if cancel => {
-                    // Cancelled while an attempt was in flight: no attempt starts after that.
-                    let mut record = slot.record.clone();
-                    record.state = State::Cancelled { at: now };
-                    record.timer = keys::timer_bucket(now, now);
-                    record.turn = turn;
-                    new_timers.push((record.timer, slot.id.as_str()));
-                    report.rescheduled += 1;
-                    records.push(record);
-                }
-                Some(mut next) => {
-                    // A pending job's last attempt ended since the last visit; a taken-over one
-                    // gets its abandoned attempt now.
-                    let pending = matches!(slot.record.state, State::Pending { .. });
-                    visits.push(Seen::Claimed(if pending { slot.record.clone() } else { next.clone() }));
-                    next.attempts_counted = next.attempts.len() as u32;
-                    next.turn = turn;
-                    new_timers.push((next.timer, slot.id.as_str()));
-                    report.claimed += 1;
-                    records.push(next.clone());
-                    claims.push(next);
-                }
+            if cancel {
+                // Cancelled while an attempt was in flight: no attempt starts after that.
+                let mut record = slot.record.clone();
+                record.state = State::Cancelled { at: now };
+                record.timer = keys::timer_bucket(now, now);
+                record.turn = turn;
+                new_timers.push((record.timer, slot.id.as_str()));
+                report.rescheduled += 1;
+                records.push(record);
+                continue;
             }
+            // A pending job's last attempt ended since the last visit; a taken-over one gets its
+            // abandoned attempt now.
+            let pending = matches!(slot.record.state, State::Pending { .. });
+            visits.push(Seen::Claimed(if pending { slot.record.clone() } else { next.clone() }));
+            next.attempts_counted = next.attempts.len() as u32;
+            next.turn = turn;
+            new_timers.push((next.timer, slot.id.as_str()));
+            report.claimed += 1;
+            records.push(next.clone());
+            claims.push(next);
         }
         if self.clock.now_ms() > now + fence::TURN_DEADLINE_MS {
             // Too slow to write the turns won: they go stale and other sweeps skip them.
@@ -477,11 +478,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(claims)
     }
 
-    /// Every key a job owns, for its deletion at the end of retention (`turn`: the one that
-    /// deletes it).
-    fn keys_of(&self, job: &JobRecord, turn: u64) -> Result<Vec<String>, KvError> {
+    /// Every key a job owns, for its deletion at the end of retention (with the turn after the
+    /// record's, which a writer may have won and then not written).
+    fn keys_of(&self, job: &JobRecord) -> Result<Vec<String>, KvError> {
         let key = keys::job(&job.id);
-        let mut doomed: Vec<String> = fence::turn_keys(&key, turn).collect();
+        let mut doomed: Vec<String> = fence::turn_keys(&key, job.turn + 1).collect();
         doomed.extend([key.into(), keys::body(&job.id).into(), keys::cancel_request(&job.id).into()]);
         doomed.extend((1..=job.attempts.len()).map(|n| keys::attempt_detail(&job.id, n).into()));
         if let Some(hash) = &job.idempotency_key {
@@ -549,5 +550,8 @@ const MIN_BATCH: usize = 16;
 const PROGRESS_WINDOW: u64 = 64;
 /// Buckets one batch walks at most.
 const MAX_BUCKETS_PER_BATCH: u64 = 4 * PROGRESS_WINDOW;
+// The grace lets every writer that read a job before its retention ended finish writing, by
+// clocks that disagree within `LEASE_SAFETY_MS`, before the deleter reads it.
+const _: () = assert!(DELETION_GRACE_MS >= fence::TURN_DEADLINE_MS + 2 * LEASE_SAFETY_MS);
 /// Claim windows of a finished bucket that are deleted with it, at most.
 const CLAIM_WINDOWS_FORGOTTEN: u64 = 256;

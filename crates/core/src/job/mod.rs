@@ -19,6 +19,13 @@ pub const LEASE_MARGIN_MS: u64 = 30_000;
 /// by less than this.
 pub const LEASE_SAFETY_MS: u64 = 10_000;
 
+/// A finished job is deleted this long after its retention ends, not at once. From its end on,
+/// no writer may change the record (`past_retention`), and one that read it before writes within
+/// `TURN_DEADLINE_MS` (10 s) of its read or not at all; clocks agree within `LEASE_SAFETY_MS`.
+/// So once the grace (10 s plus twice that skew) has passed, the record is final and its deleter
+/// needs no turn of its own.
+pub const DELETION_GRACE_MS: u64 = 30_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub v: u32,
@@ -149,6 +156,18 @@ pub enum State {
 impl Default for State {
     fn default() -> Self {
         State::Pending { next_at: 0 }
+    }
+}
+
+impl JobRecord {
+    /// When a finished job's retention ends; `None` while it is not finished.
+    pub fn retention_end(&self, retention_ms: u64) -> Option<u64> {
+        self.state.finished_at().map(|at| at.saturating_add(retention_ms))
+    }
+
+    /// Finished, and kept only until its deletion: no writer may change it any more.
+    pub fn past_retention(&self, now: u64, retention_ms: u64) -> bool {
+        self.retention_end(retention_ms).is_some_and(|end| end <= now)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The job state machine as pure functions: what a timer firing means, and what an attempt's
 //! result does to the record. Adapters carry the decisions out.
 
-use super::{lease_ms, Attempt, AttemptDetail, AttemptError, JobRecord, State};
+use super::{lease_ms, Attempt, AttemptDetail, AttemptError, JobRecord, State, DELETION_GRACE_MS};
 use crate::config::Config;
 use crate::delivery::{classify, schedule, AttemptResult, Class};
 use crate::keys::{bucket_of, timer_bucket};
@@ -15,9 +15,10 @@ pub enum TimerAction {
     Claim(Box<JobRecord>),
     /// Not due yet: look again at `bucket` (a new slot; the record stays as it is).
     Reschedule { bucket: u64 },
-    /// Finished; keep it until its retention ends: a new slot in `bucket`, record unchanged.
+    /// Finished; keep it until its retention ends (and the deletion grace after it): a new slot
+    /// in `bucket`, record unchanged.
     KeepUntil { bucket: u64 },
-    /// Finished and past retention: delete the record and body.
+    /// Finished, past retention and its grace: delete the record and body.
     Delete,
 }
 
@@ -25,12 +26,15 @@ pub enum TimerAction {
 /// or after the record's own timer: writers that could not change the record (it was another
 /// writer's turn) leave such slots so the job is looked at again. Earlier slots are stale.
 pub fn on_timer(record: &JobRecord, slot_bucket: u64, now: u64, config: &Config) -> TimerAction {
-    if let Some(finished_at) = record.state.finished_at() {
-        let expires = finished_at.saturating_add(config.retention_ms);
-        return if expires <= now {
+    if let Some(expires) = record.retention_end(config.retention_ms) {
+        let delete_at = expires.saturating_add(DELETION_GRACE_MS);
+        return if delete_at <= now {
             TimerAction::Delete
+        } else if expires <= now {
+            // Past retention, inside the grace (a slot written for the retention's end itself).
+            TimerAction::Reschedule { bucket: timer_bucket(delete_at, now) }
         } else if slot_bucket == record.timer {
-            TimerAction::KeepUntil { bucket: timer_bucket(expires, now) }
+            TimerAction::KeepUntil { bucket: timer_bucket(delete_at, now) }
         } else {
             TimerAction::Skip
         };
@@ -195,10 +199,15 @@ mod tests {
         let b = bucket_of(NOW) - 1;
         let delivered = record(State::Delivered { at: NOW - 1_000 }, b);
         let keep = on_timer(&delivered, b, NOW, &config);
-        assert_eq!(keep, TimerAction::KeepUntil { bucket: bucket_of(NOW - 1_000 + config.retention_ms) });
+        let delete_at = NOW - 1_000 + config.retention_ms + DELETION_GRACE_MS;
+        assert_eq!(keep, TimerAction::KeepUntil { bucket: bucket_of(delete_at) });
         assert_eq!(on_timer(&delivered, b - 3, NOW, &config), TimerAction::Skip);
-        let old = record(State::Dead { at: NOW - config.retention_ms }, b - 3);
-        assert_eq!(on_timer(&old, b, NOW, &config), TimerAction::Delete);
+        // Past retention, any slot (one written for the retention's end itself) waits out the
+        // grace; after it, any slot deletes.
+        let ended = record(State::Dead { at: NOW - config.retention_ms }, b - 3);
+        let grace_end = NOW + DELETION_GRACE_MS;
+        assert_eq!(on_timer(&ended, b, NOW, &config), TimerAction::Reschedule { bucket: bucket_of(grace_end) });
+        assert_eq!(on_timer(&ended, b, grace_end, &config), TimerAction::Delete);
     }
 
     #[test]

@@ -185,3 +185,28 @@ fn a_cancelled_job_makes_no_attempt_and_cannot_be_cancelled_again() {
     assert_eq!(retried.status, 202, "a cancelled job can be retried");
     assert_eq!(world.sent(), ["POST http://later.example/a"]);
 }
+
+#[test]
+fn a_job_past_its_retention_is_not_retried_and_is_deleted_after_the_grace_without_a_turn() {
+    use crate::job::DELETION_GRACE_MS;
+    use crate::ports::Kv;
+    let config = Config { retention_ms: 120_000, ..Config::default() };
+    let world = World::receiving(config);
+    let id = dead_job(&world, "a");
+    file(&world);
+    world.clock.advance(120_000 - 62_000 + 1_000);
+    // Past retention: no writer changes it any more, one by one or in bulk.
+    let retried = world.request("POST", &format!("{JOBS}/{id}/retry"), "");
+    assert_eq!((retried.status, retried.code()), (404, "not_found"), "{}", retried.json);
+    let bulk = replay(&world, json!({ "state": "dead" }));
+    assert_eq!(bulk.json["requeued"], 0, "{}", bulk.json);
+    world.sweep();
+    assert!(world.job(&id).is_some(), "kept through the grace");
+    // A writer that read it before its retention ended holds its next turn: the deleter takes
+    // none, so it is not held up.
+    world.kv.increment(&format!("job:{id}:turn:1"), 1).unwrap();
+    world.clock.advance(DELETION_GRACE_MS);
+    assert_eq!(world.sweep().deleted, 1);
+    assert!(world.job(&id).is_none());
+    assert_eq!(world.kv.keys_with_prefix(&format!("job:{id}")), Vec::<String>::new());
+}
