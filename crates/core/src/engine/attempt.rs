@@ -137,7 +137,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let key = keys::job(&claimed.id);
         let Some(current) = self.kv.load(&key)? else { return Ok(false) };
         let now = self.clock.now_ms();
-        if holds(claimed, &current, now).is_none() {
+        if current.turn != claimed.turn || holds(claimed, now).is_none() {
             return Ok(false);
         }
         let next_at = now + super::targets::HOLD_BACK_MS;
@@ -151,8 +151,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// Records what came of the attempt `claimed` holds. Only the claim's holder writes here, and
-    /// only while its lease lasts: anyone else must win the job's next turn, which a takeover
-    /// does only once the lease has ended.
+    /// only while its lease lasts: anyone else must win the job's next turn, which a takeover, or
+    /// a cancel that changes the record, does only once the lease has ended (retries are for
+    /// finished jobs). So while the lease has over `LEASE_SAFETY_MS` left, the stored record is
+    /// still the claim: only the cancel flag is read.
     async fn record_outcome(
         &self,
         claimed: &JobRecord,
@@ -164,21 +166,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let id = &claimed.id;
         let key = keys::job(id);
         let cancel_key = keys::cancel_request(id);
-        let read = self.kv.get_many(&[key.to_string(), cancel_key.to_string()])?;
-        let Some(current) = key.decode(read[0].as_deref()) else {
-            return Ok(None);
-        };
         let now = self.clock.now_ms();
-        // Taken over, cancelled, or too late to be sure it is not: nothing to write.
-        let Some(claim) = holds(claimed, &current, now) else { return Ok(None) };
-        let mut decision = transition::decide(&current, &sent.result, now, self.config, self.entropy.next_u32());
-        if cancel_key.decode(read[1].as_deref()).is_some() && matches!(decision, Decision::Retry { .. }) {
+        // Too late to be sure it is not taken over: nothing to write.
+        let Some(claim) = holds(claimed, now) else { return Ok(None) };
+        let mut decision = transition::decide(claimed, &sent.result, now, self.config, self.entropy.next_u32());
+        if self.kv.exists(&cancel_key)? && matches!(decision, Decision::Retry { .. }) {
             decision = Decision::Cancelled;
         }
         // Everything the new record points at goes in the same commit: the earlier attempt's
         // detail, the retry's timer slot, the job's entry in the pending list.
         let mut entries = Vec::new();
-        if let Some(previous) = &current.last_detail {
+        if let Some(previous) = &claimed.last_detail {
             entries.push(keys::attempt_detail(id, previous.n).entry(previous));
         }
         let mut retry_timer = None;
@@ -186,16 +184,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             let bucket = keys::timer_bucket(at, now);
             entries.extend(timers::allocate(self.kv, &[(bucket, id.as_str())])?);
             retry_timer = Some(bucket);
-            if current.pending_listed != Some(current.generation) {
-                entries.extend(lists::append(self.kv, "pending", &[(id, current.generation)])?);
+            if claimed.pending_listed != Some(claimed.generation) {
+                entries.extend(lists::append(self.kv, "pending", &[(id, claimed.generation)])?);
             }
         }
-        let Some(mut next) = transition::complete(&current, claim, attempt, Some(detail), &decision, retry_timer)
-        else {
+        let Some(mut next) = transition::complete(claimed, claim, attempt, Some(detail), &decision, retry_timer) else {
             return Ok(None);
         };
         if retry_timer.is_some() {
-            next.pending_listed = Some(current.generation);
+            next.pending_listed = Some(claimed.generation);
         }
         let (key_text, record_bytes) = key.entry(&next);
         if let Some(n) = slot.filter(|_| next.state.finished_at().is_some() && next.timer == claimed.timer) {
@@ -213,10 +210,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 }
 
 /// The claim number of `claimed` if its holder may still write the job without a turn: the
-/// stored record is still at the claim's turn and the lease has over `LEASE_SAFETY_MS` left.
-fn holds(claimed: &JobRecord, current: &JobRecord, now: u64) -> Option<u32> {
+/// lease has over `LEASE_SAFETY_MS` left, so nobody else has changed the record since the claim.
+fn holds(claimed: &JobRecord, now: u64) -> Option<u32> {
     let State::InFlight { claim, lease_until } = claimed.state else { return None };
-    (current.turn == claimed.turn && now + LEASE_SAFETY_MS <= lease_until).then_some(claim)
+    (now + LEASE_SAFETY_MS <= lease_until).then_some(claim)
 }
 
 /// The request exactly as the receiver gets it, signed with `keys` (Standard Webhooks) at
