@@ -50,22 +50,30 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// read fewer than [`Self::attempt`] on the hot path, and one fewer for the sweep that
     /// files the job.
     pub async fn first_attempt(&self, record: JobRecord, held: Held) -> Result<Option<JobRecord>, KvError> {
-        Ok(self.attempt_holding(record, AttemptOptions::default(), Some(held)).await?.record)
+        Ok(self.attempt_holding(record, AttemptOptions::default(), Some(held.body), held.slot).await?.record)
+    }
+
+    /// A sweep's attempt of a claim whose timer slot (in its lease's bucket) is number `slot`.
+    pub(crate) async fn attempt_in_slot(&self, record: JobRecord, slot: u64) -> Result<Option<JobRecord>, KvError> {
+        Ok(self.attempt_holding(record, AttemptOptions::default(), None, Some(slot)).await?.record)
     }
 
     pub async fn attempt_with(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
-        self.attempt_holding(record, options, None).await
+        self.attempt_holding(record, options, None, None).await
     }
 
+    /// `body`: the job's body if the invocation holds it; `slot`: the number of the claim's own
+    /// timer slot, if known.
     async fn attempt_holding(
         &self,
         record: JobRecord,
         options: AttemptOptions,
-        held: Option<Held>,
+        body: Option<Vec<u8>>,
+        slot: Option<u64>,
     ) -> Result<Attempted, KvError> {
         let place = record.target_place;
         let host = crate::stats::hosts::host_of(&record.url);
-        let attempted = self.make_attempt(record, options, held).await;
+        let attempted = self.make_attempt(record, options, body, slot).await;
         // The place the claim took for its target is given back however the attempt went.
         if let Some(epoch) = place {
             self.release_target_place(&host, epoch)?;
@@ -77,13 +85,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         &self,
         record: JobRecord,
         options: AttemptOptions,
-        held: Option<Held>,
+        body: Option<Vec<u8>>,
+        slot: Option<u64>,
     ) -> Result<Attempted, KvError> {
         if !matches!(record.state, State::InFlight { .. }) {
             return Ok(Attempted { record: None, sent: None });
         }
-        let slot = held.as_ref().and_then(|held| held.slot);
-        let body = if let Some(body) = held.map(|held| held.body).filter(|body| body.len() as u64 == record.body_len) {
+        let body = if let Some(body) = body.filter(|body| body.len() as u64 == record.body_len) {
             body
         } else if record.body_len > 0 {
             match self.kv.load(&keys::body(&record.id))? {
@@ -195,11 +203,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             next.pending_listed = Some(claimed.generation);
         }
         let (key_text, record_bytes) = key.entry(&next);
-        if let Some(n) = slot.filter(|_| next.state.finished_at().is_some() && next.timer == claimed.timer) {
-            // The job's own timer slot, still ahead (the lease has over `LEASE_SAFETY_MS` left),
-            // carries the finished record for the sweep that files it.
-            let value = timers::slot_value_with_record(id.as_str(), &record_bytes);
-            entries.push((keys::slot(next.timer, n).into(), value));
+        // The claim's own timer slot is still ahead (the lease has over `LEASE_SAFETY_MS` left).
+        if let Some(n) = slot {
+            if next.state.finished_at().is_some() && next.timer == claimed.timer {
+                // It carries the finished record for the sweep that files the job.
+                let value = timers::slot_value_with_record(id.as_str(), &record_bytes);
+                entries.push((keys::slot(next.timer, n).into(), value));
+            } else if next.timer != claimed.timer {
+                // The timer moved to the retry's slot: this one is spent.
+                entries.push((keys::slot(claimed.timer, n).into(), timers::SPENT_SLOT.to_vec()));
+            }
         }
         entries.push((key_text, record_bytes));
         self.kv.set_many(entries)?;

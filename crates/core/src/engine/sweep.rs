@@ -71,7 +71,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let started = self.clock.now_ms();
         let mut report = SweepReport::default();
         let mut walk = Walk::default();
-        let mut queue: VecDeque<JobRecord> = VecDeque::new();
+        // Claims to attempt, each with the number of its timer slot.
+        let mut queue: VecDeque<(JobRecord, u64)> = VecDeque::new();
         let mut pool = FuturesUnordered::new();
         let mut deciding = true;
         let mut failure = None;
@@ -80,11 +81,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // after one that held none, a quarter more, up to `sweep_batch`.
         let mut limit = self.config.sweep_batch;
         // Claims whose target had no place in flight when their turn to start came, by host.
-        let mut waiting: HashMap<String, Vec<JobRecord>> = HashMap::new();
+        let mut waiting: HashMap<String, Vec<(JobRecord, u64)>> = HashMap::new();
         let mut earlier_flights = HashMap::new();
         loop {
             while pool.len() < self.config.sweep_concurrency {
-                let Some(mut claim) = queue.pop_front() else { break };
+                let Some((mut claim, slot)) = queue.pop_front() else { break };
                 let host = host_of(&claim.url);
                 // Behind claims already waiting for this target, without asking again.
                 let place = if waiting.contains_key(&host) {
@@ -95,15 +96,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 match place {
                     Ok(Some(place)) => {
                         claim.target_place = place;
-                        let attempt = self.attempt(claim);
+                        let attempt = self.attempt_in_slot(claim, slot);
                         pool.push(async move { (host, attempt.await) });
                     }
-                    Ok(None) => waiting.entry(host).or_default().push(claim),
+                    Ok(None) => waiting.entry(host).or_default().push((claim, slot)),
                     Err(error) => {
                         // Given back below with the rest; no new batch starts.
                         deciding = false;
                         failure.get_or_insert(error);
-                        waiting.entry(host).or_default().push(claim);
+                        waiting.entry(host).or_default().push((claim, slot));
                     }
                 }
             }
@@ -162,7 +163,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         // Claims that never got a place (other sweeps hold the target's): pending again in a
         // second, their attempt count unchanged.
-        for claim in waiting.into_values().flatten() {
+        for (claim, _) in waiting.into_values().flatten() {
             match self.give_back_claim(&claim) {
                 Ok(true) => report.held_back += 1,
                 Ok(false) => report.lost_claims += 1,
@@ -190,7 +191,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         report: &mut SweepReport,
         limit: usize,
         blocked: HashSet<String>,
-    ) -> Result<Option<Vec<JobRecord>>, KvError> {
+    ) -> Result<Option<Vec<(JobRecord, u64)>>, KvError> {
         // Taken before any record is read: turns are judged as of then.
         let now = self.clock.now_ms();
         // Only whole buckets that have ended are swept: every slot in them is due.
@@ -336,15 +337,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok((found, events))
     }
 
-    /// Carries out each slot's timer action; returns the records this sweep now holds claims on.
-    /// `now` was taken before the records were read.
+    /// Carries out each slot's timer action; returns the records this sweep now holds claims on,
+    /// each with the number of its new timer slot. `now` was taken before the records were read.
     fn act_on_slots(
         &self,
         found: Vec<Found>,
         now: u64,
         report: &mut SweepReport,
         blocked: HashSet<String>,
-    ) -> Result<Vec<JobRecord>, KvError> {
+    ) -> Result<Vec<(JobRecord, u64)>, KvError> {
         let mut new_timers: Vec<(u64, &str)> = Vec::new();
         let mut finished: Vec<(&'static str, &JobId, u32)> = Vec::new();
         let mut wanted = Vec::new();
@@ -452,17 +453,18 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             visits.push(Seen::Claimed(if pending { slot.record.clone() } else { next.clone() }));
             next.attempts_counted = next.attempts.len() as u32;
             next.turn = turn;
+            claims.push((next.clone(), new_timers.len()));
             new_timers.push((next.timer, slot.id.as_str()));
             report.claimed += 1;
-            records.push(next.clone());
-            claims.push(next);
+            records.push(next);
         }
         if self.clock.now_ms() > now + fence::TURN_DEADLINE_MS {
             // Too slow to write the turns won: they go stale and other sweeps skip them.
             return Err(KvError("the sweep took too long to record its claims".into()));
         }
         // New slots and the records that point at them in one commit.
-        let mut entries = timers::allocate(self.kv, &new_timers)?;
+        let (mut entries, numbers) = timers::allocate_numbered(self.kv, &new_timers)?;
+        let claims = claims.into_iter().map(|(claim, i)| (claim, numbers[i])).collect();
         entries.extend(lists::append_grouped(self.kv, &finished)?);
         entries.extend(records.iter().map(|record| keys::job(&record.id).entry(record)));
         self.kv.set_many(entries)?;

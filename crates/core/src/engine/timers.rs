@@ -9,17 +9,24 @@ use std::collections::BTreeMap;
 /// stores them in the same `set_many` as the records they point at, when it can). A slot holds
 /// a job's id or an event's, so it takes the id's text.
 pub(crate) fn allocate<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result<Vec<Entry>, KvError> {
-    let mut by_bucket: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
-    for &(bucket, id) in wanted {
-        by_bucket.entry(bucket).or_default().push(id);
+    Ok(allocate_numbered(kv, wanted)?.0)
+}
+
+/// [`allocate`], also answering each slot's number, in the order of `wanted`.
+pub(crate) fn allocate_numbered<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result<(Vec<Entry>, Vec<u64>), KvError> {
+    let mut by_bucket: BTreeMap<u64, Vec<(usize, &str)>> = BTreeMap::new();
+    for (i, &(bucket, id)) in wanted.iter().enumerate() {
+        by_bucket.entry(bucket).or_default().push((i, id));
     }
     let mut entries = Vec::with_capacity(wanted.len());
+    let mut numbers = vec![0; wanted.len()];
     for (bucket, ids) in by_bucket {
-        for (n, id) in super::slot_log::reserve(kv, &keys::slot_count(bucket), ids.len())?.zip(ids) {
+        for (n, (i, id)) in super::slot_log::reserve(kv, &keys::slot_count(bucket), ids.len())?.zip(ids) {
             entries.push(keys::slot(bucket, n).entry(id.as_bytes()));
+            numbers[i] = n;
         }
     }
-    Ok(entries)
+    Ok((entries, numbers))
 }
 
 /// [`allocate`] for one job: its slot entry and the slot's number.
@@ -38,6 +45,11 @@ pub(crate) fn slot_value_with_record(id: &str, record: &[u8]) -> Vec<u8> {
     value.extend_from_slice(record);
     value
 }
+
+/// What the holder of a claim writes into the claim's own timer slot when the attempt ends in a
+/// retry: the record's timer has moved to the retry's slot, so this one would only cost the
+/// sweep that reaches it a read of the record to find it stale. It names nothing.
+pub(crate) const SPENT_SLOT: &[u8] = b"";
 
 /// The id a slot names, and the record it carries if any.
 pub(crate) fn parse_slot_value(value: &[u8]) -> Option<(String, Option<&[u8]>)> {

@@ -460,3 +460,36 @@ fn a_job_delivered_at_first_is_filed_from_its_timer_slot_without_reading_its_rec
     let page = world.hookah().list_page("delivered", 10, None, |_| true).unwrap();
     assert_eq!(page.jobs.iter().map(|job| job.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
 }
+
+#[test]
+fn an_attempt_that_ends_in_a_retry_spends_its_timer_slot_and_a_sweep_made_delivery_is_filed_from_its_slot() {
+    use super::Answer;
+    let world = World::receiving(crate::Config::default());
+    world.answer("http://flaky.example/", Answer::Status(500));
+    let (id, follow_up) = world.submit_to("/flaky.example/a", &[]);
+    block_on(world.hookah().follow_up(follow_up));
+    let lease_ms = world.job(&id).unwrap().lease_ms();
+    // The first attempt (the accepting invocation's) and the second (a sweep's) fail.
+    world.clock.advance(7_000);
+    assert_eq!(world.sweep().claimed, 1);
+    // Both leases end: their slots were spent by the outcomes, so the sweep reads no record.
+    world.clock.advance(lease_ms + 1_000);
+    let reads_no_job = |world: &World| {
+        *world.kv.failing_reads.borrow_mut() = Some("job:".into());
+        let report = world.sweep();
+        *world.kv.failing_reads.borrow_mut() = None;
+        report
+    };
+    let report = reads_no_job(&world);
+    assert_eq!((report.slots, report.skipped, report.claimed), (2, 2, 0), "{report:?}");
+    // The third attempt (a sweep's) is delivered; its slot carries the finished record.
+    world.answer("http://flaky.example/", Answer::Status(200));
+    world.clock.advance(6 * 60_000);
+    assert_eq!(world.sweep().claimed, 1);
+    assert!(matches!(world.job(&id).unwrap().state, State::Delivered { .. }));
+    world.clock.advance(lease_ms + 1_000);
+    let report = reads_no_job(&world);
+    assert_eq!((report.slots, report.skipped), (1, 0), "{report:?}");
+    let page = world.hookah().list_page("delivered", 10, None, |_| true).unwrap();
+    assert_eq!(page.jobs.iter().map(|job| job.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
+}
