@@ -13,6 +13,8 @@ pub struct MemoryKv {
     pub commits: Cell<u64>,
     /// Reads of keys starting with this fail, as from a store that is down (tests of error paths).
     pub failing_reads: RefCell<Option<String>>,
+    /// Every key read, while this is `Some` (tests of what a sweep reads).
+    pub read_log: RefCell<Option<Vec<String>>>,
 }
 
 impl MemoryKv {
@@ -21,8 +23,12 @@ impl MemoryKv {
     }
     fn read<'k>(&self, keys: impl IntoIterator<Item = &'k str>) -> Result<(), KvError> {
         let failing = self.failing_reads.borrow();
+        let mut log = self.read_log.borrow_mut();
         for key in keys {
             self.reads.set(self.reads.get() + 1);
+            if let Some(log) = log.as_mut() {
+                log.push(key.to_string());
+            }
             if failing.as_deref().is_some_and(|prefix| key.starts_with(prefix)) {
                 return Err(KvError(format!("reading {key} failed")));
             }

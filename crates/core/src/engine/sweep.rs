@@ -75,6 +75,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut queue: VecDeque<(JobRecord, u64)> = VecDeque::new();
         let mut pool = FuturesUnordered::new();
         let mut deciding = true;
+        // The last batch put back everything it read, for targets whose claims wait in this
+        // sweep: no new batch until those claims have started, since it would read slots only
+        // to put them back again.
+        let mut stalled = false;
         let mut failure = None;
         // Slots the next batch reads: after a batch that held jobs back (a full target, a slow
         // store), no more than it could claim, so the next does not read what it must put back;
@@ -108,7 +112,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     }
                 }
             }
-            if deciding && queue.is_empty() {
+            if deciding && queue.is_empty() && !(stalled && !waiting.is_empty()) {
                 let held_before = report.held_back;
                 let batch = if self.clock.now_ms() < started + self.config.sweep_budget_ms {
                     // A failed batch ends the deciding, never the attempts under way: dropping
@@ -124,6 +128,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 match batch {
                     Some(claims) => {
                         report.batches += 1;
+                        stalled = claims.is_empty() && report.held_back > held_before;
                         limit = if report.held_back > held_before {
                             claims.len().clamp(MIN_BATCH.min(self.config.sweep_batch), self.config.sweep_batch)
                         } else {
@@ -136,6 +141,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 }
             }
             let Some((host, outcome)) = pool.next().await else {
+                if stalled && !waiting.is_empty() {
+                    // None of this sweep's attempts is left to free a place for its waiting
+                    // claims: they go back, and the next sweep decides afresh.
+                    deciding = false;
+                }
                 if deciding || !queue.is_empty() {
                     continue;
                 }
@@ -210,14 +220,24 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let start = walk.next_from.map_or(cursor, |from| from.max(cursor));
         let walk_end = end.min(start + MAX_BUCKETS_PER_BATCH);
         let mut window = start;
+        // Small at first, so a batch whose first buckets fill it reads little past them.
+        let mut window_size = FIRST_PROGRESS_WINDOW;
         while window < walk_end && budget > 0 {
-            let buckets: Vec<u64> = (window..walk_end.min(window + PROGRESS_WINDOW)).collect();
-            window += PROGRESS_WINDOW;
+            let buckets: Vec<u64> = (window..walk_end.min(window + window_size)).collect();
+            window += window_size;
+            window_size = (window_size * 2).min(PROGRESS_WINDOW);
             let unsettled = |bucket: u64| (bucket + 1) * BUCKET_MS + SETTLE_MS > now;
-            let remembered = |bucket: &u64| walk.drained.get(bucket).copied().filter(|_| unsettled(*bucket));
-            let progress = self.bucket_progress(&buckets, remembered)?;
-            for (&bucket, &(count, done)) in buckets.iter().zip(&progress) {
-                let done = done.unwrap_or(0).min(count);
+            let remembered = |bucket: &u64| walk.known.get(bucket).copied().filter(|_| unsettled(*bucket));
+            let elsewhere = |bucket: &u64| walk.held_elsewhere.contains(bucket);
+            let progress = self.bucket_progress(&buckets, remembered, elsewhere)?;
+            for (&bucket, progress) in buckets.iter().zip(progress) {
+                let Some((count, done)) = progress else {
+                    // Another sweep holds it (found so in an earlier batch): neither read nor
+                    // asked for again, and nothing after it is finished here.
+                    report.busy = true;
+                    walked.push((bucket, 1, 0));
+                    continue;
+                };
                 if count > done && report.lag_ms == 0 {
                     report.lag_ms = now.saturating_sub((bucket + 1) * BUCKET_MS);
                 }
@@ -228,6 +248,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     } else {
                         // Another sweep works this bucket now.
                         report.busy = true;
+                        walk.held_elsewhere.insert(bucket);
                         take = 0;
                     }
                 }
@@ -239,8 +260,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 if take > 0 {
                     done_updates.push(keys::slot_done(bucket).entry(&(done + take)));
                 }
-                if done + take == count && unsettled(bucket) {
-                    walk.drained.insert(bucket, count);
+                if unsettled(bucket) && (done + take == count || walk.owned.contains_key(&bucket)) {
+                    walk.known.insert(bucket, (count, done + take));
                 }
                 walked.push((bucket, count, done + take));
             }
@@ -270,26 +291,31 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok((!slot_keys.is_empty() || stretch_ended).then_some(claims))
     }
 
-    /// How many slots each bucket has and how many of them sweeps have taken (`remembered`: a
-    /// bucket this sweep drained, with its count). Progress is read only for buckets that have
-    /// slots: most buckets a sweep walks are empty, and on a store without batch reads every
-    /// key is a round trip of its own.
+    /// How many slots each bucket has and how many of them sweeps have taken, as `(count,
+    /// done)`; `None` for a bucket `elsewhere` says another sweep holds, which is not read.
+    /// `remembered`: the progress of a bucket this sweep holds or drained. Progress is read only
+    /// for buckets that have slots: most buckets a sweep walks are empty, and on a store without
+    /// batch reads every key is a round trip of its own.
     fn bucket_progress(
         &self,
         buckets: &[u64],
-        remembered: impl Fn(&u64) -> Option<u64>,
-    ) -> Result<Vec<(u64, Option<u64>)>, KvError> {
-        let unknown: Vec<u64> = buckets.iter().copied().filter(|b| remembered(b).is_none()).collect();
+        remembered: impl Fn(&u64) -> Option<(u64, u64)>,
+        elsewhere: impl Fn(&u64) -> bool,
+    ) -> Result<Vec<Option<(u64, u64)>>, KvError> {
+        let unknown: Vec<u64> = buckets.iter().copied().filter(|b| remembered(b).is_none() && !elsewhere(b)).collect();
         let counts = self.kv.load_many(&unknown.iter().map(|&b| keys::slot_count(b)).collect::<Vec<_>>())?;
         let with_slots: Vec<_> =
             unknown.iter().zip(&counts).filter(|(_, &count)| count > 0).map(|(&b, _)| keys::slot_done(b)).collect();
         let mut done = self.kv.load_many(&with_slots)?.into_iter();
-        let mut read = counts.into_iter().map(|count| (count, if count > 0 { done.next().flatten() } else { None }));
+        let mut read = counts
+            .into_iter()
+            .map(|count| (count, if count > 0 { done.next().flatten().unwrap_or(0).min(count) } else { 0 }));
         Ok(buckets
             .iter()
             .map(|b| match remembered(b) {
-                Some(count) => (count, Some(count)),
-                None => read.next().unwrap_or((0, None)),
+                _ if elsewhere(b) => None,
+                Some(progress) => Some(progress),
+                None => Some(read.next().unwrap_or((0, 0))),
             })
             .collect())
     }
@@ -536,11 +562,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 struct Walk {
     /// Buckets this sweep holds, with the time of its claim on each (freed when it ends).
     owned: HashMap<u64, u64>,
-    /// Buckets, not yet settled, whose every slot this sweep has taken (with their count), so
-    /// later batches need not read their progress again. A slot a slow writer adds to one
-    /// meanwhile is the next sweep's: such a bucket is never finished on what this sweep
-    /// remembers, since only settled buckets are, and those are read afresh.
-    drained: HashMap<u64, u64>,
+    /// The progress (count, done) of buckets not yet settled that this sweep holds (only it
+    /// takes their slots) or has drained, so later batches need not read it again. A slot a slow
+    /// writer adds to one meanwhile is the next sweep's: such a bucket is never finished on what
+    /// this sweep remembers, since only settled buckets are, and those are read afresh.
+    known: HashMap<u64, (u64, u64)>,
+    /// Buckets another sweep held when this one asked: not read or asked for again.
+    held_elsewhere: HashSet<u64>,
     /// Where the last batch's stretch ended, when buckets were left after it: the next batch
     /// walks on from there (or from the cursor, if that has moved past it).
     next_from: Option<u64>,
@@ -548,7 +576,8 @@ struct Walk {
 
 /// The fewest slots a batch reads after one that held jobs back.
 const MIN_BATCH: usize = 16;
-/// Buckets whose progress one read fetches.
+/// Buckets whose progress one read fetches, at first and at most.
+const FIRST_PROGRESS_WINDOW: u64 = 8;
 const PROGRESS_WINDOW: u64 = 64;
 /// Buckets one batch walks at most.
 const MAX_BUCKETS_PER_BATCH: u64 = 4 * PROGRESS_WINDOW;

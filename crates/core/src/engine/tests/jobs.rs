@@ -493,3 +493,38 @@ fn an_attempt_that_ends_in_a_retry_spends_its_timer_slot_and_a_sweep_made_delive
     let page = world.hookah().list_page("delivered", 10, None, |_| true).unwrap();
     assert_eq!(page.jobs.iter().map(|job| job.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
 }
+
+#[test]
+fn a_sweep_reads_the_progress_of_a_bucket_it_holds_or_another_sweep_holds_once() {
+    use crate::keys::TypedKv;
+    use crate::ports::Clock;
+    let mut world = World::new(ScriptedTransport::status(200));
+    world.config.sweep_batch = 10;
+    world.sweep(); // a fresh store's first sweep walks the lookback
+                   // 5 jobs whose leases end in one bucket, then 30 whose leases end in the next.
+    let mut submit = |n| {
+        let mut id = None;
+        for _ in 0..n {
+            let (job, follow_up) = world.submit(&[]);
+            block_on(world.hookah().follow_up(follow_up));
+            id = Some(job);
+        }
+        world.job(&id.unwrap()).unwrap()
+    };
+    let first = submit(5).timer;
+    world.clock.advance(1_000);
+    let second = submit(30).timer;
+    assert_eq!(second, first + 1);
+    world.clock.advance(world.job(&world.kv.keys_with_prefix("job:")[0][4..]).unwrap().lease_ms() + 1_000);
+    // Another sweep holds the first bucket; this one takes the second in three batches.
+    assert_eq!(world.kv.add_to(&keys::bucket_claim(first, world.clock.now_ms()), 1).unwrap(), 1);
+    *world.kv.read_log.borrow_mut() = Some(Vec::new());
+    let report = world.sweep();
+    let log = world.kv.read_log.borrow_mut().take().unwrap();
+    assert_eq!((report.slots, report.batches, report.busy), (30, 3, true), "{report:?}");
+    for bucket in [first, second] {
+        for key in [keys::slot_count(bucket).to_string(), keys::slot_done(bucket).to_string()] {
+            assert_eq!(log.iter().filter(|read| **read == key).count(), 1, "{key} in {report:?}");
+        }
+    }
+}
