@@ -150,11 +150,13 @@ impl std::future::Future for YieldOnce {
 }
 
 /// A clock the test moves.
-pub struct ManualClock(pub Cell<u64>);
+/// A clock only the test moves; its clones share one time (a scripted receiver can move it).
+#[derive(Clone)]
+pub struct ManualClock(pub std::rc::Rc<Cell<u64>>);
 
 impl ManualClock {
     pub fn at(ms: u64) -> Self {
-        Self(Cell::new(ms))
+        Self(std::rc::Rc::new(Cell::new(ms)))
     }
     pub fn advance(&self, ms: u64) {
         self.0.set(self.0.get() + ms);

@@ -90,6 +90,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         loop {
             while pool.len() < self.config.sweep_concurrency {
                 let Some((mut claim, slot)) = queue.pop_front() else { break };
+                if !claim.lease_fits_attempt(self.clock.now_ms()) {
+                    // It waited in this sweep too long for an attempt to end inside its lease:
+                    // pending again at once, unattempted.
+                    match self.give_back_claim(&claim) {
+                        Ok(true) => report.held_back += 1,
+                        Ok(false) => report.lost_claims += 1,
+                        Err(error) => {
+                            deciding = false;
+                            failure.get_or_insert(error);
+                        }
+                    }
+                    continue;
+                }
                 let host = host_of(&claim.url);
                 // Behind claims already waiting for this target, without asking again.
                 let place = if waiting.contains_key(&host) {
@@ -112,7 +125,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     }
                 }
             }
-            if deciding && queue.is_empty() && !(stalled && !waiting.is_empty()) {
+            if deciding && queue.is_empty() && (!stalled || waiting.is_empty()) {
                 let held_before = report.held_back;
                 let batch = if self.clock.now_ms() < started + self.config.sweep_budget_ms {
                     // A failed batch ends the deciding, never the attempts under way: dropping

@@ -240,6 +240,14 @@ impl JobRecord {
     pub fn lease_ms(&self) -> u64 {
         lease_ms(self.timeout_ms)
     }
+
+    /// Whether an attempt of this claim started at `now` ends, and its outcome is recorded,
+    /// within the lease. One that starts later (its claim waited in a busy sweep) would make an
+    /// attempt whose outcome is never written, and the job would go again after the lease.
+    pub fn lease_fits_attempt(&self, now: u64) -> bool {
+        matches!(self.state, State::InFlight { lease_until, .. }
+            if now + 2 * self.timeout_ms + LEASE_SAFETY_MS <= lease_until)
+    }
 }
 
 pub fn lease_ms(timeout_ms: u64) -> u64 {

@@ -502,7 +502,7 @@ fn a_sweep_reads_the_progress_of_a_bucket_it_holds_or_another_sweep_holds_once()
     world.config.sweep_batch = 10;
     world.sweep(); // a fresh store's first sweep walks the lookback
                    // 5 jobs whose leases end in one bucket, then 30 whose leases end in the next.
-    let mut submit = |n| {
+    let submit = |n| {
         let mut id = None;
         for _ in 0..n {
             let (job, follow_up) = world.submit(&[]);

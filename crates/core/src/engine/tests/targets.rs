@@ -96,3 +96,30 @@ fn a_backlog_to_one_target_delays_neither_another_targets_retries_nor_first_atte
     block_on(world.hookah().follow_up(follow_up));
     assert_eq!(sent_to(&world, "other.example"), 2);
 }
+
+#[test]
+fn a_claim_that_waited_in_its_sweep_too_long_for_its_lease_goes_back_unattempted() {
+    use crate::delivery::AttemptResult;
+    let mut world = World::new(ScriptedTransport::status(200));
+    world.config.target_concurrency = 1;
+    // The receiver takes 45 s to answer: the second claim waits that long for the one place.
+    let clock = world.clock.clone();
+    world.transport = ScriptedTransport::new(move |_| {
+        clock.advance(45_000);
+        AttemptResult::Response { status: 200, retry_after: None }
+    });
+    let ids: Vec<JobId> = (0..2).map(|_| world.submit(&[("hookah-delay", "5")]).0).collect();
+    world.clock.advance(10_000);
+    let report = world.sweep();
+    // Its lease (60 s) could no longer see an attempt through: no attempt whose outcome nobody
+    // would record, and so no second delivery after the lease.
+    assert_eq!((report.claimed, report.delivered, report.held_back), (2, 1, 1), "{report:?}");
+    world.clock.advance(2_000);
+    assert_eq!(world.sweep().delivered, 1);
+    world.clock.advance(10 * 60_000);
+    world.sweep();
+    assert_eq!(sent_to(&world, "example.com"), 2);
+    for id in &ids {
+        assert_eq!(world.job(id).unwrap().attempts.len(), 1);
+    }
+}
