@@ -18,8 +18,13 @@ pub(crate) enum Class {
     Ok,
     FailOnce,
     Down,
+    /// Answers 2xx after `SLOW_ANSWER`, so attempts to it are in flight for that long.
+    Slow,
     Other,
 }
+
+/// How long a `slow` path takes to answer.
+pub(crate) const SLOW_ANSWER: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Class {
     fn of(path: &str) -> Class {
@@ -27,6 +32,7 @@ impl Class {
             Some("ok") => Class::Ok,
             Some("fail-once") => Class::FailOnce,
             Some("down") => Class::Down,
+            Some("slow") => Class::Slow,
             _ => Class::Other,
         }
     }
@@ -45,7 +51,7 @@ pub(crate) struct Receiver {
     pub(crate) addr: String,
     clock: HostClock,
     down: AtomicBool,
-    delivered: [AtomicUsize; 4],
+    delivered: [AtomicUsize; 5],
     arrivals: Mutex<HashMap<String, Vec<Arrival>>>,
     /// Told (job id, arrival) of every failed first attempt at a `fail-once` path.
     first_failures: Mutex<Option<mpsc::UnboundedSender<(String, u64)>>>,
@@ -71,6 +77,9 @@ impl Receiver {
                         let receiver = receiver.clone();
                         async move {
                             let status = receiver.answer(&request);
+                            if matches!(Class::of(request.uri().path()), Class::Slow) {
+                                tokio::time::sleep(SLOW_ANSWER).await;
+                            }
                             request.into_body().collect().await?;
                             Ok::<_, hyper::Error>(
                                 hyper::Response::builder().status(status).body(Full::new(Bytes::new())).unwrap(),
