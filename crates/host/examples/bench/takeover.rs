@@ -4,8 +4,9 @@
 //! other instance's sweeps take them over once the lease ends. The figure is how late each comes:
 //! its first delivery minus its lease's end (the abandoned attempt the job's log shows). A share
 //! of the jobs (`SLOW_SHARE`) go to a receiver that answers after 2 s, so the kill cuts attempts
-//! off mid-flight. Also: nothing lost, and duplicates counted apart from the jobs taken over
-//! (an attempt cut off by the kill may have reached its receiver: delivery is at least once).
+//! off mid-flight. The jobs are looked at once those leases have ended. Also: nothing lost, and
+//! duplicates counted apart from the jobs taken over (an attempt cut off by the kill may have
+//! reached its receiver: delivery is at least once).
 
 use crate::accept::wait_for;
 use crate::client::{call, new_client, open_loop, percentile, UrlFor};
@@ -25,6 +26,11 @@ use std::time::Duration;
 
 /// How long after the load every accepted job must have arrived: a lease, and slack for sweeps.
 const DELIVERY_WAIT: Duration = Duration::from_secs(150);
+/// How long after the kill the jobs are looked at: the lease of an attempt the kill cut off
+/// (60 s for spin.toml's 15 s timeout), and slack for the sweeps that take it over. An attempt
+/// cut off after it reached its receiver counts as delivered at once, so waiting for every job
+/// to arrive does not wait for the takeovers.
+const TAKEOVER_WAIT_MS: u64 = 80_000;
 /// How far before the kill the dead instance's jobs are looked at for an abandoned attempt.
 const RECENT_MS: u64 = 15_000;
 /// Submissions open at once.
@@ -77,17 +83,24 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     let accepted: Vec<_> = outcomes.iter().filter(|o| o.id.is_some()).collect();
     let ids: HashSet<&str> = accepted.iter().filter_map(|o| o.id.as_deref()).collect();
     wait_for(|| delivered_jobs(&receiver, &ids, &HashSet::new()).0 >= ids.len(), DELIVERY_WAIT).await;
-    // A sweep interval for late duplicates to show.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    let takeovers_done = killed_at + TAKEOVER_WAIT_MS;
+    tokio::time::sleep(Duration::from_millis(takeovers_done.saturating_sub(clock.now_unix_ms()))).await;
 
     // The dead instance's jobs from the seconds before it died: those whose attempt it never
     // recorded carry an abandoned attempt dated at their lease's end, then the attempt the
     // survivor made when it took them over.
     let base = format!("http://{}", survivor.addr);
+    // Jobs delivered twice are looked at too: a retry the dead instance's sweeps had claimed may
+    // belong to either instance's jobs.
+    let twice = delivered_twice(&receiver);
+    let recent = accepted.iter().filter(|o| o.k % 2 == 0 && o.sent_ms + RECENT_MS >= killed_at);
+    let mut looked_at: Vec<&str> = recent.filter_map(|o| o.id.as_deref()).collect();
+    looked_at.extend(ids.iter().copied().filter(|id| twice.contains(*id)));
+    looked_at.sort_unstable();
+    looked_at.dedup();
     let mut lateness = Vec::new();
     let mut taken_over = HashSet::new();
-    for outcome in accepted.iter().filter(|o| o.k % 2 == 0 && o.sent_ms + RECENT_MS >= killed_at) {
-        let Some(id) = outcome.id.as_deref() else { continue };
+    for id in looked_at {
         let job = call(&client, "GET", &format!("{base}/_hookah/v1/jobs/{id}"), Vec::new()).await;
         if let Some((lease_end, retaken)) = takeover(&job) {
             lateness.push((retaken as f64 - lease_end as f64) / 1e3);
@@ -111,6 +124,13 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     let mut survivor = survivor;
     survivor.stop();
     Ok(())
+}
+
+/// The jobs that arrived with a 2xx more than once.
+fn delivered_twice(receiver: &Receiver) -> HashSet<String> {
+    let mut seen = HashSet::new();
+    let arrivals = receiver.arrivals().into_values().flatten().filter(|a| a.status < 300);
+    arrivals.filter(|arrival| !seen.insert(arrival.id.clone())).map(|arrival| arrival.id).collect()
 }
 
 /// Of `ids`: how many arrived with a 2xx, and how many 2xx arrivals beyond the first, not counting
