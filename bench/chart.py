@@ -31,7 +31,7 @@ def main(results_paths, chart_path):
     for path in results_paths:
         suffix = f" ({pathlib.Path(path).stem})" if len(results_paths) > 1 else ""
         for store, runs in sorted(sustained_runs(path).items()):
-            runs.sort(key=lambda run: run["offered_rate"])
+            runs.sort(key=lambda run: run["load"])
             x = [run["load"] * 100 for run in runs]
             for key, style in (("retry_lateness_p50", "-o"), ("retry_lateness_p99", "--s")):
                 seconds = [run[key] / 1000 for run in runs]
