@@ -11,7 +11,6 @@ use crate::store::{BenchStore, StoreKind};
 use crate::Options;
 use anyhow::{bail, Context as _};
 use hookah_host::HostClock;
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -47,12 +46,7 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     let all_secs = started.elapsed().as_secs_f64();
     // Leave a sweep interval for duplicates to show up, then count deliveries per job id.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let mut deliveries: HashMap<String, usize> = HashMap::new();
-    for seen in receiver.arrivals().into_values() {
-        for arrival in seen.into_iter().filter(|a| a.status < 300) {
-            *deliveries.entry(arrival.id).or_default() += 1;
-        }
-    }
+    let deliveries = receiver.deliveries_by_job();
     let lost = accepted.iter().filter(|id| !deliveries.contains_key(id.as_str())).count();
     let duplicates: usize = deliveries.values().map(|n| n.saturating_sub(1)).sum();
 

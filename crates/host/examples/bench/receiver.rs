@@ -152,6 +152,15 @@ impl Receiver {
         arrivals.iter().filter(|(path, seen)| path.starts_with(prefix) && seen.len() >= times).count()
     }
 
+    /// How many 2xx answers each job (by its `webhook-id`) got so far.
+    pub(crate) fn deliveries_by_job(&self) -> HashMap<String, usize> {
+        let mut deliveries = HashMap::new();
+        for arrival in self.arrivals.lock().unwrap().values().flatten().filter(|a| a.status < 300) {
+            *deliveries.entry(arrival.id.clone()).or_default() += 1;
+        }
+        deliveries
+    }
+
     /// Every path's arrivals so far.
     pub(crate) fn arrivals(&self) -> HashMap<String, Vec<Arrival>> {
         self.arrivals.lock().unwrap().clone()

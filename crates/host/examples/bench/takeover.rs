@@ -19,7 +19,7 @@ use crate::sustained::fails_first;
 use crate::Options;
 use anyhow::bail;
 use hookah_host::HostClock;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +82,8 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
 
     let accepted: Vec<_> = outcomes.iter().filter(|o| o.id.is_some()).collect();
     let ids: HashSet<&str> = accepted.iter().filter_map(|o| o.id.as_deref()).collect();
-    wait_for(|| delivered_jobs(&receiver, &ids, &HashSet::new()).0 >= ids.len(), DELIVERY_WAIT).await;
+    let delivered = |deliveries: &HashMap<String, usize>| ids.iter().filter(|id| deliveries.contains_key(**id)).count();
+    wait_for(|| delivered(&receiver.deliveries_by_job()) >= ids.len(), DELIVERY_WAIT).await;
     let takeovers_done = killed_at + TAKEOVER_WAIT_MS;
     tokio::time::sleep(Duration::from_millis(takeovers_done.saturating_sub(clock.now_unix_ms()))).await;
 
@@ -92,10 +93,10 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     let base = format!("http://{}", survivor.addr);
     // Jobs delivered twice are looked at too: a retry the dead instance's sweeps had claimed may
     // belong to either instance's jobs.
-    let twice = delivered_twice(&receiver);
+    let deliveries = receiver.deliveries_by_job();
     let recent = accepted.iter().filter(|o| o.k % 2 == 0 && o.sent_ms + RECENT_MS >= killed_at);
     let mut looked_at: Vec<&str> = recent.filter_map(|o| o.id.as_deref()).collect();
-    looked_at.extend(ids.iter().copied().filter(|id| twice.contains(*id)));
+    looked_at.extend(ids.iter().copied().filter(|id| deliveries.get(*id).is_some_and(|&n| n > 1)));
     looked_at.sort_unstable();
     looked_at.dedup();
     let mut lateness = Vec::new();
@@ -107,8 +108,12 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
             taken_over.insert(id);
         }
     }
-    let (delivered, duplicates) = delivered_jobs(&receiver, &ids, &taken_over);
-    let (_, taken_over_twice) = delivered_jobs(&receiver, &taken_over, &HashSet::new());
+    // Arrivals beyond each job's first, of the jobs taken over and of the others.
+    let deliveries = receiver.deliveries_by_job();
+    let extra = |id: &&str| deliveries.get(*id).map_or(0, |n| n.saturating_sub(1));
+    let taken_over_twice: usize = taken_over.iter().map(extra).sum();
+    let duplicates: usize = ids.iter().filter(|id| !taken_over.contains(**id)).map(extra).sum();
+    let delivered = delivered(&deliveries);
 
     report.count("accepted", accepted.len());
     report.num("sent_rate", Some(outcomes.len() as f64 / sending.as_secs_f64()), 0, "jobs/s");
@@ -124,29 +129,6 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     let mut survivor = survivor;
     survivor.stop();
     Ok(())
-}
-
-/// The jobs that arrived with a 2xx more than once.
-fn delivered_twice(receiver: &Receiver) -> HashSet<String> {
-    let mut seen = HashSet::new();
-    let arrivals = receiver.arrivals().into_values().flatten().filter(|a| a.status < 300);
-    arrivals.filter(|arrival| !seen.insert(arrival.id.clone())).map(|arrival| arrival.id).collect()
-}
-
-/// Of `ids`: how many arrived with a 2xx, and how many 2xx arrivals beyond the first, not counting
-/// those of the jobs in `excused`.
-fn delivered_jobs(receiver: &Receiver, ids: &HashSet<&str>, excused: &HashSet<&str>) -> (usize, usize) {
-    let mut seen = HashSet::new();
-    let mut duplicates = 0;
-    for arrival in receiver.arrivals().into_values().flatten().filter(|a| a.status < 300) {
-        if ids.contains(arrival.id.as_str())
-            && !seen.insert(arrival.id.clone())
-            && !excused.contains(arrival.id.as_str())
-        {
-            duplicates += 1;
-        }
-    }
-    (seen.len(), duplicates)
 }
 
 /// The end of the job's abandoned attempt's lease (the attempt is dated then), and when the
