@@ -149,7 +149,6 @@ impl std::future::Future for YieldOnce {
     }
 }
 
-/// A clock the test moves.
 /// A clock only the test moves; its clones share one time (a scripted receiver can move it).
 #[derive(Clone)]
 pub struct ManualClock(pub std::rc::Rc<Cell<u64>>);

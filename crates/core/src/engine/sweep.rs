@@ -93,13 +93,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 if !claim.lease_fits_attempt(self.clock.now_ms()) {
                     // It waited in this sweep too long for an attempt to end inside its lease:
                     // pending again at once, unattempted.
-                    match self.give_back_claim(&claim) {
-                        Ok(true) => report.held_back += 1,
-                        Ok(false) => report.lost_claims += 1,
-                        Err(error) => {
-                            deciding = false;
-                            failure.get_or_insert(error);
-                        }
+                    if let Err(error) = self.give_back(&claim, &mut report) {
+                        deciding = false;
+                        failure.get_or_insert(error);
                     }
                     continue;
                 }
@@ -187,12 +183,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // Claims that never got a place (other sweeps hold the target's): pending again in a
         // second, their attempt count unchanged.
         for (claim, _) in waiting.into_values().flatten() {
-            match self.give_back_claim(&claim) {
-                Ok(true) => report.held_back += 1,
-                Ok(false) => report.lost_claims += 1,
-                Err(error) => {
-                    failure.get_or_insert(error);
-                }
+            if let Err(error) = self.give_back(&claim, &mut report) {
+                failure.get_or_insert(error);
             }
         }
         // The buckets this sweep held are free for the next one now, not at the window's end.
@@ -202,6 +194,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Some(error) => Err(error),
             None => Ok(report),
         }
+    }
+
+    /// Gives back a claim this sweep will not attempt, counting it held back (or lost, if its
+    /// lease no longer lets it).
+    fn give_back(&self, claim: &JobRecord, report: &mut SweepReport) -> Result<(), KvError> {
+        if self.give_back_claim(claim)? {
+            report.held_back += 1;
+        } else {
+            report.lost_claims += 1;
+        }
+        Ok(())
     }
 
     /// One batch: reads up to `limit` (at most `sweep_batch`) due slots, oldest buckets first,
@@ -452,7 +455,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut deletions = Vec::new();
         let mut claims = Vec::new();
         for (slot, next) in placed {
-            let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
             let Some(mut next) = next else {
                 // Past retention and its grace, the record is final (`DELETION_GRACE_MS`): its
                 // deletion takes no turn. A writer that read it earlier and wins a turn afresh
@@ -463,7 +465,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 continue;
             };
             let cancel = cancelled.next().unwrap_or(false);
-            if late {
+            if self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2 {
+                // Too late to take a turn this batch (deletions need none): back in a second.
                 report.held_back += 1;
                 new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), slot.id.as_str()));
                 continue;
