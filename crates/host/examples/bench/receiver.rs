@@ -76,8 +76,8 @@ impl Receiver {
                     let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                         let receiver = receiver.clone();
                         async move {
-                            let status = receiver.answer(&request);
-                            if matches!(Class::of(request.uri().path()), Class::Slow) {
+                            let (status, class) = receiver.answer(&request);
+                            if matches!(class, Class::Slow) {
                                 tokio::time::sleep(SLOW_ANSWER).await;
                             }
                             request.into_body().collect().await?;
@@ -95,7 +95,8 @@ impl Receiver {
         Ok(receiver)
     }
 
-    fn answer<B>(&self, request: &hyper::Request<B>) -> u16 {
+    /// Records the request; answers its status and its path's class.
+    fn answer<B>(&self, request: &hyper::Request<B>) -> (u16, Class) {
         let at_ms = self.clock.now_unix_ms();
         let path = request.uri().path().to_string();
         let id = request.headers().get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -116,7 +117,7 @@ impl Receiver {
         if status < 300 {
             self.delivered[class as usize].fetch_add(1, Ordering::SeqCst);
         }
-        status
+        (status, class)
     }
 
     /// `{addr}/{class}/{name}`: the path after Hookah's address that makes it deliver here.
