@@ -246,12 +246,17 @@ impl JobRecord {
     /// attempt whose outcome is never written, and the job would go again after the lease.
     pub fn lease_fits_attempt(&self, now: u64) -> bool {
         matches!(self.state, State::InFlight { lease_until, .. }
-            if now + 2 * self.timeout_ms + LEASE_SAFETY_MS <= lease_until)
+            if now + longest_attempt_ms(self.timeout_ms) + LEASE_SAFETY_MS <= lease_until)
     }
 }
 
 pub fn lease_ms(timeout_ms: u64) -> u64 {
-    2 * timeout_ms + LEASE_MARGIN_MS
+    longest_attempt_ms(timeout_ms) + LEASE_MARGIN_MS
+}
+
+/// How long an attempt can take: connecting and the first byte, each within the timeout.
+fn longest_attempt_ms(timeout_ms: u64) -> u64 {
+    2 * timeout_ms
 }
 
 crate::stored::stored!(JobRecord, RECORD_VERSION);
