@@ -312,7 +312,10 @@ mod tests {
         assert_eq!(http.variables["api_token"], "{{ api_token }}");
         assert_eq!(
             http.build.as_ref().map(|b| b.commands.clone()),
-            Some(vec!["cargo build --target wasm32-wasip2 --release -p hookah-http".to_string()])
+            Some(vec![
+                "sh scripts/wasm-target.sh".to_string(),
+                "cargo build --target wasm32-wasip2 --release -p hookah-http".to_string()
+            ])
         );
         assert!(!m.components["hookah-sweeper"].variables.contains_key("api_token"));
     }
