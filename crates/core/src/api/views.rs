@@ -230,6 +230,7 @@ mod tests {
             rotated_at: Some(5),
             previous: Some(Previous { secret: secret(2), until: 100 }),
             turn: 0,
+            turn_mark: Default::default(),
         };
         let state = KeyState { record, is_default: true, now: 0 };
         let view = key(&state).to_string();

@@ -1,5 +1,6 @@
 //! Stored records of channels, subscriptions and published events (`api/views.rs` shows them).
 
+use crate::engine::fence::TurnMark;
 use crate::ids::{EventId, KeyId, SubscriptionId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,6 +64,9 @@ pub struct SubscriptionRecord {
     /// The fenced-update turn that wrote this version (`engine::fence`).
     #[serde(default)]
     pub turn: u64,
+    /// How far its old turn keys have been deleted (`engine::fence`).
+    #[serde(default, skip_serializing_if = "TurnMark::is_unset")]
+    pub(crate) turn_mark: TurnMark,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,7 +141,7 @@ pub struct EventRecord {
 }
 
 crate::stored::stored!(SubscriptionRecord, RECORD_VERSION);
-crate::engine::fence::fenced!(SubscriptionRecord);
+crate::engine::fence::fenced!(SubscriptionRecord, turn_mark);
 crate::stored::stored!(EventRecord, RECORD_VERSION);
 
 #[cfg(test)]
@@ -177,6 +181,7 @@ mod tests {
             websub: Some(lease("old", 5, 5_000)),
             renewal: Some(lease("new", 10, 0)),
             turn: 0,
+            turn_mark: Default::default(),
         }
     }
 

@@ -98,8 +98,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let (mut entries, slot) = timers::allocate_one(self.kv, record.timer, record.id.as_str())?;
         let mut record = record.clone();
         if matches!(record.state, State::Pending { .. }) {
-            entries.extend(lists::append(self.kv, "pending", &[(&record.id, record.generation)])?);
-            record.pending_listed = Some(record.generation);
+            entries.extend(lists::append_pending(self.kv, &mut [&mut record])?);
         }
         entries.push(keys::job(&record.id).entry(&record));
         if !body.is_empty() {

@@ -188,19 +188,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             entries.push(keys::attempt_detail(id, previous.n).entry(previous));
         }
         let mut retry_timer = None;
+        let mut pending_entry = None;
         if let Decision::Retry { at } = decision {
             let bucket = keys::timer_bucket(at, now);
             entries.extend(timers::allocate(self.kv, &[(bucket, id.as_str())])?);
             retry_timer = Some(bucket);
             if claimed.pending_listed != Some(claimed.generation) {
-                entries.extend(lists::append(self.kv, "pending", &[(id, claimed.generation)])?);
+                let (listed, numbers) = lists::append(self.kv, "pending", &[(id, claimed.generation)])?;
+                entries.extend(listed);
+                pending_entry = numbers.first().copied();
             }
         }
         let Some(mut next) = transition::complete(claimed, claim, attempt, Some(detail), &decision, retry_timer) else {
             return Ok(None);
         };
-        if retry_timer.is_some() {
-            next.pending_listed = Some(claimed.generation);
+        if let Some(k) = pending_entry {
+            next.note_pending_entry(k);
         }
         let (key_text, record_bytes) = key.entry(&next);
         // The claim's own timer slot is still ahead (the lease has over `LEASE_SAFETY_MS` left).

@@ -9,6 +9,18 @@
 //! record. The first writer to find that notes the time (`{key}:turn:{n}:seen`); once
 //! [`TURN_STALE_MS`] has passed with the record still unchanged, the next writer skips the dead
 //! turn. A live winner gives up writing after [`TURN_DEADLINE_MS`], well before that.
+//!
+//! A record that is deleted takes its turn keys with it. One that lives on (a subscription, a
+//! signing key, the statistics aggregate) would leave one key a turn forever, so it carries a
+//! [`TurnMark`]: a turn of its own and when that turn's writer read the version before it.
+//! Every writer that aimed at a turn up to the mark read a version older than the mark's, so
+//! it read before the mark's writer wrote (at most `TURN_DEADLINE_MS` after its read) and
+//! writes within `TURN_DEADLINE_MS` of its own read or not at all. Once [`TURN_KEYS_KEPT_MS`]
+//! has passed since the mark's read (twice the deadline, and the clock skew `LEASE_SAFETY_MS`
+//! twice over), no such writer can still write: the winner of a later turn deletes the keys up
+//! to the mark, before its write, and marks its own turn. A straggler that increments a deleted
+//! turn key wins it afresh and then finds itself past its deadline, so the record stays fenced;
+//! at worst it leaves that one key behind.
 
 use crate::keys::{self, Entry, Key, TypedKv};
 use crate::ports::{Kv, KvError};
@@ -18,6 +30,8 @@ use crate::stored::Stored;
 pub(crate) const TURN_STALE_MS: u64 = 30_000;
 /// How long after winning a turn its winner may still write it.
 pub(crate) const TURN_DEADLINE_MS: u64 = 10_000;
+/// How long after a mark's read the turn keys up to the mark are kept (see the module doc).
+pub(crate) const TURN_KEYS_KEPT_MS: u64 = 2 * TURN_DEADLINE_MS + 2 * crate::job::LEASE_SAFETY_MS;
 /// How often one update re-reads a record another writer is changing before it gives up.
 pub(crate) const UPDATE_ATTEMPTS: usize = 4;
 /// Dead turns one writer skips at most in one go.
@@ -28,9 +42,17 @@ pub(crate) trait Fenced: Stored + Clone {
     /// The turn that wrote this version (0 for a record no update has touched yet).
     fn turn(&self) -> u64;
     fn set_turn(&mut self, turn: u64);
+    /// For a record that outlives its turns: where the clean-up of its turn keys stands.
+    fn turn_mark(&self) -> Option<&TurnMark> {
+        None
+    }
+    fn turn_mark_mut(&mut self) -> Option<&mut TurnMark> {
+        None
+    }
 }
 
-/// Implements [`Fenced`] for a record with a `turn: u64` field.
+/// Implements [`Fenced`] for a record with a `turn: u64` field, and, with `turn_mark`, a
+/// `turn_mark: TurnMark` field, for a record that lives on.
 macro_rules! fenced {
     ($record:ty) => {
         impl $crate::engine::fence::Fenced for $record {
@@ -42,8 +64,74 @@ macro_rules! fenced {
             }
         }
     };
+    ($record:ty, turn_mark) => {
+        impl $crate::engine::fence::Fenced for $record {
+            fn turn(&self) -> u64 {
+                self.turn
+            }
+            fn set_turn(&mut self, turn: u64) {
+                self.turn = turn;
+            }
+            fn turn_mark(&self) -> Option<&$crate::engine::fence::TurnMark> {
+                Some(&self.turn_mark)
+            }
+            fn turn_mark_mut(&mut self) -> Option<&mut $crate::engine::fence::TurnMark> {
+                Some(&mut self.turn_mark)
+            }
+        }
+    };
 }
 pub(crate) use fenced;
+
+/// Where the clean-up of a long-lived record's turn keys stands (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct TurnMark {
+    /// The marked turn (0: none yet) and when its writer read the version before it.
+    turn: u64,
+    read_at: u64,
+    /// The lowest turn whose keys may still be stored.
+    from: u64,
+}
+
+impl TurnMark {
+    pub(crate) fn is_unset(&self) -> bool {
+        *self == TurnMark::default()
+    }
+
+    /// The mark the version written as `turn` carries, its writer having read at `read_at`,
+    /// and the turns whose keys may go now.
+    fn advance(&self, turn: u64, read_at: u64) -> (TurnMark, Option<std::ops::RangeInclusive<u64>>) {
+        let from = self.from.max(1);
+        let marked = TurnMark { turn, read_at, from };
+        if self.turn == 0 {
+            return (marked, None);
+        }
+        if read_at >= self.read_at.saturating_add(TURN_KEYS_KEPT_MS) {
+            return (TurnMark { from: self.turn + 1, ..marked }, Some(from..=self.turn));
+        }
+        (self.clone(), None)
+    }
+}
+
+/// For the winner of a turn on a record that lives on, having read it at `read_at`: moves the
+/// version it is about to write as that turn (`next`) on to its new mark, and answers the old
+/// turn keys to delete before writing it (none for a record without a mark).
+pub(crate) fn retire_turn_keys<R: Fenced>(key: &Key<R>, next: &mut R, read_at: u64) -> Vec<String> {
+    let turn = next.turn();
+    let Some(mark) = next.turn_mark_mut() else { return Vec::new() };
+    let (advanced, retired) = mark.advance(turn, read_at);
+    *mark = advanced;
+    retired.map_or_else(Vec::new, |turns| turn_keys_between(key, *turns.start(), *turns.end()).collect())
+}
+
+/// [`retire_turn_keys`], deleting them.
+pub(crate) fn retire_turns<K: Kv, R: Fenced>(kv: &K, key: &Key<R>, next: &mut R, read_at: u64) -> Result<(), KvError> {
+    let retired = retire_turn_keys(key, next, read_at);
+    if !retired.is_empty() {
+        kv.delete_many(&retired)?;
+    }
+    Ok(())
+}
 
 /// Whether a writer may replace the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +187,19 @@ pub(crate) fn take_turn_of_existing<K: Kv, V>(
 
 /// The keys a fenced record leaves behind up to `turn`, for its deletion.
 pub(crate) fn turn_keys<V>(key: &Key<V>, turn: u64) -> impl Iterator<Item = String> + '_ {
-    (1..=turn + 1).flat_map(move |n| [keys::turn(key, n).into(), keys::turn_seen(key, n).into()])
+    turn_keys_between(key, 1, turn + 1)
+}
+
+/// [`turn_keys`] for `record`, from the first turn its mark has not retired (`turn`: the one
+/// its deleter won, or its own).
+pub(crate) fn turn_keys_of<'k, R: Fenced>(key: &'k Key<R>, record: &R, turn: u64) -> impl Iterator<Item = String> + 'k {
+    let from = record.turn_mark().map_or(1, |mark| mark.from.max(1));
+    turn_keys_between(key, from, turn + 1)
+}
+
+/// The turn and `seen` keys of turns `from` to `to`.
+fn turn_keys_between<V>(key: &Key<V>, from: u64, to: u64) -> impl Iterator<Item = String> + '_ {
+    (from..=to).flat_map(move |n| [keys::turn(key, n).into(), keys::turn_seen(key, n).into()])
 }
 
 /// What came of [`update`].
@@ -173,6 +273,7 @@ fn replace<K: Kv, R: Fenced, E: From<KvError>>(
             return Ok(Updated::Busy);
         }
         next.set_turn(turn);
+        retire_turns(kv, key, &mut next, started)?;
         entries.push(key.entry(&next));
         kv.set_many(entries)?;
         return Ok(Updated::Changed(next));
@@ -244,5 +345,31 @@ mod tests {
         // A writer that read turn 0 before that wins turn 1 afresh, and learns it is gone.
         assert_eq!(take_turn_of_existing(&kv, &record(), 0, 0).unwrap(), Turn::Gone);
         assert!(kv.data.borrow().is_empty(), "nothing left behind");
+    }
+
+    #[test]
+    fn a_record_that_lives_on_keeps_only_the_turn_keys_a_writer_may_still_aim_at() {
+        use crate::stats::StatsRecord;
+        let kv = MemoryKv::default();
+        let key = keys::sweep_stats();
+        let bump = |stats: &StatsRecord, _| -> Result<_, KvError> {
+            let mut next = stats.clone();
+            next.sweeps_total += 1;
+            Ok(Some((next, Vec::new())))
+        };
+        let turn_keys = || kv.keys_with_prefix("stats:sweep:turn:").len() as u64;
+        let mut most = 0;
+        for second in 0..300 {
+            let now = second * 1_000;
+            update_or_create(&kv, &key, &|| now, &StatsRecord::new, bump).unwrap();
+            most = most.max(turn_keys());
+        }
+        // Nothing lost, and the keys kept are those of the last one or two mark intervals.
+        let record = kv.load(&key).unwrap().unwrap();
+        assert_eq!((record.turn, record.sweeps_total), (300, 300));
+        assert!(most <= 2 * (TURN_KEYS_KEPT_MS / 1_000 + 1), "{most} turn keys at once");
+        // A writer that read turn 10 long ago finds its turn key gone and wins it afresh; its
+        // deadline, measured from its read, is long past, so it does not write (`replace`).
+        assert_eq!(take_turn(&kv, &key, 10, 10_000).unwrap(), Turn::Won(11));
     }
 }

@@ -111,10 +111,12 @@ impl<K: Kv, T: Transport> Hub<'_, K, T> {
             Some(mut sub) => {
                 sub.renewal = Some(lease.clone());
                 // Written as the record's next turn, so a concurrent change is not lost.
-                match fence::take_turn_of_existing(self.0.kv, &keys::subscription(&sub.id), sub.turn, now)? {
+                let key = keys::subscription(&sub.id);
+                match fence::take_turn_of_existing(self.0.kv, &key, sub.turn, now)? {
                     Turn::Won(turn) => sub.turn = turn,
                     Turn::Busy | Turn::Gone => return Err(Error::Busy),
                 }
+                fence::retire_turns(self.0.kv, &key, &mut sub, now)?;
                 sub
             }
             None => {
@@ -148,6 +150,7 @@ impl<K: Kv, T: Transport> Hub<'_, K, T> {
                     updated_at: now,
                     websub: Some(lease.clone()),
                     turn: 0,
+                    turn_mark: Default::default(),
                     renewal: None,
                 }
             }
@@ -243,10 +246,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Turn::Gone => return Ok(Removal::Absent),
             Turn::Busy => return Ok(Removal::Busy),
         };
-        let mut doomed: Vec<String> = fence::turn_keys(&key, turn).collect();
+        let mut doomed: Vec<String> = fence::turn_keys_of(&key, &sub, turn).collect();
+        // The subscription's own signing key goes with it, its turn keys too.
+        let signing_key = keys::signing_key(&sub.key_id);
+        if let Some(record) = self.kv.load(&signing_key)? {
+            doomed.extend(fence::turn_keys_of(&signing_key, &record, record.turn));
+        }
         doomed.extend([
             key.into(),
-            keys::signing_key(&sub.key_id).into(),
+            signing_key.into(),
             keys::subscription_health(id).into(),
             keys::subscription_failing_since(id).into(),
         ]);

@@ -98,6 +98,7 @@ impl<K: Kv, T: Transport> Keyring<'_, K, T> {
             rotated_at: None,
             previous: None,
             turn: 0,
+            turn_mark: Default::default(),
         };
         let log = key_log();
         let Some(appended) = log.append_within(self.0.kv, std::slice::from_ref(&record.id), now, MAX_KEYS)? else {
@@ -225,12 +226,13 @@ impl<K: Kv, T: Transport> Keyring<'_, K, T> {
         let read_at = self.0.clock.now_ms();
         let record = self.load_key(id)?.ok_or_else(|| not_found(id))?;
         let key = keys::signing_key(id);
-        match fence::take_turn_of_existing(self.0.kv, &key, record.turn, read_at)? {
-            Turn::Won(_) => {}
+        let turn = match fence::take_turn_of_existing(self.0.kv, &key, record.turn, read_at)? {
+            Turn::Won(turn) => turn,
             Turn::Busy => return Err(Error::Busy),
             Turn::Gone => return Err(not_found(id)),
-        }
-        let mut doomed: Vec<String> = vec![key.into()];
+        };
+        let mut doomed: Vec<String> = fence::turn_keys_of(&key, &record, turn).collect();
+        doomed.push(key.into());
         if self.0.default_key_id()?.as_ref() == Some(id) {
             doomed.push(keys::default_key().into());
         }

@@ -16,28 +16,57 @@ pub const LISTED_STATES: &[&str] = &["pending", "delivered", "dead", "gone", "ca
 const SCAN_FACTOR: u64 = 4;
 
 /// Allocates entries for `(job id, generation)` in `state`'s list; returns them for the
-/// caller's batched write.
-pub(crate) fn append<K: Kv>(kv: &K, state: &str, jobs: &[(&JobId, u32)]) -> Result<Vec<Entry>, KvError> {
+/// caller's batched write, with their numbers in the order of `jobs`.
+pub(crate) fn append<K: Kv>(kv: &K, state: &str, jobs: &[(&JobId, u32)]) -> Result<(Vec<Entry>, Vec<u64>), KvError> {
     if jobs.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
-    Ok(super::slot_log::reserve(kv, &keys::list_count(state), jobs.len())?
+    let numbers: Vec<u64> = super::slot_log::reserve(kv, &keys::list_count(state), jobs.len())?.collect();
+    let entries = numbers
+        .iter()
         .zip(jobs)
-        .map(|(k, (id, generation))| keys::list_entry(state, k).entry(&entry(id, *generation)))
-        .collect())
+        .map(|(&k, (id, generation))| keys::list_entry(state, k).entry(&entry(id, *generation)))
+        .collect();
+    Ok((entries, numbers))
 }
 
-/// Entries for several states at once, one increment per state.
-pub(crate) fn append_grouped<K: Kv>(kv: &K, jobs: &[(&'static str, &JobId, u32)]) -> Result<Vec<Entry>, KvError> {
-    let mut by_state: BTreeMap<&str, Vec<(&JobId, u32)>> = BTreeMap::new();
-    for &(state, id, generation) in jobs {
-        by_state.entry(state).or_default().push((id, generation));
-    }
-    let mut entries = Vec::new();
-    for (state, jobs) in by_state {
-        entries.extend(append(kv, state, &jobs)?);
+/// Pending-list entries for jobs that begin to wait in their generation. Each record notes its
+/// entry's number, so the job's deletion removes the entry with it.
+pub(crate) fn append_pending<K: Kv>(kv: &K, jobs: &mut [&mut JobRecord]) -> Result<Vec<Entry>, KvError> {
+    let (entries, numbers) = {
+        let listed: Vec<(&JobId, u32)> = jobs.iter().map(|job| (&job.id, job.generation)).collect();
+        append(kv, "pending", &listed)?
+    };
+    for (job, k) in jobs.iter_mut().zip(numbers) {
+        job.note_pending_entry(k);
     }
     Ok(entries)
+}
+
+/// A list entry's place: its state's list and its number there.
+pub(crate) type Listed = (&'static str, u64);
+
+/// Entries for several states at once, one increment per state; answers each job's entry, in
+/// the order of `jobs`.
+pub(crate) fn append_grouped<K: Kv>(
+    kv: &K,
+    jobs: &[(&'static str, &JobId, u32)],
+) -> Result<(Vec<Entry>, Vec<Listed>), KvError> {
+    let mut by_state: BTreeMap<&'static str, Vec<(usize, &JobId, u32)>> = BTreeMap::new();
+    for (i, &(state, id, generation)) in jobs.iter().enumerate() {
+        by_state.entry(state).or_default().push((i, id, generation));
+    }
+    let mut entries = Vec::new();
+    let mut numbers = vec![("", 0); jobs.len()];
+    for (state, group) in by_state {
+        let listed: Vec<(&JobId, u32)> = group.iter().map(|&(_, id, generation)| (id, generation)).collect();
+        let (group_entries, group_numbers) = append(kv, state, &listed)?;
+        entries.extend(group_entries);
+        for ((i, _, _), k) in group.into_iter().zip(group_numbers) {
+            numbers[i] = (state, k);
+        }
+    }
+    Ok((entries, numbers))
 }
 
 fn entry(id: &JobId, generation: u32) -> Vec<u8> {

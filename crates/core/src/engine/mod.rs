@@ -13,6 +13,7 @@ mod publish;
 mod replay;
 mod report;
 pub(crate) mod slot_log;
+mod slot_writes;
 mod stats;
 mod sub_list;
 mod subscriptions;

@@ -122,13 +122,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         let wanted: Vec<(u64, &str)> = jobs.iter().map(|job| (job.timer, job.id.as_str())).collect();
         entries.extend(timers::allocate(self.kv, &wanted)?);
-        let waiting: Vec<(&JobId, u32)> =
-            jobs.iter().filter(|j| matches!(j.state, State::Pending { .. })).map(|j| (&j.id, 0)).collect();
-        entries.extend(lists::append(self.kv, "pending", &waiting)?);
-        for job in &mut jobs {
-            if matches!(job.state, State::Pending { .. }) {
-                job.pending_listed = Some(0);
-            }
+        let mut waiting: Vec<&mut JobRecord> =
+            jobs.iter_mut().filter(|j| matches!(j.state, State::Pending { .. })).collect();
+        entries.extend(lists::append_pending(self.kv, &mut waiting)?);
+        for job in &jobs {
             entries.push(keys::job(&job.id).entry(job));
             if !body.is_empty() {
                 entries.push(keys::body(&job.id).entry(body));

@@ -104,8 +104,7 @@ impl<K: Kv, T: Transport> Jobs<'_, K, T> {
             let mut next = change(current, now)?;
             let mut entries = timers::allocate(self.0.kv, &[(next.timer, id.as_str())])?;
             if next.generation != current.generation {
-                entries.extend(lists::append(self.0.kv, "pending", &[(id, next.generation)])?);
-                next.pending_listed = Some(next.generation);
+                entries.extend(lists::append_pending(self.0.kv, &mut [&mut next])?);
             }
             Ok::<_, Error>(Some((next, entries)))
         })?;
@@ -143,7 +142,6 @@ impl<K: Kv, T: Transport> Jobs<'_, K, T> {
                 let mut next = requeued(job);
                 next.state = State::Pending { next_at: now };
                 next.timer = bucket;
-                next.pending_listed = Some(next.generation);
                 next.turn = turn;
                 won.push(next);
             }
@@ -153,9 +151,8 @@ impl<K: Kv, T: Transport> Jobs<'_, K, T> {
             return Err(Error::Busy);
         }
         let ids: Vec<(u64, &str)> = won.iter().map(|job| (bucket, job.id.as_str())).collect();
-        let listed: Vec<(&JobId, u32)> = won.iter().map(|job| (&job.id, job.generation)).collect();
         let mut entries = timers::allocate(self.0.kv, &ids)?;
-        entries.extend(lists::append(self.0.kv, "pending", &listed)?);
+        entries.extend(lists::append_pending(self.0.kv, &mut won.iter_mut().collect::<Vec<_>>())?);
         entries.extend(won.iter().map(|job| keys::job(&job.id).entry(job)));
         self.0.kv.set_many(entries)?;
         let count = won.len();

@@ -142,6 +142,7 @@ impl<K: Kv, T: Transport> Channels<'_, K, T> {
             updated_at: now,
             websub: None,
             turn: 0,
+            turn_mark: Default::default(),
             renewal: None,
         };
         let verification =
@@ -266,6 +267,7 @@ impl<K: Kv, T: Transport> Channels<'_, K, T> {
             Turn::Busy => return Err(Error::Busy),
             Turn::Gone => return Err(not_found(&sub.id)),
         }
+        fence::retire_turns(self.0.kv, &key, sub, read_at)?;
         let entry = vec![key.entry(sub)];
         match verification {
             Some(job) => self.0.store(job, Vec::new(), entry),
@@ -327,6 +329,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             rotated_at: None,
             previous: None,
             turn: 0,
+            turn_mark: Default::default(),
         })
     }
 

@@ -4,9 +4,11 @@
 //! parallel (cron on every instance, HTTP sweeps): each claims the buckets it works for a window.
 
 use super::fence::{self, Turn};
+use super::slot_writes::SlotWrites;
 use super::stats::Seen;
 use super::targets::HOLD_BACK_MS;
-use super::{lists, timers, Hookah};
+use super::timers::{self, Carried};
+use super::Hookah;
 use crate::ids::{EventId, JobId};
 use crate::job::transition::{self, TimerAction};
 use crate::job::view::public_state;
@@ -61,6 +63,21 @@ struct Found {
     bucket: u64,
     id: JobId,
     record: JobRecord,
+    /// The list entry the slot carries (`timers::Carried::ListEntry`).
+    list_entry: Option<Key<Bytes>>,
+}
+
+/// A job's slot as read: its bucket, the job, the record the slot carries (if it is the one the
+/// sweep needs) and the list entry it carries.
+type SlotRead = (u64, JobId, Option<JobRecord>, Option<Key<Bytes>>);
+
+/// What a batch's slots point at.
+struct SlotsRead {
+    found: Vec<Found>,
+    /// Events, whose timers drive fan-out.
+    events: Vec<(u64, EventId)>,
+    /// List entries carried by slots whose job is gone: they go with this batch's deletions.
+    orphaned_entries: Vec<String>,
 }
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
@@ -285,9 +302,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         report.buckets += walked.len() as u64;
         report.slots += slot_keys.len() as u64;
 
-        let (found, events) = self.read_slots(&slot_keys, &slot_buckets, now)?;
+        let SlotsRead { found, events, orphaned_entries } = self.read_slots(&slot_keys, &slot_buckets, now)?;
         report.skipped += slot_keys.len() as u64 - found.len() as u64 - events.len() as u64;
-        let claims = self.act_on_slots(found, now, report, blocked)?;
+        let claims = self.act_on_slots(found, orphaned_entries, now, report, blocked)?;
         for (bucket, id) in events {
             report.events += 1;
             self.event_timer(&id, bucket)?;
@@ -339,16 +356,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// The jobs the slots point at, and the events (whose timers drive fan-out). A slot that
     /// carries its job's finished record (written with the outcome) spares reading the record
     /// when all it asks is that the job be filed; for anything else the record is read.
-    #[allow(clippy::type_complexity)]
-    fn read_slots(
-        &self,
-        slot_keys: &[Key<Bytes>],
-        slot_buckets: &[u64],
-        now: u64,
-    ) -> Result<(Vec<Found>, Vec<(u64, EventId)>), KvError> {
+    fn read_slots(&self, slot_keys: &[Key<Bytes>], slot_buckets: &[u64], now: u64) -> Result<SlotsRead, KvError> {
         let mut events = Vec::new();
         // In slot order: a carried record, or the id whose record is read below.
-        let mut slots: Vec<(u64, JobId, Option<JobRecord>)> = Vec::new();
+        let mut slots: Vec<SlotRead> = Vec::new();
         for (value, &bucket) in self.kv.load_many(slot_keys)?.into_iter().zip(slot_buckets) {
             let Some(value) = value else { continue };
             let Some((id, carried)) = timers::parse_slot_value(&value) else { continue };
@@ -358,25 +369,29 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 continue;
             }
             let Some(id) = JobId::parse(&id) else { continue };
-            let carried = carried.and_then(|bytes| keys::job(&id).decode(Some(bytes))).filter(|record| {
+            let (record, list_entry) = match carried {
+                Carried::Nothing => (None, None),
+                Carried::Record(bytes) => (keys::job(&id).decode(Some(bytes)), None),
+                Carried::ListEntry(entry) => (None, Some(entry)),
+            };
+            let record = record.filter(|record| {
                 record.id == id
                     && matches!(transition::on_timer(record, bucket, now, self.config), TimerAction::KeepUntil { .. })
             });
-            slots.push((bucket, id, carried));
+            slots.push((bucket, id, record, list_entry));
         }
-        let job_keys: Vec<_> = slots.iter().filter(|(_, _, c)| c.is_none()).map(|(_, id, _)| keys::job(id)).collect();
+        let job_keys: Vec<_> =
+            slots.iter().filter(|(_, _, carried, _)| carried.is_none()).map(|(_, id, _, _)| keys::job(id)).collect();
         let mut records = self.kv.load_many(&job_keys)?.into_iter();
-        let found = slots
-            .into_iter()
-            .filter_map(|(bucket, id, carried)| {
-                let record = match carried {
-                    Some(record) => record,
-                    None => records.next().flatten()?,
-                };
-                Some(Found { bucket, id, record })
-            })
-            .collect();
-        Ok((found, events))
+        let mut found = Vec::new();
+        let mut orphaned_entries = Vec::new();
+        for (bucket, id, carried, list_entry) in slots {
+            match carried.or_else(|| records.next().flatten()) {
+                Some(record) => found.push(Found { bucket, id, record, list_entry }),
+                None => orphaned_entries.extend(list_entry.map(String::from)),
+            }
+        }
+        Ok(SlotsRead { found, events, orphaned_entries })
     }
 
     /// Carries out each slot's timer action; returns the records this sweep now holds claims on,
@@ -384,12 +399,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     fn act_on_slots(
         &self,
         found: Vec<Found>,
+        orphaned_entries: Vec<String>,
         now: u64,
         report: &mut SweepReport,
         blocked: HashSet<String>,
     ) -> Result<Vec<(JobRecord, u64)>, KvError> {
-        let mut new_timers: Vec<(u64, &str)> = Vec::new();
-        let mut finished: Vec<(&'static str, &JobId, u32)> = Vec::new();
+        let mut new_timers = SlotWrites::default();
         let mut wanted = Vec::new();
         let mut seen = HashSet::new();
         let mut visits = Vec::new();
@@ -404,12 +419,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 TimerAction::Skip => {}
                 TimerAction::Reschedule { bucket } => {
                     report.rescheduled += 1;
-                    new_timers.push((bucket, slot.id.as_str()));
+                    new_timers.put_off(bucket, slot.id.as_str(), slot.list_entry.as_ref());
                 }
                 TimerAction::KeepUntil { bucket } => {
                     // The first visit after a job ended: it joins its state's list now.
-                    new_timers.push((bucket, slot.id.as_str()));
-                    finished.push((public_state(&slot.record.state), &slot.id, slot.record.generation));
+                    new_timers.file(bucket, public_state(&slot.record.state), &slot.id, slot.record.generation);
                     visits.push(Seen::Filed(slot.record.clone()));
                 }
                 TimerAction::Delete => wanted.push((slot, None)),
@@ -442,7 +456,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     full_targets.insert(host);
                 }
                 report.held_back += 1;
-                new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), slot.id.as_str()));
+                new_timers.put_off(
+                    keys::timer_bucket(now + HOLD_BACK_MS, now),
+                    slot.id.as_str(),
+                    slot.list_entry.as_ref(),
+                );
                 continue;
             }
             placed.push((slot, next));
@@ -452,7 +470,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut cancelled = self.kv.exist_many(&cancel_keys)?.into_iter();
 
         let mut records = Vec::new();
-        let mut deletions = Vec::new();
+        let mut deletions = orphaned_entries;
         let mut claims = Vec::new();
         for (slot, next) in placed {
             let Some(mut next) = next else {
@@ -461,21 +479,26 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 // finds it gone.
                 report.deleted += 1;
                 visits.push(Seen::Deleted(slot.record.clone()));
-                deletions.extend(self.keys_of(&slot.record)?);
+                deletions.extend(self.keys_of(&slot.record, now)?);
                 continue;
             };
             let cancel = cancelled.next().unwrap_or(false);
             if self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2 {
                 // Too late to take a turn this batch (deletions need none): back in a second.
                 report.held_back += 1;
-                new_timers.push((keys::timer_bucket(now + HOLD_BACK_MS, now), slot.id.as_str()));
+                new_timers.put_off(
+                    keys::timer_bucket(now + HOLD_BACK_MS, now),
+                    slot.id.as_str(),
+                    slot.list_entry.as_ref(),
+                );
                 continue;
             }
             let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&slot.id), slot.record.turn, now)?
             else {
                 // Another writer holds the job's next turn: look again once it must have written.
                 report.skipped += 1;
-                new_timers.push((keys::timer_bucket(now + fence::TURN_STALE_MS, now), slot.id.as_str()));
+                let bucket = keys::timer_bucket(now + fence::TURN_STALE_MS, now);
+                new_timers.put_off(bucket, slot.id.as_str(), slot.list_entry.as_ref());
                 continue;
             };
             if cancel {
@@ -484,7 +507,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 record.state = State::Cancelled { at: now };
                 record.timer = keys::timer_bucket(now, now);
                 record.turn = turn;
-                new_timers.push((record.timer, slot.id.as_str()));
+                new_timers.push(record.timer, slot.id.as_str());
                 report.rescheduled += 1;
                 records.push(record);
                 continue;
@@ -495,8 +518,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             visits.push(Seen::Claimed(if pending { slot.record.clone() } else { next.clone() }));
             next.attempts_counted = next.attempts.len() as u32;
             next.turn = turn;
-            claims.push((next.clone(), new_timers.len()));
-            new_timers.push((next.timer, slot.id.as_str()));
+            claims.push((next.clone(), new_timers.push(next.timer, slot.id.as_str())));
             report.claimed += 1;
             records.push(next);
         }
@@ -504,10 +526,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             // Too slow to write the turns won: they go stale and other sweeps skip them.
             return Err(KvError("the sweep took too long to record its claims".into()));
         }
+        // List entries whose slots were consumed with no slot after them go with the deletions.
+        deletions.extend(new_timers.dropped(found.iter().filter_map(|slot| slot.list_entry.as_ref())));
         // New slots and the records that point at them in one commit.
-        let (mut entries, numbers) = timers::allocate_numbered(self.kv, &new_timers)?;
+        let (mut entries, numbers) = new_timers.allocate(self.kv)?;
         let claims = claims.into_iter().map(|(claim, i)| (claim, numbers[i])).collect();
-        entries.extend(lists::append_grouped(self.kv, &finished)?);
         entries.extend(records.iter().map(|record| keys::job(&record.id).entry(record)));
         self.kv.set_many(entries)?;
         for record in records.iter().filter(|r| matches!(r.state, State::Cancelled { .. })) {
@@ -524,11 +547,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Every key a job owns, for its deletion at the end of retention (with the turn after the
     /// record's, which a writer may have won and then not written).
-    fn keys_of(&self, job: &JobRecord) -> Result<Vec<String>, KvError> {
+    fn keys_of(&self, job: &JobRecord, now: u64) -> Result<Vec<String>, KvError> {
         let key = keys::job(&job.id);
         let mut doomed: Vec<String> = fence::turn_keys(&key, job.turn + 1).collect();
         doomed.extend([key.into(), keys::body(&job.id).into(), keys::cancel_request(&job.id).into()]);
         doomed.extend((1..=job.attempts.len()).map(|n| keys::attempt_detail(&job.id, n).into()));
+        doomed.extend(job.pending_entries.iter().map(|&k| keys::list_entry("pending", k).into()));
+        doomed.extend(self.spent_flight_counters(job, now));
         if let Some(hash) = &job.idempotency_key {
             doomed.push(keys::idempotency_race(hash, job.created_at / keys::IDEMPOTENCY_WINDOW_MS).into());
             // The key may since answer for a newer job: only remove it while it names this one.

@@ -12,9 +12,11 @@
 //! forgotten within two epochs.
 
 use super::Hookah;
+use crate::job::JobRecord;
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
-use std::collections::HashMap;
+use crate::stats::hosts::host_of;
+use std::collections::{BTreeSet, HashMap};
 
 /// Longer than the longest lease (2 × 300 s timeout + 30 s).
 pub(crate) const FLIGHT_EPOCH_MS: u64 = 15 * 60_000;
@@ -70,6 +72,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             return Ok(None);
         }
         Ok(Some(Some(epoch)))
+    }
+
+    /// The in-flight counters a job's attempts may have taken places in, once no attempt can
+    /// add to them or give back to them any more (two epochs on): the job's deletion removes
+    /// them, so a host nobody sends to any more keeps no counter. A place is taken when an
+    /// attempt starts, and an attempt is dated by its start or, if abandoned, by its lease's
+    /// end, at most one epoch later.
+    pub(crate) fn spent_flight_counters(&self, job: &JobRecord, now: u64) -> Vec<String> {
+        if self.config.target_concurrency == 0 {
+            return Vec::new();
+        }
+        let host = host_of(&job.url);
+        let spent = (now / FLIGHT_EPOCH_MS).saturating_sub(2);
+        let epochs: BTreeSet<u64> =
+            job.attempts.iter().map(|a| a.at / FLIGHT_EPOCH_MS).flat_map(|e| [e.saturating_sub(1), e]).collect();
+        epochs.into_iter().filter(|&e| e <= spent).map(|e| keys::target_flight(&host, e).into()).collect()
     }
 
     /// Gives back the place an attempt to `host` took in `epoch`.

@@ -1,7 +1,7 @@
 //! Writing timer slots: one `increment` per bucket hands out slot numbers for many jobs at once
 //! (`slot_log::reserve`).
 
-use crate::keys::{self, Entry};
+use crate::keys::{self, Bytes, Entry, Key};
 use crate::ports::{Kv, KvError};
 use std::collections::BTreeMap;
 
@@ -51,11 +51,35 @@ pub(crate) fn slot_value_with_record(id: &str, record: &[u8]) -> Vec<u8> {
 /// sweep that reaches it a read of the record to find it stale. It names nothing.
 pub(crate) const SPENT_SLOT: &[u8] = b"";
 
-/// The id a slot names, and the record it carries if any.
-pub(crate) fn parse_slot_value(value: &[u8]) -> Option<(String, Option<&[u8]>)> {
-    let (id, record) = match value.iter().position(|&b| b == b' ') {
-        Some(space) => (&value[..space], Some(&value[space + 1..])),
-        None => (value, None),
+/// A timer slot's value that names the job's entry in a finished state's list (`list:{state}:{k}`
+/// after the id and a space): the slot at a filed job's retention end carries the entry the
+/// filing wrote, so whatever consumes the slot removes the entry (with the job, or as stale).
+pub(crate) fn slot_value_with_list_entry(id: &str, entry: &str) -> String {
+    format!("{id} {entry}")
+}
+
+/// What a slot carries beside the id it names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Carried<'a> {
+    Nothing,
+    /// The job's finished record, as its last attempt's outcome wrote it.
+    Record(&'a [u8]),
+    /// The key of the job's list entry written when it was filed.
+    ListEntry(Key<Bytes>),
+}
+
+/// The id a slot names, and what it carries.
+pub(crate) fn parse_slot_value(value: &[u8]) -> Option<(String, Carried<'_>)> {
+    let (id, carried) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => {
+            let rest = &value[space + 1..];
+            let carried = match std::str::from_utf8(rest).ok().and_then(keys::parse_list_entry) {
+                Some(entry) => Carried::ListEntry(entry),
+                None => Carried::Record(rest),
+            };
+            (&value[..space], carried)
+        }
+        None => (value, Carried::Nothing),
     };
-    Some((String::from_utf8(id.to_vec()).ok()?, record))
+    Some((String::from_utf8(id.to_vec()).ok()?, carried))
 }

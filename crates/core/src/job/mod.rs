@@ -55,9 +55,13 @@ pub struct JobRecord {
     /// Index in `attempts` where the current series (this generation's) starts.
     #[serde(default)]
     pub series_start: usize,
-    /// The pending-list entry written for this generation, if any.
+    /// The generation whose pending-list entry was written last, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_listed: Option<u32>,
+    /// The numbers of every pending-list entry written for this job (one a generation at most):
+    /// its deletion removes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_entries: Vec<u64>,
     /// The last attempt's request and response; earlier ones are spilled to their own keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_detail: Option<AttemptDetail>,
@@ -169,6 +173,12 @@ impl JobRecord {
     pub fn past_retention(&self, now: u64, retention_ms: u64) -> bool {
         self.retention_end(retention_ms).is_some_and(|end| end <= now)
     }
+
+    /// Notes that pending-list entry `k` was written for this generation.
+    pub(crate) fn note_pending_entry(&mut self, k: u64) {
+        self.pending_listed = Some(self.generation);
+        self.pending_entries.push(k);
+    }
 }
 
 impl State {
@@ -223,6 +233,7 @@ impl JobRecord {
             generation: 0,
             series_start: 0,
             pending_listed: None,
+            pending_entries: Vec::new(),
             last_detail: None,
             callback: None,
             is_report: false,

@@ -1,6 +1,7 @@
 //! Signing keys as stored: the current secret and, during a rotation's grace period, the previous
 //! one, which keeps signing beside it so receivers can switch without a gap.
 
+use crate::engine::fence::TurnMark;
 use crate::ids::KeyId;
 use crate::signing::{SigningError, SigningKey};
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,9 @@ pub struct KeyRecord {
     /// The fenced-update turn that wrote this version (`engine::fence`).
     #[serde(default)]
     pub turn: u64,
+    /// How far its old turn keys have been deleted (`engine::fence`).
+    #[serde(default, skip_serializing_if = "TurnMark::is_unset")]
+    pub(crate) turn_mark: TurnMark,
 }
 
 /// The key a rotation replaced, signing until `until`.
@@ -106,6 +110,7 @@ mod tests {
             rotated_at: previous_until.map(|_| 5),
             previous: previous_until.map(|until| Previous { secret: secret(2), until }),
             turn: 0,
+            turn_mark: Default::default(),
         }
     }
 
@@ -137,4 +142,4 @@ mod tests {
 }
 
 crate::stored::stored!(KeyRecord, KEY_RECORD_VERSION);
-crate::engine::fence::fenced!(KeyRecord);
+crate::engine::fence::fenced!(KeyRecord, turn_mark);

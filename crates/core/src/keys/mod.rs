@@ -129,6 +129,14 @@ pub fn list_entry(state: &str, k: u64) -> Key<Bytes> {
     typed!("list:{state}:{k}")
 }
 
+/// A list entry's key, from its text (as a timer slot carries it).
+pub fn parse_list_entry(text: &str) -> Option<Key<Bytes>> {
+    let (state, k) = text.strip_prefix("list:")?.split_once(':')?;
+    let valid_state = !state.is_empty() && state.bytes().all(|b| b.is_ascii_lowercase());
+    let k: u64 = k.parse().ok()?;
+    valid_state.then(|| list_entry(state, k))
+}
+
 /// `idem:{sha256 of the key}`: the job a key created; `idem:{hash}:n`: who got there first.
 pub(crate) fn idempotency(key_hash: &str) -> Key<Json<IdempotencyRecord>> {
     typed!("idem:{key_hash}")

@@ -8,6 +8,7 @@
 
 use super::hosts::{self, FailingHost};
 use super::latency;
+use crate::engine::fence::TurnMark;
 use crate::job::view::public_state;
 use crate::job::{Attempt, AttemptError, JobRecord};
 use serde::{Deserialize, Serialize};
@@ -37,10 +38,13 @@ pub struct StatsRecord {
     /// The fenced-update turn that wrote this version (`engine::fence`).
     #[serde(default)]
     pub turn: u64,
+    /// How far its old turn keys have been deleted (`engine::fence`).
+    #[serde(default, skip_serializing_if = "TurnMark::is_unset")]
+    pub(crate) turn_mark: TurnMark,
 }
 
 crate::stored::stored!(StatsRecord, STATS_VERSION);
-crate::engine::fence::fenced!(StatsRecord);
+crate::engine::fence::fenced!(StatsRecord, turn_mark);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastSweep {

@@ -19,6 +19,9 @@
 mod tests;
 mod tidy;
 
+#[cfg(test)]
+pub(crate) use tidy::SLACK;
+
 use super::fence::{self, TURN_DEADLINE_MS};
 use crate::ids::{Id, Prefix};
 use crate::keys::{self, Counter, Entry as KvEntry, Key, LogBase, TypedKv};

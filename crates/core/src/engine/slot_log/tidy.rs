@@ -27,7 +27,7 @@ const WINDOW: u64 = 256;
 /// Entries one step deletes at most.
 const SWEEP: u64 = 1_024;
 /// Readable slots tolerated beyond twice the live items before compaction starts.
-const SLACK: u64 = 64;
+pub(crate) const SLACK: u64 = 64;
 
 impl Bounds {
     /// Whether the log has enough dead history, or garbage, to be worth a step.

@@ -83,6 +83,7 @@ fn an_unusable_signing_key_fails_the_attempt_instead_of_sending_it_unsigned() {
         rotated_at: None,
         previous: None,
         turn: 0,
+        turn_mark: Default::default(),
     };
     world.kv.data.borrow_mut().insert(keys::signing_key(&key.id).into(), key.to_bytes());
     let incoming = Incoming {

@@ -16,6 +16,7 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+mod bounded;
 mod failures;
 mod freeing;
 mod health;
