@@ -153,6 +153,11 @@ impl TestDatabase {
         Ok(redis::cmd("DBSIZE").query(&mut connect(&self.url)?)?)
     }
 
+    /// Every key of the database (a test's own, so `KEYS` is fine).
+    pub fn key_names(&self) -> anyhow::Result<Vec<String>> {
+        Ok(redis::cmd("KEYS").arg("*").query(&mut connect(&self.url)?)?)
+    }
+
     fn flush(&self) -> anyhow::Result<()> {
         redis::cmd("FLUSHDB").query::<()>(&mut connect(&self.url)?)?;
         Ok(())

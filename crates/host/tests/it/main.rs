@@ -5,6 +5,7 @@
 
 mod support;
 
+mod bounded;
 mod channels;
 mod dashboard;
 mod delivery;

@@ -69,4 +69,16 @@ impl TestStore {
             TestStore::Redis { db, .. } => db.key_count().unwrap(),
         }
     }
+
+    /// Every key the store holds.
+    pub fn key_names(&self) -> Vec<String> {
+        match self {
+            TestStore::Sqlite { path, .. } => {
+                let db = rusqlite::Connection::open(path).unwrap();
+                let mut query = db.prepare("SELECT key FROM spin_key_value").unwrap();
+                query.query_map([], |row| row.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+            }
+            TestStore::Redis { db, .. } => db.key_names().unwrap(),
+        }
+    }
 }
