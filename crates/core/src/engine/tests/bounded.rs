@@ -137,3 +137,40 @@ fn a_deleted_job_takes_the_in_flight_counters_of_its_attempts_with_it() {
     assert_eq!(world.job_count(), 0);
     assert_eq!(world.kv.keys_with_prefix("target:"), Vec::<String>::new());
 }
+
+/// The keys that name `id`, or that a list, a timer or a turn holds for it.
+fn keys_of_job(world: &World, id: &str) -> Vec<String> {
+    let data = world.kv.data.borrow();
+    let mut keys: Vec<String> = data
+        .iter()
+        .filter(|(key, value)| key.contains(id) || (!key.ends_with(":n") && value.starts_with(id.as_bytes())))
+        .map(|(key, _)| shape(key))
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn the_keys_a_job_holds_while_pending_while_retained_and_after_deletion() {
+    let config = Config { retry_schedule_ms: vec![5_000], ..Config::default() };
+    let world = World::receiving(config);
+    world.answer("http://a.example/", Answer::Status(500));
+    let id = world.request("POST", "/a.example/hook", "{}").json["id"].as_str().unwrap().to_string();
+    // Waiting for its retry: the record, the body, the retry's timer slot and its pending-list
+    // entry (the first attempt's timer slot was emptied when the retry was scheduled).
+    assert_eq!(keys_of_job(&world, &id), ["due:#:#", "job:#", "job:#:body", "list:pending:#"]);
+    world.answer("http://a.example/", Answer::Status(200));
+    world.sweep_each_second(6);
+    world.clock.advance(world.job(&id).unwrap().lease_ms());
+    // Filed at its lease's end; that slot's bucket is deleted once settled (`SETTLE_MS`).
+    world.sweep_each_second(1 + (crate::keys::SETTLE_MS / BUCKET_MS) as usize + 1);
+    // Retained: the record, the body, the first attempt's detail, the retry's turn, the
+    // entries in the pending and delivered lists, and the timer slot at its retention's end.
+    let retained = ["due:#:#", "job:#", "job:#:attempt:#", "job:#:body", "job:#:turn:#", "list:delivered:#", "list:pending:#"];
+    assert_eq!(keys_of_job(&world, &id), retained);
+    world.clock.advance(world.config.retention_ms + 60_000);
+    for _ in 0..(world.config.retention_ms / (crate::keys::MAX_BUCKETS_PER_SWEEP * BUCKET_MS) + 2) {
+        world.sweep();
+    }
+    assert_eq!(keys_of_job(&world, &id), Vec::<String>::new(), "nothing once deleted");
+}
