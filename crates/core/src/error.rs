@@ -2,7 +2,11 @@
 //! it into a status and a JSON body in one place (`api::error`).
 //!
 //! Its `Display` is the message people read in the answer; the variant (and, where one rule of
-//! many was broken, the `code`) is what callers and tests match on.
+//! many was broken, the `code`) is what callers and tests match on. The engine, the parsers
+//! (`request/`, `websub/`, `channels/grammar.rs`) and `auth.rs` return it. Its kinds: invalid
+//! input (with its code), unauthenticated, forbidden, not found, conflict, busy, too large,
+//! refused, not configured, storage. A failed delivery is an outcome recorded on the job, never
+//! an error.
 
 use crate::ports::KvError;
 use thiserror::Error;

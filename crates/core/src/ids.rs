@@ -1,8 +1,10 @@
 //! Identifiers: a readable prefix plus 128 random bits, so ids can't be guessed.
 //!
-//! Each kind is its own type (`JobId`, `KeyId`, …), so a subscription id cannot name a job's key.
-//! An id is made from random bytes or parsed from text with the shape check; it keeps its text,
-//! so it prints, serializes and builds keys exactly as the plain strings did before.
+//! Each kind is its own type (`JobId`, `KeyId`, `TokenId`, `SubscriptionId`, `EventId`: one
+//! `Id<P>` with a prefix marker), so a subscription id cannot name a job's key. An id is made from
+//! random bytes, or parsed with the shape check where text comes in (path segments, headers,
+//! stored records and entries). It keeps its text, so it prints, serializes and builds keys
+//! exactly as the plain strings did before.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;

@@ -26,6 +26,10 @@
 //!   at startup, guest errors become error results, 500s or log lines.
 //! - Guest work that outlives its HTTP response is tracked, so shutdown can
 //!   wait for it and tests can wait for the host to go idle.
+//!
+//! # Tests
+//! The end-to-end tests live in `tests/it`. They run on SQLite or, with
+//! `HOOKAH_TEST_KV=redis`, on Redis; `multi_instance.rs` always runs on Redis.
 
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,7 @@
 //! The HTTP component: accepts webhook calls and serves the API, answers, then makes the first
 //! attempt in the same invocation (Spin keeps running a handler after its response is complete).
+//! It reads the request (the body capped while reading), calls the core, answers through Spin's
+//! early-response form, then runs the core's follow-up and prints its log lines.
 // The export macro generates the component ABI glue, which is unsafe code.
 #![allow(unsafe_code)]
 

@@ -1,5 +1,8 @@
 //! The key-value port on Spin's `default` store through `wasi:keyvalue` (store, atomics, batch),
-//! shaped so the core sees the same behaviour on every Spin backend.
+//! shaped so the core sees the same behaviour on every Spin backend: `get_many` answers in request
+//! order. It never batch-reads a single key, matches a batch answer up by key, and falls back to
+//! single reads for the rest of the invocation once the backend refuses a batch (Spin's Redis
+//! store builds batch reads on `KEYS`).
 
 use hookah_core::ports::{Kv, KvError};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};

@@ -1,5 +1,6 @@
 //! The cron-triggered sweeper: each firing delivers due retries, takes over abandoned attempts
-//! and deletes expired jobs, through the same engine the HTTP sweep route uses.
+//! and deletes expired jobs, through the same engine the HTTP sweep route uses. Its world is
+//! declared in `wit/spin-cron.wit` (`fermyon:spin-cron@2.0.0`).
 // The export macro generates the component ABI glue, which is unsafe code.
 #![allow(unsafe_code)]
 

@@ -1,5 +1,9 @@
 //! The one mapping from errors to HTTP answers: a status, a machine-readable code and a
 //! message, sent as `{"error":{"code":"…","message":"…"}}`.
+//!
+//! `From<Error> for ApiError` is the one place a core error gets its status and code, and
+//! `Reply::error` the one place it becomes that body. `api/` makes `ApiError`s of its own only for
+//! HTTP itself: no route, a wrong method, the receiver's failure in inline mode.
 
 use crate::error::Error;
 use serde_json::json;

@@ -1,4 +1,6 @@
-//! Operators' routes: health (public), the OpenAPI document (public), stats and metrics.
+//! Operators' routes: `/_hookah/health` (public), `/_hookah/openapi.json` (public: the committed
+//! `openapi.json`, compiled in with `include_str!`), and `/_hookah/v1/stats` and
+//! `/_hookah/metrics` (the API token or `metrics_token`).
 
 use super::ApiError;
 use super::{only, views, Reply};

@@ -1,5 +1,8 @@
-//! The operators' dashboard: static files compiled in, served publicly (they hold no data; every
-//! call they make needs the API token) under a strict Content-Security-Policy.
+//! The operators' dashboard: the static files of `ui/` (HTML, CSS, JS, no dependencies) compiled
+//! in with `include_str!`, served publicly (they hold no data; every call they make needs the API
+//! token the operator pastes) under a strict Content-Security-Policy. Its browser test is
+//! `crates/host/tests/browser/dashboard.mjs` (`playwright-core` driving Debian's Chromium),
+//! started from `crates/host/tests/it/dashboard.rs`.
 
 use super::ApiError;
 use super::{FollowUp, Reply};

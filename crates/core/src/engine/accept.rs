@@ -1,4 +1,35 @@
-//! Storing a submission: one counter increment and one batched write before the 202.
+//! Storing a submission: one counter increment and one batched write before the 202. The record,
+//! body and timer slot are committed together (one `set_many`), so a `202` means stored.
+//!
+//! # The commit budget
+//!
+//! On SQLite every `set`, `delete` and `increment` is a commit of its own; a batch write is one.
+//! A delivered job costs three:
+//!
+//! 1. the timer slot's `increment`;
+//! 2. one `set_many` (record, body, slot) before the 202;
+//! 3. the outcome's write by the claim's holder (`engine/attempt.rs`): one `set_many` of the
+//!    record and the finished record's copy in the job's timer slot, a retry's slot or the
+//!    previous attempt's detail.
+//!
+//! Before that write it reads the cancel flag (and the default signing key's name). The body and
+//! the record it still holds, since nobody else may change the record while its lease lasts. On
+//! Redis, where every read is a round trip, a delivered job costs five calls (three writes, two
+//! reads), and filing it later one read of its slot.
+//!
+//! Filing, retention and bucket clean-up happen in sweeps, batched per bucket, off the request
+//! path (`engine/sweep.rs`). A sweep's claim costs one `increment` (the turn) and a share of the
+//! sweep's one `set_many`; a deletion a share of one `delete_many` (no turn). With a
+//! `target_concurrency`, taking and giving back the target place adds two `increment`s, and
+//! `target_rate` one more (`engine/targets.rs`). Retries, callbacks, idempotency keys and delays
+//! add commits only for the jobs that use them.
+//!
+//! # Idempotency
+//!
+//! `idem:{hash}` points at the job. Each contender increments `idem:{hash}:n:{minute}`, and only
+//! the one that reads 1 creates, in the same batch as the job. The key answers with its job for
+//! `IDEMPOTENCY_TTL_MS` (24 h); a different submission under it is a 422, and one still being
+//! stored a 409.
 
 use super::{lists, timers, Hookah};
 use crate::digest::sha256_hex;

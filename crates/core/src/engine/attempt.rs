@@ -1,4 +1,18 @@
 //! Making one attempt for a claimed job and recording what came of it.
+//!
+//! - Only the claim's holder records the outcome, and only while its lease has more than
+//!   `LEASE_SAFETY_MS` left. Anyone else must win the job's next turn, which a takeover (or a
+//!   cancel that changes the record) does only once the lease has ended. So the holder writes
+//!   without reading the record, which is still the claim; it reads only the cancel flag (and the
+//!   default signing key's name). The argument on each backend is in `engine/fence.rs`.
+//! - The outcome is one `set_many`: the record; the finished record's copy in the claim's own
+//!   timer slot, or, for a retry, the retry's slot, a `pending` list entry and the emptied old
+//!   slot (`engine/timers.rs`); and the previous attempt's detail.
+//! - The last attempt's details (request headers, response headers and body) live in the record
+//!   (`last_detail`). The previous one is spilled to `job:{id}:attempt:{n}` in the next outcome's
+//!   batched write. A first attempt that succeeds costs nothing extra.
+//! - An attempt is never sent unsigned in place of a signed one: a key that cannot sign makes a
+//!   failed attempt that says why, retried on schedule.
 
 use super::{lists, timers, Hookah};
 use crate::delivery::AttemptResult;

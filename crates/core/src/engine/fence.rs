@@ -1,26 +1,67 @@
 //! Fenced updates: how a record that several writers may change (a job, a subscription, a
 //! signing key) is replaced without compare-and-swap.
 //!
-//! Every backend gets one conditional operation right: the value `increment` returns. A record
-//! carries the *turn* that wrote it. To replace a record at turn `t`, a writer increments
-//! `{key}:turn:{t+1}`; only the writer that reads 1 may write turn `t + 1`, so two writers never
-//! both replace the same version, and a writer that read an older version loses. Winning and
-//! writing are two calls, so a writer that dies in between leaves a taken turn and an unchanged
-//! record. The first writer to find that notes the time (`{key}:turn:{n}:seen`); once
-//! [`TURN_STALE_MS`] has passed with the record still unchanged, the next writer skips the dead
-//! turn. A live winner gives up writing after [`TURN_DEADLINE_MS`], well before that.
+//! Every backend gets one conditional operation right: the value `increment` returns. It is
+//! atomic on both of Spin's stores (a SQLite transaction, Redis `INCRBY`). A record carries the
+//! *turn* that wrote it. To replace a record at turn `t`, a writer increments
+//! `{key}:turn:{t+1}`; only the writer that reads 1 may write turn `t + 1`. So each turn has
+//! exactly one winner, and a writer that read an older version aims at a turn that is taken and
+//! loses.
+//!
+//! Winning and writing are two calls, so a winner that dies in between leaves a taken turn and an
+//! unchanged record. The first loser notes when it saw that (`{key}:turn:{n}:seen`), as a time
+//! taken before its read. Once [`TURN_STALE_MS`] (30 s) has passed with the record still
+//! unchanged, the next writer skips the dead turn. A live winner writes within
+//! [`TURN_DEADLINE_MS`] (10 s) of its read or not at all, well before that. Test-and-set alone
+//! cannot decide between more than two crashing writers without a timing assumption. This is the
+//! one Hookah makes, the same kind the lease makes: no writer stalls 20 s inside a single store
+//! call.
+//!
+//! # Turn keys
 //!
 //! A record that is deleted takes its turn keys with it. One that lives on (a subscription, a
 //! signing key, the statistics aggregate) would leave one key a turn forever, so it carries a
 //! [`TurnMark`]: a turn of its own and when that turn's writer read the version before it.
-//! Every writer that aimed at a turn up to the mark read a version older than the mark's, so
-//! it read before the mark's writer wrote (at most `TURN_DEADLINE_MS` after its read) and
-//! writes within `TURN_DEADLINE_MS` of its own read or not at all. Once [`TURN_KEYS_KEPT_MS`]
-//! has passed since the mark's read (twice the deadline, and the clock skew `LEASE_SAFETY_MS`
-//! twice over), no such writer can still write: the winner of a later turn deletes the keys up
-//! to the mark, before its write, and marks its own turn. A straggler that increments a deleted
-//! turn key wins it afresh and then finds itself past its deadline, so the record stays fenced;
-//! at worst it leaves that one key behind.
+//!
+//! - Every writer that aimed at a turn up to the mark read a version older than the mark's. So it
+//!   read before the mark's writer wrote (at most `TURN_DEADLINE_MS` after its read), and it
+//!   writes within `TURN_DEADLINE_MS` of its own read or not at all.
+//! - Once [`TURN_KEYS_KEPT_MS`] has passed since the mark's read (2 × `TURN_DEADLINE_MS` +
+//!   2 × `LEASE_SAFETY_MS`, 40 s: twice the deadline, and the clock skew twice over), no such
+//!   writer can still write. The winner of a later turn deletes the keys up to the mark, before
+//!   its write, and marks its own turn.
+//! - A straggler that increments a deleted turn key wins it afresh, then finds itself past its
+//!   deadline. So the record stays fenced on both backends (the argument uses only `increment`'s
+//!   answer and the deadline); at worst the straggler leaves that one key behind.
+//!
+//! Such a record keeps the turn keys of about its last 40 to 80 s of writes.
+//!
+//! # Each guarantee, on each backend
+//!
+//! Spin's SQLite store (`type = "spin"`) and its Redis store disagree on batch reads, counter
+//! formats and compare-and-swap (`ports::Kv`). Hookah's guarantees rest only on what both do
+//! alike:
+//!
+//! - **A `202` means stored.** The record, body and timer slot are one `set_many`. On SQLite that
+//!   is one transaction, committed before the answer. On Redis it is one `MSET`; with AOF it is
+//!   as durable as Redis is configured to be (`appendfsync`).
+//! - **No attempt is made twice, except after a lease expiry.** A claim is a won turn. On SQLite
+//!   one `increment` transaction decides it; on Redis the same turn is one `INCRBY`, atomic across
+//!   instances. No swap result is consulted, so Spin's false `CasFailed` changes nothing. The
+//!   accepting invocation claims a new record that nobody else can see yet.
+//! - **A stale claimant never overwrites a newer state.** A takeover wins a new turn only after
+//!   the lease ended. The holder writes its outcome without reading the record (nobody else may
+//!   take a turn before the lease ends, so it is still the claim), and only while its lease has
+//!   more than `LEASE_SAFETY_MS` (10 s) left. So the two never write at once while clocks agree
+//!   within 10 s. A cancel or retry takes a turn too; a cancel during an attempt only sets a
+//!   flag, which the outcome and every later claim read. The argument uses only `get`, `set` and
+//!   `INCRBY`, so it is identical on Redis.
+//! - **Nothing accepted is lost.** Every job that is not deleted has a timer slot at or before the
+//!   moment it next needs attention; slots are written before or with the record that needs them
+//!   (`engine/timers.rs`). A slot at or after the record's own timer counts, so a writer that lost
+//!   a turn leaves a slot for a look once the turn is stale. A sweep that read a bucket's progress
+//!   late re-reads slots, which turns make harmless. On Redis the same holds with batch reads
+//!   replaced by single reads: no answer is ever taken from `KEYS`.
 
 use crate::keys::{self, Entry, Key, TypedKv};
 use crate::ports::{Kv, KvError};

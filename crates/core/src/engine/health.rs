@@ -1,6 +1,12 @@
 //! What an outcome means beyond its job: an intent verification confirms (or fails) its
 //! subscription; a subscription's deliveries decide its health (410 disables it at once, a run of
 //! dead jobs or days of failure disable it too); Hookah's operational events go to `hookah.ops`.
+//!
+//! Health is checked after each recorded outcome of a subscription's job. `sub:{id}:health`
+//! counts dead jobs in a row (`increment`; `disable_after_dead`), and `sub:{id}:health:since`
+//! remembers when failing began (`disable_after_failing`). A delivery clears both. Disabling
+//! publishes to `hookah.ops`, which only Hookah writes: the app's publish and channel-settings
+//! routes refuse it (`reserved_channel`).
 
 use super::fence::{self, Updated};
 use super::hub::Removal;

@@ -1,7 +1,12 @@
 //! The W3C WebSub hub on top of channels: a topic is a channel (`websub.<hash>`), a subscriber is
 //! a subscription with a lease and an optional `hub.secret`, and publishing fetches the topic and
 //! fans its content out through the same durable jobs. Intent is always verified, by a GET the
-//! callback must answer by echoing `hub.challenge`.
+//! callback must answer by echoing `hub.challenge`. The protocol's pure pieces are in `websub/`.
+//!
+//! - `websub:{hash}` (of callback and topic) finds a subscriber's subscription again.
+//! - A re-subscription waits beside the live subscription (`renewal`) and replaces its secret and
+//!   lease only when that verification succeeds; a failed one leaves it as it was.
+//! - Deliveries add `Link` and, with a secret, `X-Hub-Signature`.
 
 use super::fence::{self, Turn};
 use super::sub_list::subscription_log;

@@ -1,6 +1,17 @@
-//! Per-state job lists, for listing newest first and for bulk replay. An entry names a job and
-//! the generation it was written for; it counts only while the job is in that state and that
-//! generation, so a page never shows a job twice and moved jobs simply drop out.
+//! Per-state job lists, for listing newest first and for bulk replay: `list:{state}:n` hands out
+//! entry numbers, and `list:{state}:{k}` = `{job id} {generation}`. An entry counts only while the
+//! job is in that state and that generation, so stale entries are skipped, a page never shows a
+//! job twice, and moved jobs simply drop out.
+//!
+//! - Finished jobs are filed by the sweep that first visits them after they end (at the lease
+//!   timer), in the sweep's batched write, so the hot path pays nothing. The sweep that holds a
+//!   bucket files its jobs once. A duplicate entry (from two sweeps overlapping on a bucket) is
+//!   skipped by readers, who show a job once.
+//! - `pending` entries are written with a retry's timer (the failure path only), or at accept
+//!   for delayed jobs.
+//! - Entries go when their job is deleted, at no extra commit. A filed entry rides in the job's
+//!   slot at its retention's end (`engine/slot_writes.rs`). `pending` entries are noted in the
+//!   record (`pending_entries`) and deleted with it.
 
 use super::Hookah;
 use crate::ids::JobId;

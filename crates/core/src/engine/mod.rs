@@ -1,5 +1,19 @@
 //! The engine: accepting, attempting and sweeping jobs through the ports. Every decision it
 //! carries out comes from the pure functions in `job::transition` and `delivery`.
+//!
+//! `Hookah` hands out one service a noun, each a borrow of it defined in the module of its noun:
+//!
+//! - `hookah.keyring()`: `Keyring`, `keyring.rs`;
+//! - `hookah.channels()`: `Channels` (channel settings, subscriptions, publishing and events,
+//!   scoped tokens), defined in `subscriptions.rs`, with methods in `sub_list.rs`, `publish.rs`
+//!   and `tokens.rs`;
+//! - `hookah.jobs()`: `Jobs`, `jobs.rs` (find and list; retry, cancel and bulk replay in
+//!   `replay.rs`; the receivers' delivery check in `verify.rs`);
+//! - `hookah.hub()`: `Hub`, `hub.rs`.
+//!
+//! `Hookah` itself keeps `handle`, `follow_up`, `sweep`, accepting, attempting, the stats reads,
+//! and the `pub(crate)` helpers these share. Records that several writers change are replaced
+//! through fenced turns (`fence.rs`), never compare-and-swap.
 
 mod accept;
 mod attempt;

@@ -1,9 +1,21 @@
 //! Publishing to a channel and fanning the event out: one delivery job per active subscription
 //! whose filters match, in bounded steps. The first step runs before the 202; the rest run in
-//! sweeps, one `fanout_batch` of subscriptions each, through the event's own timer slot. Each
-//! step writes its jobs and the event's advanced cursor in one commit, and the jobs' ids derive
-//! from (event, subscription), so a step redone after a crash names the same jobs and skips the
-//! ones that exist.
+//! sweeps, one `fanout_batch` of subscription slots each, when the event's own timer slot fires
+//! (a sweep tells job slots from event slots by the id's prefix).
+//!
+//! - An event (`evt:{id}`, `evt:{id}:body`) records the subscription log's slot count at publish
+//!   time (`total`) and a cursor.
+//! - A step jumps the cursor to the log's floor and walks as far as `total` or the highest slot a
+//!   compaction wrote, taking only entries born by `total`. Compaction moves live entries up,
+//!   never out of a walk's reach, and subscriptions created after the publish are left out.
+//! - A step writes its new jobs, their timers and the advanced event in one `set_many`. The jobs'
+//!   ids derive from (event, subscription), so a step redone after a crash names the same jobs
+//!   and skips the ones that exist.
+//! - A step a sweep runs first takes the event's next fenced turn (`engine/fence.rs`), so two
+//!   sweeps on one bucket (one past its claim window) never both write a step: a job written
+//!   again after its claim would be attempted twice. A sweep that finds the turn taken, or that
+//!   would write it too late, leaves the event a timer slot a second later. An event's slot at or
+//!   after its timer counts while the fan-out goes on.
 
 use super::fence::{self, Turn};
 use super::sub_list::subscription_log;

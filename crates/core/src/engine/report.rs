@@ -1,6 +1,7 @@
 //! Asynchronous response webhooks: when a job ends (or after each attempt, if asked), a report
-//! goes to its callback URL as a job of its own, stored, signed and retried like any delivery.
-//! A report never asks for a report, so reports cannot loop.
+//! goes to its callback URL as a job of its own, stored, signed and retried like any delivery,
+//! created with the outcome. A report never asks for a report (`is_report`), so reports cannot
+//! loop.
 
 use super::attempt::encode_body;
 use super::Hookah;

@@ -1,10 +1,12 @@
 //! The timer slots one sweep batch writes, and the list entries they carry.
 //!
 //! Filing a finished job writes its entry in its state's list and a slot at its retention's end;
-//! that slot carries the entry's key (`timers::Carried::ListEntry`). Whatever consumes the slot
-//! removes the entry: the job's deletion, or a visit that finds the job gone or moved on. A slot
-//! that is put off (rescheduled, held back) hands its entry to the slot written in its place, so
-//! an entry is removed exactly when no slot carries it any more, and no list outlives its jobs.
+//! that slot's value is `{id} list:{state}:{k}` (`timers::Carried::ListEntry`). Whatever consumes
+//! the slot removes the entry, in the batch's `delete_many`, at no extra commit: the job's
+//! deletion, or a visit that finds the job gone or moved on. A slot that is put off (rescheduled,
+//! held back) hands its entry to the slot written in its place. So an entry is removed exactly
+//! when no slot carries it any more, and no list outlives its jobs. A duplicate entry goes the
+//! same way, with its own slot.
 
 use super::{lists, timers};
 use crate::ids::JobId;

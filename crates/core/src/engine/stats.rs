@@ -1,6 +1,17 @@
 //! Reading the operational statistics, and the sweep's hook that keeps them. A stats request
-//! reads a bounded number of keys and writes nothing; a sweep adds one read and one entry to
-//! the batched write it makes anyway.
+//! reads a bounded number of keys and writes nothing. A sweep batch that saw anything adds one
+//! fenced update (a turn, a read and a write); no commit is added to the accept or delivery path.
+//!
+//! - The hook: a sweep already reads every job record it visits. `act_on_slots` in
+//!   `engine/sweep.rs` notes what it saw (`Seen::Claimed`, `Filed`, `Deleted`). After its batched
+//!   write it adds that to the aggregate as a fenced update (`record_stats`: one turn and one
+//!   write per batch that saw anything), so parallel sweeps lose none of each other's figures.
+//! - Each attempt is counted once: by the visit that first finds it as the last attempt of the
+//!   current series. A claim notes the attempts it counted in the record it writes
+//!   (`attempts_counted`), so a claim given back unattempted, or a job cancelled in flight, does
+//!   not count that attempt again.
+//! - A snapshot for a request: the aggregate, the due backlog (slot counters between
+//!   `sweep:cursor` and now, at most `MAX_BACKLOG_BUCKETS`) and the newest pending-list entries.
 
 use super::fence;
 use super::Hookah;

@@ -1,5 +1,16 @@
 //! Channel subscriptions: create, read, list, update, delete, rotate, re-enable, and the intent
 //! verification that turns a new (or moved) subscription active.
+//!
+//! - A channel's subscriptions are a slot log (`chan:{name}:subs`, `engine/slot_log/`). Each
+//!   subscription has its own signing key in the keyring (`key:{id}`, never listed, never the
+//!   default).
+//! - A subscription is a fenced record (`engine/fence.rs`); a deleted one takes its turn keys.
+//! - Intent verification is a job (`verifies`) whose 2xx counts only if the body echoes the
+//!   challenge. Its outcome flips the subscription (a fenced update, only for the challenge it is
+//!   waiting for; `engine/health.rs`).
+//! - `Channels` (`hookah.channels()`) is defined here: channel settings, subscriptions,
+//!   publishing and events, scoped tokens. Its methods live here and in `sub_list.rs`,
+//!   `publish.rs` and `tokens.rs`. A scoped caller is checked here for tenant and access.
 
 use super::fence::{self, Turn};
 use super::hub::Removal;

@@ -2,6 +2,80 @@
 //! after batch until the due work is drained or the time budget is spent. Its cost follows the
 //! slots it reads and the buckets it walks, never the number of jobs stored. Sweeps run in
 //! parallel (cron on every instance, HTTP sweeps): each claims the buckets it works for a window.
+//! What a slot means is in `engine/timers.rs`.
+//!
+//! # The walk
+//!
+//! - A batch walks the buckets that have ended, from `sweep:cursor`, and reads at most
+//!   `sweep_batch` new slots; `due:{bucket}:done` remembers each bucket's progress. It acts on
+//!   each slot: claim and deliver, reschedule, keep until retention ends, or delete.
+//! - A bucket that is fully handled and `SETTLE_MS` (30 s) past is deleted, and the cursor moves
+//!   past it. Writers only ever write buckets in the future, so a settled bucket gets no new
+//!   slots. Buckets are finished, and the cursor moved, only by a batch that walked from the
+//!   cursor.
+//! - A batch walks at most `MAX_BUCKETS_PER_BATCH` (256) buckets. When it looked at all of them
+//!   with room left, the sweep's next batch walks on from there. So the cursor moves in steps
+//!   that sweeps starting meanwhile begin from (a fresh store's first sweeps walk an hour of
+//!   empty buckets, `LOOKBACK_BUCKETS`), and a bucket that cannot be finished yet (another sweep
+//!   holds it) keeps no sweep from the buckets after it.
+//! - Progress is read in windows of 8 buckets growing to 64 (`FIRST_PROGRESS_WINDOW`,
+//!   `PROGRESS_WINDOW`), and only for buckets that have slots (the count first). So a batch whose
+//!   first buckets fill it reads little past them.
+//! - A sweep remembers the progress of the buckets it holds and of those it drained before they
+//!   settled, and which buckets another sweep held when it asked. Its later batches neither read
+//!   those again nor ask for them. A slot a slow writer adds meanwhile is the next sweep's: only
+//!   settled buckets, read afresh, are ever finished.
+//!
+//! # Batches
+//!
+//! - A sweep takes batch after batch until nothing is due or `sweep_budget` has passed. It
+//!   delivers each batch's claims (up to `sweep_concurrency` at once) while it decides the next.
+//! - A batch that runs late (a busy disk) stops taking turns halfway to their deadline
+//!   (`TURN_DEADLINE_MS / 2`) and leaves the rest a slot a second later.
+//! - A target found full is not asked again within the batch (`engine/targets.rs`).
+//! - A failure ends the deciding, but lets the attempts under way finish and record.
+//! - After a batch that held jobs back, the next reads no more slots than that one could claim
+//!   (at least `MIN_BATCH`); then a quarter more a batch, back up to `sweep_batch`. So a backlog
+//!   to one full target does not read slots only to put them back.
+//! - A batch that put back everything it read, for targets whose claims wait in the sweep, stops
+//!   the deciding until those claims have started. If none of the sweep's attempts is left to
+//!   free a place, the deciding ends.
+//!
+//! # Parallel sweeps
+//!
+//! Cron fires every second on every instance without waiting for the last firing (Spin's cron
+//! trigger spawns each firing). So while due work lasts, about `sweep_budget` ÷ 1 s sweeps work at
+//! once on each instance; HTTP sweeps come from anywhere too.
+//!
+//! - A sweep works a bucket only after winning it for a 15 s window (`BUCKET_CLAIM_WINDOW_MS`):
+//!   its `increment due:{bucket}:claim:{window}` reads 1. The others move on to later buckets, so
+//!   parallel sweeps split the due work instead of queuing.
+//! - A sweep frees the buckets it held when it ends (a bucket it left half done is the next
+//!   sweep's). One that dies frees them when the window ends.
+//! - Overlap (a slow sweep past its window) costs reads, never an attempt: every claim is a job
+//!   turn (`engine/fence.rs`).
+//!
+//! # Deleting a finished job
+//!
+//! A finished job is deleted by the first sweep that finds any of its slots `DELETION_GRACE_MS`
+//! (30 s) after its retention ended. The deletion takes no turn, because the record is final
+//! when the grace ends:
+//!
+//! - from retention's end on, no writer changes it (retry and bulk replay refuse it);
+//! - a writer that read it earlier writes within `TURN_DEADLINE_MS` of its read, or not at all;
+//! - clocks agree within `LEASE_SAFETY_MS`.
+//!
+//! A writer that read it earlier and wins a turn afresh finds it gone. Two sweeps overlapping on
+//! a bucket past their claim window may both delete it: harmless to the data, but it counts out
+//! of the stats' finished figures twice. The deletion takes every key the job owns: record, body,
+//! cancel flag, attempt details, the turn after the record's, its pending-list entries, its spent
+//! in-flight counters and its idempotency keys (the record only while it names this job).
+//!
+//! # Cost
+//!
+//! A claim costs one `increment` (the turn) and a share of the batch's one `set_many`; a deletion
+//! a share of one `delete_many`. A batch that saw anything adds one fenced update of the
+//! statistics (`engine/stats.rs`).
 
 use super::fence::{self, Turn};
 use super::slot_writes::SlotWrites;

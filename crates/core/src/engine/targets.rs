@@ -1,15 +1,31 @@
 //! Per-target limits on the attempts sweeps make (retries, delayed first attempts, takeovers,
 //! fan-out deliveries): at most `target_concurrency` in flight to one target host, at most
 //! `target_rate` started a second. A job held back keeps its record and its attempt count; a new
-//! timer slot brings it back a second later. First attempts made at accept are not limited: the
-//! app's own concurrency bounds them, and they must not wait behind a backlog.
+//! timer slot brings it back a second later (`HOLD_BACK_MS`). First attempts made at accept are
+//! not limited: the app's own concurrency bounds them, and they must not wait behind a backlog.
 //!
-//! In-flight attempts are counted per 15-minute epoch, longer than any lease: an attempt takes a
-//! place in the current epoch's counter when it starts (not when it is claimed: a claim waiting
-//! in its sweep's delivery queue is not in flight) and gives it back to that counter when its
-//! outcome is recorded. A claim its sweep could not start is given back as pending a second
-//! later, its attempt count unchanged. The count is this epoch's plus the last one's, so a place whose holder died is
-//! forgotten within two epochs.
+//! - **Rate.** Before a sweep claims a job (and before it reads the job's cancel flag), it counts
+//!   a start in a per-second counter for the job's target host
+//!   (`target:{host hash}:rate:{second}`). A job held back gets a slot a second later and
+//!   nothing else.
+//! - **In flight.** An attempt takes a place when it starts, not when it is claimed:
+//!   `increment target:{host hash}:flight:{epoch}`. Epochs are 15 minutes (`FLIGHT_EPOCH_MS`),
+//!   longer than any lease. The attempt gives its place back to that epoch's counter when its
+//!   outcome is recorded. What is in flight is this epoch's count plus the last one's, so a place
+//!   whose holder died is forgotten within two epochs.
+//! - A claim waiting in the sweep's delivery queue holds no place. So one sweep (at most
+//!   `sweep_concurrency` attempts at once) is throttled only by what other sweeps hold.
+//! - A claim that finds its target full waits in the sweep until one of the sweep's own attempts
+//!   to that host ends. Later batches of that sweep hold the host's jobs back.
+//! - A claim that never gets a place is given back at the sweep's end: pending a second later,
+//!   written like an outcome by the claim's holder (its turn, its lease), its attempt count
+//!   unchanged (`give_back_claim` in `engine/attempt.rs`).
+//! - A claim that waited so long that an attempt started now might outlast its lease is given
+//!   back the same way at once (`JobRecord::lease_fits_attempt`: 2 × timeout plus
+//!   `LEASE_SAFETY_MS` left). Its outcome could not be recorded, and the job would go again
+//!   after the lease.
+//! - A job's deletion takes the in-flight counters its attempts used once they are spent (two
+//!   epochs on), so a host nobody sends to any more keeps no counter.
 
 use super::Hookah;
 use crate::job::JobRecord;

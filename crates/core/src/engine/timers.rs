@@ -1,5 +1,42 @@
-//! Writing timer slots: one `increment` per bucket hands out slot numbers for many jobs at once
-//! (`slot_log::reserve`).
+//! Writing timer slots, and what a slot means. Spin's key-value store has no range scan and
+//! `get_keys` lists every key, so sweeps find due work through a *timer index* of computable
+//! keys (the layout is in `keys`; the walk in `engine/sweep.rs`).
+//!
+//! - Time is cut into 1 s buckets (`BUCKET_MS`). To make a job wake at time `t`, a writer takes a
+//!   slot number from the bucket's counter (`increment due:{bucket}:n`) and writes
+//!   `due:{bucket}:{n}` = the job id. One `increment` per bucket hands out slot numbers for many
+//!   jobs at once (`slot_log::reserve`).
+//! - Writers only ever write buckets in the future (`keys::timer_bucket`), so a settled bucket
+//!   gets no new slots.
+//! - New slots are written before the record that points at them, or with it: a crash leaves
+//!   stale slots, never a job without a timer.
+//!
+//! A slot is a hint; the record is the truth. A job record names the bucket of its own timer
+//! (`timer`). A slot before it is stale and skipped. A slot at or after it makes the sweep look at
+//! the job: claim it if due, or leave a slot for when it will be. So duplicate or left-over slots
+//! do no harm, and a writer that may not change the record can still ask for a later look. For a
+//! finished job only the record's own timer files it; at the end of retention any slot deletes it
+//! (`job::transition::on_timer`). Events have timer slots too: a sweep tells job slots from event
+//! slots by the id's prefix.
+//!
+//! A slot's value is one of:
+//!
+//! - the id alone;
+//! - the id, a space and the job's finished record (`slot_value_with_record`);
+//! - the id, a space and its list entry's key, `{id} list:{state}:{k}` (`engine/slot_writes.rs`);
+//! - nothing (`SPENT_SLOT`).
+//!
+//! The invocation that made an attempt (the accepting one, or a sweep, which knows the slot
+//! numbers it allocated for its claims) writes the finished record into the claim's own slot in
+//! the outcome's batched write. That slot is at the lease's end, still ahead. The sweep that files
+//! the job then reads one key, not two. An outcome that schedules a retry empties that slot
+//! instead: the record's timer has moved to the retry's slot, so the sweep that reaches the old
+//! one reads no record to find it stale.
+//!
+//! The copy is used only when all it asks is that the job be filed (the slot is the copy's timer
+//! and retention has not ended); for anything else the record itself is read. A stale copy can
+//! only file a list entry that readers skip, or add a slot that is skipped: the job's own timer
+//! always has a slot of its own.
 
 use crate::keys::{self, Bytes, Entry, Key};
 use crate::ports::{Kv, KvError};

@@ -1,4 +1,8 @@
 //! Who is calling: the app (the API token) or one of its users (a scoped token).
+//!
+//! A scoped token (`tok:{id}`, storing only a hash of the secret) becomes a `Principal`.
+//! `api/mod.rs` lets it reach only its channel's subscription routes, and
+//! `engine/subscriptions.rs` checks its tenant and access.
 
 use super::{Channels, Hookah};
 use crate::auth::check_bearer;

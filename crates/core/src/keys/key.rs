@@ -1,8 +1,16 @@
 //! Typed keys: each key carries the kind of value stored under it, so a counter cannot be read
 //! as a record, a record cannot be `set` as raw bytes, and nothing `set`s a counter.
 //!
-//! Keys are built only by the layout functions in `keys`; outside it a `Key` is read, written,
-//! deleted or passed on, never made.
+//! A key is a `Key<V>` that names what is stored under it: a versioned record (`Key<JobRecord>`),
+//! plain JSON (`Json<T>`), raw `Bytes`, a `Counter` or a `Number`. Keys are built only by the
+//! layout functions in `keys`, so key strings have one home and stay as they were (a unit test
+//! per kind pins them). Outside it a `Key` is read, written, deleted or passed on, never made.
+//!
+//! The engine reads and writes through `TypedKv` (`load`, `load_many`, `load_pairs`, `save`,
+//! `add_to`, and `key.entry(value)` for batches), which decodes and encodes by the key's kind. A
+//! counter is only ever incremented, and read back through `decode_counter`. Since `Counter` has
+//! no encoding and is no record, a counter key cannot be `set`, saved, or passed where a record
+//! key is expected: the compiler refuses it.
 
 use super::counter::{decode_counter, encode_number};
 use crate::stored::Stored;

@@ -1,5 +1,6 @@
 //! The key layout. Spin's key-value store has no range scan and `get_keys` lists every key, so the
-//! sweeper finds due work through a *timer index* of computable keys:
+//! sweeper finds due work through a *timer index* of computable keys (how slots are written and
+//! what they mean: `engine/timers.rs`; how sweeps walk them: `engine/sweep.rs`):
 //!
 //! - `job:{id}`: the job record (JSON); `job:{id}:body`: its body bytes, written once.
 //! - `due:{bucket}:n`: an `increment` counter that hands out slot numbers in a time bucket.
@@ -8,7 +9,8 @@
 //! - `sweep:cursor`: the oldest bucket not yet finished and deleted.
 //! - `job:{id}:attempt:{n}`: attempt `n`'s request and response, once a later attempt came.
 //! - `list:{state}:n` / `list:{state}:{k}`: per-state job lists for listing and bulk replay.
-//! - `idem:{hash}` / `idem:{hash}:n:{window}`: idempotency records and the counters that settle races.
+//! - `idem:{hash}` / `idem:{hash}:n:{window}`: idempotency records and the counters that settle
+//!   races.
 //! - `stats:sweep`: the operational statistics sweeps aggregate (see `stats`).
 //! - `target:{host hash}:flight:{epoch}`, `target:{host hash}:rate:{second}`: per-target limits.
 //! - `due:{bucket}:claim:{window}`: which sweep works a bucket in a window (increment to take).
@@ -21,9 +23,15 @@
 //! - A *slot log* `{log}` (`engine::slot_log`): `{log}:n` hands out slots (a counter),
 //!   `{log}:{k}` = `{id} {birth slot}`, `{log}:live` counts live items (a counter), `{log}:meta`
 //!   is the compaction record (floor, mark; fenced, so also `{log}:meta:turn:{n}`).
+//! - A fenced record `{key}` (`engine::fence`): `{key}:turn:{n}` and `{key}:turn:{n}:seen`.
 //!
 //! A slot is a hint, the job record is the truth: a record names the bucket of its own timer,
 //! and slots before it are recognised as stale and skipped.
+//!
+//! Keys are made only here (typed keys: `key.rs`), and read and written through `TypedKv`.
+//! Counters are read only through `increment`'s answer or `decode_counter`, which reads both
+//! backends' formats; numbers Hookah writes itself (sweep cursor, bucket progress,
+//! failing-since) are decimal and never incremented.
 
 mod counter;
 mod key;

@@ -1,7 +1,8 @@
 //! Operational statistics, aggregated by sweeps from what they already read: every job record a
 //! sweep visits carries its attempt log, so a sweep can count attempts, failures and latency
-//! without the accept or delivery path writing anything more. The aggregate is one record
-//! (`stats:sweep`) written inside the sweep's existing batched write.
+//! without the accept or delivery path writing anything more. The aggregate is one fenced record
+//! (`stats:sweep`) that each sweep batch updates after its batched write (`engine/stats.rs`).
+//! This module is pure; reading and writing the store is the engine's.
 //!
 //! - `record`: the stored aggregate and how one sweep's visits change it.
 //! - `hosts`: the bounded list of failing target hosts.

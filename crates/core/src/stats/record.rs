@@ -1,5 +1,7 @@
-//! The stored aggregate (`stats:sweep`) and how one sweep's visits change it. Only a sweep that
-//! holds the sweep lock writes it, in the batched write it makes anyway.
+//! The stored aggregate (`stats:sweep`) and how one sweep's visits change it: finished jobs by
+//! state, attempts per minute for an hour, totals, the latency histogram (`latency`), the bounded
+//! failing-host list (`hosts`) and the last sweep. Each sweep batch adds to it as a fenced update
+//! after its batched write (`engine/stats.rs`).
 //!
 //! Each attempt is counted once, by the first sweep that reads the record holding it as the
 //! last attempt of the current series: when the sweep claims the job for its next attempt, or

@@ -1,16 +1,27 @@
 //! A slot log: an unordered set of ids kept as numbered entries, for lists that Spin's
-//! key-value store cannot scan (the signing keys, a channel's subscriptions). Its slot numbers
-//! come from [`reserve`], which timer buckets and per-state lists use too.
+//! key-value store cannot scan (the signing keys, `keys`, and a channel's subscriptions,
+//! `chan:{name}:subs`). Unlike the lists of jobs, it frees its places.
+//!
+//! Every numbered index takes its slot numbers the same way, [`reserve`]: one `increment` of its
+//! counter for many entries. That serves timer buckets (`due:{b}:n`), per-state lists
+//! (`list:{state}:n`) and slot logs. What differs is what happens after: a timer bucket is deleted
+//! whole once swept, a list entry goes stale when its job moves on, and a slot log frees and
+//! compacts.
 //!
 //! - **append**: one `increment` of `{log}:n` hands out slots for many ids; the entries
 //!   (`{log}:{k}` = `{id} {birth}`) come back for the caller's batched write, which must happen
-//!   within [`TURN_DEADLINE_MS`] of the increment. `{log}:live` counts live items (`+1` on
-//!   append, `-1` on removal) and can carry a limit.
+//!   within [`TURN_DEADLINE_MS`] of the increment. `{log}:live` counts live items (`+n` on
+//!   append, `-1` on removal) and can carry a limit: `MAX_KEYS` limits live keys, not keys ever
+//!   made. `{log}:meta` is the compaction record.
 //! - **remove**: the caller deletes the item's record and calls [`SlotLog::removed`]. Its entry
 //!   is left dangling: readers skip an entry whose record is gone, and compaction drops it. The
-//!   item need not remember its slot (which compaction changes), and deleting costs no extra write.
-//! - **read and page**: only slots above the *floor* are read; holes (allocated, never written)
-//!   are skipped and ids are de-duplicated.
+//!   item need not remember its slot (which compaction changes), and deleting costs no extra
+//!   write. Only the deleter that wins the record's next turn (`engine::fence`) and still finds it
+//!   counts it out, so two deletes of one item free one place.
+//! - **read and page**: slots at or below the meta's *floor* are never read; holes (allocated,
+//!   never written) are skipped and ids are de-duplicated. A newest-first listing paged across a
+//!   compaction may miss an old item moved past it (listing is a view, not a guarantee); fan-out
+//!   cannot (`engine/publish.rs`).
 //! - **compaction** (`tidy.rs`): raises the floor by moving the few live entries of the bottom
 //!   window to the top, so reads follow live items, not history. A moved entry keeps its *birth*
 //!   (the slot it was first given), which lets a walk that began before the move recognise it.

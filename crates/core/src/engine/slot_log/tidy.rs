@@ -1,15 +1,18 @@
 //! Compaction: costs follow live items, not history.
 //!
-//! One step, done by whoever wins the meta record's next turn (`engine::fence`), reads the bottom
-//! window above the floor, appends its live entries anew at the top (keeping their birth), and
-//! raises the floor past the window: the moved entries and the new meta go in one commit. Two
-//! rules keep it from losing anything:
+//! It runs in bounded steps when the readable span is over twice the live items (plus `SLACK`),
+//! carried on by deletes, publishes and listings. One step, done by whoever wins the meta record's
+//! next turn (`engine::fence`), reads the bottom window above the floor, appends its live entries
+//! anew at the top (keeping their birth), and raises the floor past the window: the moved entries
+//! and the new meta go in one commit. Two rules keep it from losing anything:
 //!
-//! - It works only below a *mark*: the count observed at least [`TIDY_SETTLE_MS`] earlier.
-//!   Appenders write within `TURN_DEADLINE_MS` of their increment, so a slot below the mark is
-//!   written by now or never will be; an allocated, unwritten slot is never passed over.
+//! - It works only below a *mark*: the count observed at least [`TIDY_SETTLE_MS`] (a minute)
+//!   earlier. Appenders write within `TURN_DEADLINE_MS` of their increment (they check, and give
+//!   up otherwise), so a slot below the mark is written by now or never will be; an allocated,
+//!   unwritten slot is never passed over.
 //! - Entries below the floor are deleted only once that floor is a mark old: a reader uses the
-//!   floor it read for one short step, never for a minute.
+//!   floor it read for one short step, never for a minute. The meta's old turn keys go the same
+//!   way, a mark later.
 //!
 //! A crash after the moved entries' commit cannot leave duplicates (entries and meta are one
 //! commit); any that do arise are harmless, as readers de-duplicate by id and fan-out jobs are
