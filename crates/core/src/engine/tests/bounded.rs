@@ -166,7 +166,8 @@ fn the_keys_a_job_holds_while_pending_while_retained_and_after_deletion() {
     world.sweep_each_second(1 + (crate::keys::SETTLE_MS / BUCKET_MS) as usize + 1);
     // Retained: the record, the body, the first attempt's detail, the retry's turn, the
     // entries in the pending and delivered lists, and the timer slot at its retention's end.
-    let retained = ["due:#:#", "job:#", "job:#:attempt:#", "job:#:body", "job:#:turn:#", "list:delivered:#", "list:pending:#"];
+    let retained =
+        ["due:#:#", "job:#", "job:#:attempt:#", "job:#:body", "job:#:turn:#", "list:delivered:#", "list:pending:#"];
     assert_eq!(keys_of_job(&world, &id), retained);
     world.clock.advance(world.config.retention_ms + 60_000);
     for _ in 0..(world.config.retention_ms / (crate::keys::MAX_BUCKETS_PER_SWEEP * BUCKET_MS) + 2) {
