@@ -58,10 +58,17 @@ impl SubscriptionRequest {
     }
 }
 
+/// A channel's settings; each one left out takes its default.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelRequest {
+    /// Subscriptions confirm their URL before they get events (the default).
+    #[serde(default = "verify_intent_by_default")]
     pub verify_intent: bool,
+}
+
+fn verify_intent_by_default() -> bool {
+    true
 }
 
 /// A subscription just created, with the secret of its key: shown this once.

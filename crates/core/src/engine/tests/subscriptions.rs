@@ -106,6 +106,9 @@ fn a_channel_without_intent_verification_activates_subscriptions_at_once() {
     assert_eq!(channel.json, json!({ "name": "orders", "verify_intent": false }));
     let fresh = world.request("GET", "/_hookah/v1/channels/other", "");
     assert_eq!(fresh.json["verify_intent"], true, "channels verify intent unless told otherwise");
+    // Every setting has its default: an empty body sets the channel back to them.
+    let reset = world.request("PUT", "/_hookah/v1/channels/orders", "{}");
+    assert_eq!((reset.status, &reset.json), (200, &json!({ "name": "orders", "verify_intent": true })));
 }
 
 #[test]
