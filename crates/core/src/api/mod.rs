@@ -137,6 +137,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             ["v1", "jobs", rest @ ..] => self.jobs_route(&incoming, &query, rest),
             ["v1", "keys", rest @ ..] => self.keys_route(&incoming, rest),
             ["v1", "tokens", rest @ ..] => self.tokens_route(&incoming, rest),
+            ["v1", "channels"] => {
+                only(&incoming, "GET")?;
+                let PageQuery { limit, cursor, .. } = PageQuery::parse(&query, false)?;
+                Ok(Reply::json(200, &views::channel_page(&self.channels().list_channels(limit, cursor)?)))
+            }
             ["v1", "channels", channel, rest @ ..] => self.channels_route(&principal, &incoming, &query, channel, rest),
             _ => Err(ApiError::not_found(format!("no API route {path}"))),
         }

@@ -2,7 +2,7 @@
 //! times, no internals (timers, leases, turns, secrets except where one is shown once).
 
 use crate::channels::record::{ChannelRecord, EventRecord, SubscriptionRecord};
-use crate::engine::{HubDone, KeyState, NewSubscription, NewToken, RotatedSubscription, SubscriptionPage};
+use crate::engine::{ChannelPage, HubDone, KeyState, NewSubscription, NewToken, RotatedSubscription, SubscriptionPage};
 use crate::job::view::{public_state, rfc3339};
 use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State};
 use crate::stats::latency;
@@ -115,6 +115,21 @@ pub(super) fn new_subscription(created: &NewSubscription) -> Value {
     let mut view = subscription(&created.record);
     view["secret"] = json!(created.secret.expose());
     view
+}
+
+/// `GET /_hookah/v1/channels`: channels newest first, with their live subscription counts.
+pub(super) fn channel_page(page: &ChannelPage) -> Value {
+    let data: Vec<Value> = page
+        .items
+        .iter()
+        .map(|listed| {
+            let mut view = channel(&listed.record);
+            view["created_at"] = json!(rfc3339(listed.record.created_at));
+            view["subscriptions"] = json!(listed.subscriptions);
+            view
+        })
+        .collect();
+    json!({ "data": data, "next_cursor": page.next_cursor.map(|c| c.to_string()) })
 }
 
 pub(super) fn subscription_page(page: &SubscriptionPage) -> Value {

@@ -125,6 +125,8 @@ impl<K: Kv, T: Transport> Hub<'_, K, T> {
                 sub
             }
             None => {
+                // The topic's channel joins the list of channels with its first subscriber.
+                entries.extend(self.0.channels().channel_to_subscribe(&channel)?.1);
                 let key = self.0.subscription_key(None, now)?;
                 let mut random = [0u8; ID_RANDOM_BYTES];
                 self.0.entropy.fill(&mut random);

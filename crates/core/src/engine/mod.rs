@@ -17,6 +17,7 @@
 
 mod accept;
 mod attempt;
+mod channel_list;
 pub(crate) mod fence;
 mod health;
 mod hub;
@@ -40,6 +41,8 @@ mod verify;
 pub(crate) use accept::IdempotencyRecord;
 pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
 pub use attempt::{outbound_request, AttemptOptions, Attempted, Held, USER_AGENT};
+pub(crate) use channel_list::ChannelName;
+pub use channel_list::{ChannelPage, ListedChannel};
 pub use hub::{topic_channel, HubDone, HubOutcome};
 pub(crate) use keyring::key_id;
 pub use keyring::{KeyRequest, KeyState};

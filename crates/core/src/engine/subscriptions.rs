@@ -23,8 +23,8 @@ use crate::error::Error;
 use crate::ids::{KeyId, SubscriptionId, ID_RANDOM_BYTES};
 use crate::job::{transition, JobRecord, Verification};
 use crate::keyring::{KeyRecord, Secret, KEY_RECORD_VERSION};
-use crate::keys::{self, TypedKv};
-use crate::ports::{Kv, Transport};
+use crate::keys::{self, Entry, TypedKv};
+use crate::ports::{Kv, KvError, Transport};
 use crate::request::{address, target};
 use crate::signing::{generate_hmac_secret, SigningKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -102,21 +102,46 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
 impl<K: Kv, T: Transport> Channels<'_, K, T> {
     pub fn channel_record(&self, channel: &str) -> Result<ChannelRecord, Error> {
-        let stored = self.0.kv.load(&keys::channel(channel))?;
-        Ok(stored.unwrap_or(ChannelRecord {
+        Ok(self.stored_channel(channel)?.unwrap_or_else(|| self.new_channel(channel)))
+    }
+
+    fn stored_channel(&self, channel: &str) -> Result<Option<ChannelRecord>, KvError> {
+        self.0.kv.load(&keys::channel(channel))
+    }
+
+    /// A channel with its default settings, as first stored.
+    fn new_channel(&self, channel: &str) -> ChannelRecord {
+        ChannelRecord {
             v: RECORD_VERSION,
             name: channel.to_string(),
             verify_intent: true,
             created_at: self.0.clock.now_ms(),
-        }))
+        }
     }
 
     pub fn set_channel(&self, channel: &str, request: ChannelRequest) -> Result<ChannelRecord, Error> {
         check_app_channel(channel)?;
-        let mut record = self.channel_record(channel)?;
+        let stored = self.stored_channel(channel)?;
+        let mut record = stored.clone().unwrap_or_else(|| self.new_channel(channel));
         record.verify_intent = request.verify_intent;
-        self.0.kv.save(&keys::channel(channel), &record)?;
+        match stored {
+            Some(_) => self.0.kv.save(&keys::channel(channel), &record)?,
+            None => self.0.kv.set_many(self.0.first_channel_record(&record)?)?,
+        }
         Ok(record)
+    }
+
+    /// The channel's settings, and the writes that store it first (joining the list of
+    /// channels) when only its defaults are known so far.
+    pub(crate) fn channel_to_subscribe(&self, channel: &str) -> Result<(ChannelRecord, Vec<Entry>), KvError> {
+        match self.stored_channel(channel)? {
+            Some(record) => Ok((record, Vec::new())),
+            None => {
+                let record = self.new_channel(channel);
+                let entries = self.0.first_channel_record(&record)?;
+                Ok((record, entries))
+            }
+        }
     }
 
     /// Creates a subscription; returns it with its secret (shown once) and, when the channel
@@ -163,11 +188,11 @@ impl<K: Kv, T: Transport> Channels<'_, K, T> {
             turn_mark: Default::default(),
             renewal: None,
         };
-        let verification =
-            self.channel_record(channel)?.verify_intent.then(|| self.0.begin_verification(&mut sub, now));
+        let (channel_record, mut entries) = self.channel_to_subscribe(channel)?;
+        let verification = channel_record.verify_intent.then(|| self.0.begin_verification(&mut sub, now));
         let log = subscription_log(channel);
         let appended = log.append(self.0.kv, std::slice::from_ref(&sub.id), now)?;
-        let mut entries = appended.entries;
+        entries.extend(appended.entries);
         entries.push(keys::signing_key(&key.id).entry(&key));
         entries.push(keys::subscription(&sub.id).entry(&sub));
         if self.0.clock.now_ms() > appended.write_by {

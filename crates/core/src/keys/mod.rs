@@ -162,6 +162,11 @@ pub fn channel(name: &str) -> Key<Json<ChannelRecord>> {
     typed!("chan:{name}")
 }
 
+/// The slot log of channel names (`engine::channel_list`).
+pub(crate) fn channel_log() -> LogBase<crate::engine::ChannelName> {
+    LogBase::new("chans".into())
+}
+
 /// The slot log of a channel's subscription ids.
 pub fn channel_subs(name: &str) -> LogBase<SubscriptionId> {
     LogBase::new(format!("chan:{name}:subs"))

@@ -238,3 +238,39 @@ fn filters_choose_which_events_a_subscription_gets() {
     let sent = world.transport.sent.borrow();
     assert!(sent[0].headers.contains(&("webhook-event-type".into(), "invoice.paid".into())));
 }
+
+#[test]
+fn channels_are_listed_newest_first_with_their_subscription_counts() {
+    let world = World::receiving(Config::default());
+    world.request("PUT", "/_hookah/v1/channels/orders", r#"{"verify_intent": false}"#);
+    world.request("PUT", "/_hookah/v1/channels/orders", "{}");
+    // A channel nobody set up joins the list with its first subscription.
+    for url in ["https://a.example/1", "https://a.example/2"] {
+        let answer =
+            world.request("POST", "/_hookah/v1/channels/users/subscriptions", &json!({ "url": url }).to_string());
+        assert_eq!(answer.status, 201, "{}", answer.json);
+    }
+    created(&world, "https://b.example/hook");
+    world.request("PUT", "/_hookah/v1/channels/empty", "{}");
+
+    let page = world.request("GET", "/_hookah/v1/channels", "");
+    assert_eq!(page.status, 200, "{}", page.json);
+    let listed: Vec<(&str, u64, bool)> = page.json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (c["name"].as_str().unwrap(), c["subscriptions"].as_u64().unwrap(), c["verify_intent"].as_bool().unwrap())
+        })
+        .collect();
+    assert_eq!(listed, [("empty", 0, true), ("users", 2, true), ("orders", 1, true)]);
+    assert_eq!(page.json["next_cursor"], Value::Null);
+
+    let first = world.request("GET", "/_hookah/v1/channels?limit=2", "");
+    assert_eq!(first.json["data"].as_array().unwrap().len(), 2);
+    let cursor = first.json["next_cursor"].as_str().unwrap();
+    let rest = world.request("GET", &format!("/_hookah/v1/channels?limit=2&cursor={cursor}"), "");
+    assert_eq!(rest.json["data"][0]["name"], "orders");
+    assert_eq!(world.request("GET", "/_hookah/v1/channels?limit=0", "").code(), "bad_query");
+    assert_eq!(world.request("POST", "/_hookah/v1/channels", "").status, 405);
+}
