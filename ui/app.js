@@ -73,6 +73,39 @@ function chart(perMinute) {
 
 const seconds = (ms) => (ms === null || ms === undefined ? "–" : (ms / 1000).toFixed(ms < 1000 ? 2 : 1) + " s");
 
+/** How long before `now` a moment was, in words ("12 s ago", "3 min ago"). */
+function ago(at, now) {
+  const s = Math.max(0, Math.round((now - at) / 1000));
+  if (s < 90) return `${s} s ago`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min ago`;
+  return `${Math.round(s / 3600)} h ago`;
+}
+
+const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+/** The last sweep as an operator reads it: when, its lag, and what it did, in words. */
+function sweepSummary(sweep, now) {
+  if (!sweep) return el("p", {}, "No sweep has run yet.");
+  const did = [
+    count(sweep.claimed, "attempt started", "attempts started"),
+    count(sweep.rescheduled, "job put off to later", "jobs put off to later"),
+    count(sweep.deleted, "job past its retention deleted", "jobs past their retention deleted"),
+  ];
+  return el("dl", { class: "sweep", id: "last-sweep" },
+    el("dt", {}, "When"), el("dd", {}, `${ago(sweep.at, now)} (${new Date(sweep.at).toLocaleString()})`),
+    el("dt", {}, "Lag"), el("dd", {}, `${seconds(sweep.lag_ms)}: how long the oldest due timer had waited`),
+    el("dt", {}, "What it did"),
+    el("dd", {}, `Looked at ${count(sweep.slots, "timer", "timers")} in ${count(sweep.buckets, "second", "seconds")} of the timer index: ${did.join(", ")}.`));
+}
+
+/** A job's last attempt: the receiver's answer or the error, and when it happened. */
+function lastAttempt(job) {
+  const last = job.attempts[job.attempts.length - 1];
+  if (!last) return "none yet";
+  const outcome = last.status ? `HTTP ${last.status}` : [last.error, last.message].filter(Boolean).join(": ");
+  return `${outcome} at ${new Date(last.at).toLocaleString()}`;
+}
+
 async function overview() {
   const stats = await api("GET", API + "/stats");
   const jobs = stats.jobs, attempts = stats.attempts, latency = stats.first_attempt_latency;
@@ -92,12 +125,13 @@ async function overview() {
         el("span", {}, `peak ${Math.max(0, ...attempts.per_minute.map((m) => Math.max(m.delivered, m.failed)))}/min`)),
       chart(attempts.per_minute)),
     panel("Failing target hosts", hosts.length ? table(["host", "failures", "last error", "last failure"], hosts) : el("p", {}, "None in the last hour.")),
-    panel("Last sweep", el("pre", {}, JSON.stringify(stats.last_sweep, null, 2))));
+    panel("Last sweep", sweepSummary(stats.last_sweep, stats.now)));
 }
 
 function jobRow(job) {
   const open = el("a", { href: "#job/" + job.id, "data-job": job.id }, job.id);
-  return el("tr", {}, el("td", {}, open), el("td", {}, job.state), el("td", { class: "wide" }, job.target), el("td", { class: "num" }, job.attempt_count), el("td", { class: "wide" }, job.created_at));
+  return el("tr", {}, el("td", {}, open), el("td", {}, job.state), el("td", { class: "wide" }, job.target), el("td", { class: "num" }, job.attempt_count),
+    el("td", { "data-last": job.id }, lastAttempt(job)), el("td", { class: "wide" }, job.created_at));
 }
 
 /** One page of a state's list; `onPage(cursor)` shows the next one. */
@@ -107,7 +141,7 @@ async function jobList(state, cursor, prefix, onPage) {
   const page = await api("GET", API + "/jobs?" + query);
   const shown = page.data.filter((job) => !prefix || job.target.startsWith(prefix));
   const next = page.next_cursor ? el("button", { type: "button", id: "next-page", onclick: () => onPage(page.next_cursor) }, "Next page") : null;
-  const rows = shown.length ? table(["job", "state", "target", "attempts", "created"], shown.map(jobRow)) : el("p", {}, "No jobs on this page.");
+  const rows = shown.length ? table(["job", "state", "target", "attempts", "last attempt", "created"], shown.map(jobRow)) : el("p", {}, "No jobs on this page.");
   return [rows, el("div", { class: "actions" }, next)];
 }
 
@@ -187,11 +221,28 @@ async function deadView() {
   await load();
 }
 
+/** One page of the channels, with their subscription counts; a name opens the channel, and
+ * `onPage(cursor)` shows the next page. */
+async function channelList(cursor, onPage) {
+  const query = new URLSearchParams({ limit: "50" });
+  if (cursor) query.set("cursor", cursor);
+  const page = await api("GET", API + "/channels?" + query);
+  const rows = page.data.map((c) => el("tr", {},
+    el("td", {}, el("a", { href: "#channels", "data-channel": c.name, onclick: (e) => { e.preventDefault(); channelsView(c.name).catch(fail); } }, c.name)),
+    el("td", { class: "num", "data-subscriptions": c.name }, c.subscriptions), el("td", {}, c.verify_intent ? "verifies intent" : "no intent check"), el("td", { class: "wide" }, c.created_at)));
+  const next = page.next_cursor ? el("button", { type: "button", onclick: () => onPage(page.next_cursor) }, "Next page") : null;
+  return panel("Channels", rows.length ? table(["channel", "subscriptions", "", "created"], rows) : el("p", {}, "No channels yet."), el("div", { class: "actions" }, next));
+}
+
 async function channelsView(name) {
   const input = el("input", { id: "channel", placeholder: "channel name", value: name || "", required: true });
   const out = el("div");
   show(el("form", { onsubmit: (e) => { e.preventDefault(); channelsView(input.value).catch(fail); } }, input, el("button", { type: "submit" }, "Show")), out);
-  if (!name) return;
+  if (!name) {
+    const load = (cursor) => channelList(cursor, (next) => load(next).catch(fail)).then((list) => out.replaceChildren(list));
+    await load(null);
+    return;
+  }
   const [channel, subs] = await Promise.all([api("GET", `${API}/channels/${encodeURIComponent(name)}`), api("GET", `${API}/channels/${encodeURIComponent(name)}/subscriptions?limit=200`)]);
   const rows = subs.data.map((s) => {
     const enable = s.status === "disabled" ? el("button", { type: "button", onclick: () => api("POST", `${API}/channels/${encodeURIComponent(name)}/subscriptions/${s.id}/enable`).then(() => channelsView(name)).catch(fail) }, "Enable") : null;

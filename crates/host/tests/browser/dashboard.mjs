@@ -1,8 +1,9 @@
-// Drives the dashboard in headless Debian Chromium: sign in, find a delivered job, open its
-// attempts, retry it, see the new attempt. Arguments: base URL, API token, job id, screenshot dir.
+// Drives the dashboard in headless Debian Chromium: sign in, read the last sweep, find a delivered
+// job, open its attempts, retry it, see the new attempt, and see why a dead job failed.
+// Arguments: base URL, API token, delivered job id, screenshot dir, dead job id.
 import { chromium } from "playwright-core";
 
-const [base, token, jobId, shots] = process.argv.slice(2);
+const [base, token, jobId, shots, deadId] = process.argv.slice(2);
 const WAIT = 20_000;
 const problems = [];
 
@@ -25,6 +26,11 @@ try {
   const delivered = await page.textContent('[data-stat="delivered"] .value');
   if (delivered !== "1") throw new Error("the overview should count 1 delivered job, not " + delivered);
   await page.waitForSelector(".chart", { timeout: WAIT });
+  // The last sweep in words: when, its lag, what it did; no raw JSON or epoch milliseconds.
+  const sweep = await page.textContent("#last-sweep");
+  if (!/\d+ (s|min|h) ago/.test(sweep) || !sweep.includes("Lag") || !sweep.includes("Looked at") || /\d{13}|[{}"]/.test(sweep)) {
+    throw new Error("the last sweep should read as words: " + sweep);
+  }
   await page.screenshot({ path: `${shots}/dashboard-overview.png`, fullPage: true });
   if (await page.evaluate(() => localStorage.length) !== 0) throw new Error("the token must not reach localStorage");
 
@@ -44,6 +50,23 @@ try {
   }
   const second = await page.textContent('[data-attempt="2"]');
   if (!second.includes("HTTP 200")) throw new Error("attempt 2 should show HTTP 200: " + second);
+
+  // The channels are listed with their subscription counts, and a name opens the channel.
+  await page.click('nav [data-view="channels"]');
+  await page.waitForSelector('[data-subscriptions="orders"]', { timeout: WAIT });
+  const subscriptions = await page.textContent('[data-subscriptions="orders"]');
+  if (subscriptions !== "1") throw new Error("the orders channel should list 1 subscription, not " + subscriptions);
+  await page.click('[data-channel="orders"]');
+  await page.waitForSelector("text=Subscriptions", { timeout: WAIT });
+
+  // A dead letter says why it failed: the receiver's last answer, and when.
+  await page.click('nav [data-view="dead"]');
+  await page.waitForSelector(`[data-last="${deadId}"]`, { timeout: WAIT });
+  const reason = await page.textContent(`[data-last="${deadId}"]`);
+  if (!reason.includes("HTTP 500 at ")) throw new Error("the dead job should show its last answer: " + reason);
+  await page.click('nav [data-view="jobs"]');
+  await page.click(`a[data-job="${jobId}"]`, { timeout: WAIT });
+  await page.waitForSelector('[data-attempt="2"]', { timeout: WAIT });
 
   // Phone width: the job view still fits.
   await page.setViewportSize({ width: 390, height: 844 });

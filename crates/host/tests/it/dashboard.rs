@@ -1,7 +1,7 @@
 //! The dashboard in a real browser: headless Debian Chromium driven by `playwright-core`
 //! (tests/browser/dashboard.mjs) against the real components.
 
-use crate::support::{send, Receiver, TestHookah, TOKEN};
+use crate::support::{send, Answer, Receiver, TestHookah, TOKEN};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -12,6 +12,17 @@ async fn an_operator_signs_in_opens_a_delivered_job_and_retries_it() {
     let receiver = Receiver::start().await;
     let id = hookah.submit("POST", &format!("/{}/ui", receiver.host_port()), &[], br#"{"hello":"ui"}"#).await;
     hookah.wait_state(&id, "delivered").await;
+    let failing = Receiver::start().await;
+    failing.answer(|_, _| Answer::status(500));
+    let dead_path = format!("/{}/down", failing.host_port());
+    let dead = hookah.submit("POST", &dead_path, &[("hookah-max-attempts", "1")], b"{}").await;
+    hookah.wait_state(&dead, "dead").await;
+    // A channel with a subscription (no intent check, so no request reaches the receiver).
+    let channel = hookah.call("PUT", "/_hookah/v1/channels/orders", &[], br#"{"verify_intent": false}"#).await;
+    assert_eq!(channel.status, 200);
+    let body = format!(r#"{{"url": "http://{}/orders"}}"#, receiver.host_port());
+    let subscribed = hookah.call("POST", "/_hookah/v1/channels/orders/subscriptions", &[], body.as_bytes()).await;
+    assert_eq!(subscribed.status, 201);
     // The sweep files it into the delivered list once its first attempt's lease has ended.
     hookah.advance(Duration::from_secs(70));
     hookah.sweep().await;
@@ -39,6 +50,7 @@ async fn an_operator_signs_in_opens_a_delivered_job_and_retries_it() {
             .arg("dashboard.mjs")
             .args([base.as_str(), TOKEN, id.as_str()])
             .arg(&shots)
+            .arg(dead.as_str())
             .current_dir(&dir)
             .output()
             .expect("node")
@@ -48,4 +60,5 @@ async fn an_operator_signs_in_opens_a_delivered_job_and_retries_it() {
     let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && log.contains("dashboard ok"), "{log}");
     assert_eq!(receiver.requests().len(), 2, "the retry button made a real second delivery");
+    assert_eq!(failing.requests().len(), 1);
 }
