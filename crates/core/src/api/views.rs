@@ -195,6 +195,7 @@ pub(super) fn stats(snapshot: &Snapshot) -> Value {
             "pending": snapshot.open.pending,
             "in_flight": snapshot.open.in_flight,
             "open_exact": snapshot.open.exact,
+            "recent_exact": snapshot.recent.exact,
             "delivered": snapshot.finished("delivered"),
             "dead": snapshot.finished("dead"),
             "gone": snapshot.finished("gone"),

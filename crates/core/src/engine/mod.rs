@@ -25,6 +25,7 @@ mod jobs;
 mod keyring;
 mod lists;
 mod publish;
+mod recent;
 mod replay;
 mod report;
 pub(crate) mod slot_log;

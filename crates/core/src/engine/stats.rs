@@ -11,15 +11,17 @@
 //!   (`attempts_counted`), so a claim given back unattempted, or a job cancelled in flight, does
 //!   not count that attempt again.
 //! - A snapshot for a request: the aggregate, the due backlog (slot counters between
-//!   `sweep:cursor` and now, at most `MAX_BACKLOG_BUCKETS`) and the newest pending-list entries.
+//!   `sweep:cursor` and now, at most `MAX_BACKLOG_BUCKETS`), the newest pending-list entries,
+//!   and the jobs that ended but are not filed (and counted) yet (`recent.rs`).
 
 use super::fence;
 use super::Hookah;
+use crate::job::view::public_state;
 use crate::job::{JobRecord, State};
 use crate::keys::{self, bucket_of, TypedKv, BUCKET_MS};
 use crate::ports::{Kv, KvError, Transport};
 use crate::stats::record::LastSweep;
-use crate::stats::view::OpenJobs;
+use crate::stats::view::{OpenJobs, RecentJobs};
 use crate::stats::{Backlog, Snapshot, StatsRecord, Visit};
 
 /// Timer buckets one backlog read covers at most (two keys each).
@@ -73,8 +75,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let stats = self.load_stats()?;
         let backlog = self.backlog(now)?;
         let (open, list_reads) = self.open_jobs()?;
-        let reads = 2 + 2 * backlog.buckets_read + list_reads;
-        Ok(Snapshot { now, stats, backlog, open, reads })
+        let recent = self.recently_finished(now, super::recent::RECENT_SLOTS)?;
+        let reads = 2 + 2 * backlog.buckets_read + list_reads + recent.reads;
+        let mut unfiled = RecentJobs { exact: recent.exact, ..RecentJobs::default() };
+        for job in &recent.jobs {
+            *unfiled.by_state.entry(public_state(&job.state).to_string()).or_default() += 1;
+        }
+        Ok(Snapshot { now, stats, backlog, open, recent: unfiled, reads })
     }
 }
 

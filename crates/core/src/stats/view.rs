@@ -30,6 +30,14 @@ pub struct OpenJobs {
     pub exact: bool,
 }
 
+/// Jobs that ended and are not filed yet, by state, as one bounded look found them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecentJobs {
+    pub by_state: std::collections::BTreeMap<String, u64>,
+    /// Every slot that may hold one was looked at.
+    pub exact: bool,
+}
+
 /// Everything one stats request knows.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -37,13 +45,16 @@ pub struct Snapshot {
     pub stats: StatsRecord,
     pub backlog: Backlog,
     pub open: OpenJobs,
+    pub recent: RecentJobs,
     /// Keys read to build it.
     pub reads: u64,
 }
 
 impl Snapshot {
+    /// Finished jobs in `state`: those the sweeps filed, and those ended since.
     pub fn finished(&self, state: &str) -> u64 {
-        self.stats.finished.get(state).copied().unwrap_or(0)
+        let filed = self.stats.finished.get(state).copied().unwrap_or(0);
+        filed + self.recent.by_state.get(state).copied().unwrap_or(0)
     }
 
     /// `[delivered, failed]` for each of the last [`WINDOW_MINUTES`] minutes, oldest first.

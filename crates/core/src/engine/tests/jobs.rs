@@ -528,3 +528,26 @@ fn a_sweep_reads_the_progress_of_a_bucket_it_holds_or_another_sweep_holds_once()
         }
     }
 }
+
+#[test]
+fn a_finished_job_is_listed_and_counted_as_soon_as_its_outcome_is_recorded_and_once_filed() {
+    use super::Answer;
+    let world = World::receiving(crate::Config { retry_schedule_ms: vec![], ..crate::Config::default() });
+    world.answer("http://down.example/", Answer::Status(500));
+    let delivered = world.request("POST", "/up.example/hook", "{}").json["id"].as_str().unwrap().to_string();
+    let dead = world.request("POST", "/down.example/hook", "{}").json["id"].as_str().unwrap().to_string();
+    let listed = |state: &str| -> Vec<String> {
+        let page = world.hookah().jobs().list(state, 20, None).unwrap();
+        page.jobs.iter().map(|job| job.id.to_string()).collect()
+    };
+    let counted = |state: &str| world.hookah().stats_snapshot().unwrap().finished(state);
+    // No sweep has run: both show at once.
+    assert_eq!((listed("delivered"), listed("dead")), (vec![delivered.clone()], vec![dead.clone()]));
+    assert_eq!((counted("delivered"), counted("dead")), (1, 1));
+    // Filed at the lease's end: still shown and counted once.
+    world.clock.advance(world.job(&delivered).unwrap().lease_ms());
+    world.sweep_each_second(3);
+    assert!(world.kv.keys_with_prefix("list:delivered:").len() > 1, "filed");
+    assert_eq!((listed("delivered"), listed("dead")), (vec![delivered.clone()], vec![dead]));
+    assert_eq!((counted("delivered"), counted("dead")), (1, 1));
+}
