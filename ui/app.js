@@ -85,7 +85,7 @@ const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 /** The last sweep as an operator reads it: when, its lag, and what it did, in words. */
 function sweepSummary(sweep, now) {
-  if (!sweep) return el("p", {}, "No sweep has run yet.");
+  if (!sweep) return el("p", { id: "last-sweep" }, "No sweep has run yet.");
   const did = [
     count(sweep.claimed, "attempt started", "attempts started"),
     count(sweep.rescheduled, "job put off to later", "jobs put off to later"),

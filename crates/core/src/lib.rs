@@ -17,6 +17,7 @@
 //! - `websub`: the W3C WebSub hub protocol (forms, intent verification, `X-Hub-Signature`).
 //! - `stats`: operational statistics aggregated by sweeps, metrics, structured log facts.
 //! - `stored`: versioned JSON records.
+//! - `busy`: when a store another connection holds locked is asked again (the adapters pause).
 //! - `ids`: typed ids (`JobId`, `KeyId`, …), a readable prefix and 128 random bits.
 //! - `config`, `auth`, `duration`, `digest`, `encoding`, `error`: the small pieces.
 //! - `memory` (tests only): in-memory ports that record what they did.
@@ -24,6 +25,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod busy;
 pub mod channels;
 pub mod config;
 pub mod delivery;

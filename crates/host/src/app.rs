@@ -31,6 +31,9 @@ pub(crate) struct App {
     pub(crate) clock: HostClock,
     pub(crate) tasks: TaskTracker,
     pub(crate) kv: KvStore,
+    /// The store as the cron trigger sees it: `spin up` runs a plugin trigger as a process of
+    /// its own, with its own connection to a SQLite store.
+    cron_kv: KvStore,
     /// Outbound `http://` connections, kept open and shared by every instance of the app.
     outbound: Arc<PooledClient>,
     engine: &'static wasmtime::Engine,
@@ -46,6 +49,13 @@ pub(crate) struct LoadedComponent {
     kv_stores: Arc<HashSet<String>>,
     variables: Arc<ComponentVariables>,
     environment: Vec<(String, String)>,
+}
+
+/// What invokes a component: each trigger reaches the store as its own process would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    Http,
+    Cron,
 }
 
 /// Everything [`App::load`] needs besides the manifest.
@@ -119,12 +129,17 @@ impl App {
             );
         }
 
+        let cron_kv = match cron_schedules.is_empty() {
+            true => opts.kv.clone(),
+            false => opts.kv.for_another_process()?,
+        };
         Ok(Self {
             router,
             components,
             cron_schedules,
             clock: opts.clock,
             tasks: TaskTracker::default(),
+            cron_kv,
             kv: opts.kv,
             outbound: Arc::new(PooledClient::new()),
             engine,
@@ -135,8 +150,12 @@ impl App {
         self.components.get(id).ok_or_else(|| anyhow!("no loaded component {id:?}"))
     }
 
-    /// A fresh store for one invocation of `component`.
-    pub(crate) fn new_store(&self, component: &LoadedComponent) -> Store<InstanceState> {
+    /// A fresh store for one invocation of `component` by `trigger`.
+    pub(crate) fn new_store(&self, component: &LoadedComponent, trigger: Trigger) -> Store<InstanceState> {
+        let kv = match trigger {
+            Trigger::Http => &self.kv,
+            Trigger::Cron => &self.cron_kv,
+        };
         let wasi = WasiCtx::builder()
             .inherit_stdout()
             .inherit_stderr()
@@ -152,7 +171,7 @@ impl App {
                 component: component.id.clone(),
                 pooled: self.outbound.clone(),
             },
-            kv: KvHost::new(self.kv.clone(), component.kv_stores.clone()),
+            kv: KvHost::new(kv.clone(), component.kv_stores.clone()),
             variables: VariablesHost { vars: component.variables.clone() },
         };
         Store::new(self.engine, state)

@@ -16,7 +16,7 @@ use anyhow::{anyhow, bail, Context as _};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::app::App;
+use crate::app::{App, Trigger};
 use crate::bindings::cron::fermyon::spin_cron::cron_types::{Error as CronError, Metadata};
 use crate::manifest::CronTrigger;
 use crate::tasks::until_stopped;
@@ -58,7 +58,7 @@ pub(crate) async fn invoke(app: &App, component: &str) -> anyhow::Result<()> {
     let loaded = app.component(component)?;
     let pre = loaded.cron.as_ref().ok_or_else(|| anyhow!("component {component:?} has no [[trigger.cron]]"))?;
 
-    let mut store = app.new_store(loaded);
+    let mut store = app.new_store(loaded, Trigger::Cron);
     let instance = pre
         .instantiate_async(&mut store)
         .await

@@ -25,7 +25,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView as _;
 
-use crate::app::App;
+use crate::app::{App, Trigger};
 use crate::routes::RouteMatch;
 use crate::tasks::until_stopped;
 
@@ -108,7 +108,7 @@ async fn execute(
         component.http.clone().ok_or_else(|| anyhow!("component {:?} is not an HTTP component", route.component))?;
     let req = prepare_request(req, route, client_addr)?;
 
-    let mut store = app.new_store(component);
+    let mut store = app.new_store(component, Trigger::Http);
     let (response_tx, response_rx) = oneshot::channel();
     let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
     let outparam = store.data_mut().http().new_response_outparam(response_tx)?;

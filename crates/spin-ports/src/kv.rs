@@ -2,8 +2,11 @@
 //! shaped so the core sees the same behaviour on every Spin backend: `get_many` answers in request
 //! order. It never batch-reads a single key, matches a batch answer up by key, and falls back to
 //! single reads for the rest of the invocation once the backend refuses a batch (Spin's Redis
-//! store builds batch reads on `KEYS`).
+//! store builds batch reads on `KEYS`). A call the store refuses as busy (another connection, such
+//! as `spin up`'s cron trigger process, holds the SQLite file locked) wrote nothing and is tried
+//! again after short pauses (`hookah_core::busy`).
 
+use hookah_core::busy::retry_busy;
 use hookah_core::ports::{Kv, KvError};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 use std::cell::Cell;
@@ -28,15 +31,20 @@ fn err(error: impl std::fmt::Debug) -> KvError {
     KvError(format!("{error:?}"))
 }
 
+/// `op`, tried again while the store is busy; the pauses block this invocation only.
+fn retried<T, E: std::fmt::Debug>(mut op: impl FnMut() -> Result<T, E>) -> Result<T, KvError> {
+    retry_busy(|ms| std::thread::sleep(std::time::Duration::from_millis(ms)), || op().map_err(err))
+}
+
 impl Kv for SpinKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.bucket.get(key).map_err(err)
+        retried(|| self.bucket.get(key))
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
-        self.bucket.set(key, value).map_err(err)
+        retried(|| self.bucket.set(key, value))
     }
     fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.bucket.delete(key).map_err(err)
+        retried(|| self.bucket.delete(key))
     }
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         // Spin's Redis store answers a batch read of one present key with a host panic, which
@@ -46,7 +54,7 @@ impl Kv for SpinKv {
             return keys.iter().map(|key| self.get(key)).collect();
         }
         if !BATCH_READS_BROKEN.get() {
-            match batch::get_many(&self.bucket, keys) {
+            match retried(|| batch::get_many(&self.bucket, keys)) {
                 // SQLite answers found pairs only, sorted by key: match them up by key, not
                 // position, and ignore any pair that was not asked for.
                 Ok(pairs) => {
@@ -63,15 +71,15 @@ impl Kv for SpinKv {
         if entries.is_empty() {
             return Ok(());
         }
-        batch::set_many(&self.bucket, &entries).map_err(err)
+        retried(|| batch::set_many(&self.bucket, &entries))
     }
     fn delete_many(&self, keys: &[String]) -> Result<(), KvError> {
         if keys.is_empty() {
             return Ok(());
         }
-        batch::delete_many(&self.bucket, keys).map_err(err)
+        retried(|| batch::delete_many(&self.bucket, keys))
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
-        atomics::increment(&self.bucket, key, delta).map_err(err)
+        retried(|| atomics::increment(&self.bucket, key, delta))
     }
 }

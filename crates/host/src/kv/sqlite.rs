@@ -8,11 +8,16 @@
 //! rusqlite's default 5 s busy timeout lets several host processes share one
 //! file.
 //!
-//! One connection behind a mutex, as Spin. The operations are plain functions
+//! One connection behind a mutex, as Spin; the cron trigger gets a connection of
+//! its own ([`SqliteKv::another_connection`]), since `spin up` runs a plugin
+//! trigger as a process of its own on the same file. Its writes then contend
+//! with the HTTP trigger's as under Spin: a transaction that read before it
+//! writes (`increment`) gets `DatabaseBusy` at once rather than wait, since
+//! waiting could deadlock. The operations are plain functions
 //! on a `Connection` so they can be tested directly; [`SqliteKv::call`] runs one
 //! on a blocking thread so SQLite's fsyncs never stall the async runtime.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +38,8 @@ impl From<rusqlite::Error> for KvError {
 #[derive(Clone)]
 pub(crate) struct SqliteKv {
     conn: Arc<Mutex<Connection>>,
+    /// The database file; `None` for an in-memory database.
+    path: Option<PathBuf>,
     /// Set once an `increment` met a value that is not a counter: Spin's host
     /// panics there holding the connection's lock, and every later call on
     /// the store panics on the poisoned lock until the host restarts.
@@ -46,7 +53,17 @@ impl SqliteKv {
             std::fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
         }
         let conn = Connection::open(path).with_context(|| format!("opening key-value database {}", path.display()))?;
-        Self::from_connection(conn)
+        Ok(Self { path: Some(path.to_path_buf()), ..Self::from_connection(conn)? })
+    }
+
+    /// What another process on the same store would have: a connection of its own to the
+    /// file (and its own lock), with the same settings. An in-memory database has no file to
+    /// share, so it is the same one.
+    pub(crate) fn another_connection(&self) -> anyhow::Result<Self> {
+        match &self.path {
+            Some(path) => Self::open(path),
+            None => Ok(self.clone()),
+        }
     }
 
     /// A database that lives as long as the host, as Spin's `type = "spin"`
@@ -59,7 +76,7 @@ impl SqliteKv {
         create_table(&conn).context("creating the key-value table")?;
         // `rarray()`, which Spin's batch queries use.
         rusqlite::vtab::array::load_module(&conn).context("loading SQLite's array module")?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), poisoned: Arc::new(AtomicBool::new(false)) })
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: None, poisoned: Arc::new(AtomicBool::new(false)) })
     }
 
     /// Runs one operation on a blocking thread with the connection locked.
@@ -404,5 +421,41 @@ mod tests {
         kv.call(|c| set(c, S, "k", b"v")).await.unwrap().unwrap();
         let v = kv.call(|c| get(c, S, "k")).await.unwrap().unwrap();
         assert_eq!(v, Some(b"v".to_vec()));
+    }
+
+    /// Two processes' connections to one file, as `spin up`'s HTTP and cron triggers have:
+    /// increments from both at once meet `DatabaseBusy` (a transaction that read before it
+    /// writes gets no busy wait where waiting could deadlock), the error Hookah retries; nothing
+    /// a refused call did stays. Both keep going until one has seen it (at most 20,000 each).
+    #[test]
+    fn two_connections_to_one_file_contend_as_two_processes_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.db");
+        let first = SqliteKv::open(&path).unwrap();
+        let second = first.another_connection().unwrap();
+        assert!(!Arc::ptr_eq(&first.conn, &second.conn), "a connection of its own");
+        let seen_busy = Arc::new(AtomicBool::new(false));
+        let runs: Vec<_> = [first, second]
+            .into_iter()
+            .map(|db| {
+                let seen_busy = seen_busy.clone();
+                std::thread::spawn(move || {
+                    let mut conn = db.conn.lock().unwrap();
+                    let mut done = 0;
+                    while done < 100 || (done < 20_000 && !seen_busy.load(Ordering::SeqCst)) {
+                        match increment(&mut conn, S, "n", 1) {
+                            Ok(Ok(_)) => done += 1,
+                            Err(e) if e.0.contains("DatabaseBusy") => seen_busy.store(true, Ordering::SeqCst),
+                            other => panic!("{other:?}"),
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        let done: i64 = runs.into_iter().map(|run| run.join().unwrap()).sum();
+        assert!(seen_busy.load(Ordering::SeqCst), "no DatabaseBusy in {done} contending increments");
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(get(&conn, S, "n"), Ok(Some(done.to_le_bytes().to_vec())), "each refused increment left nothing");
     }
 }

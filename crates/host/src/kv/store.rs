@@ -49,6 +49,16 @@ impl KvStore {
         Self { backend: Backend::Redis(r), counts: Arc::default() }
     }
 
+    /// The same store as another process of the app would open it: for SQLite a connection of
+    /// its own to the file (counted with this one); Redis is shared as it is.
+    pub(crate) fn for_another_process(&self) -> anyhow::Result<Self> {
+        let backend = match &self.backend {
+            Backend::Sqlite(db) => Backend::Sqlite(db.another_connection()?),
+            Backend::Redis(r) => Backend::Redis(r.clone()),
+        };
+        Ok(Self { backend, counts: self.counts.clone() })
+    }
+
     /// Calls, keys and time of every operation so far (the benchmark's profile).
     pub(crate) fn counts(&self) -> &Arc<KvCounts> {
         &self.counts

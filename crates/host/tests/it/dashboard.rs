@@ -4,6 +4,7 @@
 use crate::support::{send, Answer, Receiver, TestHookah, TOKEN};
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_signs_in_opens_a_delivered_job_and_retries_it() {
@@ -22,9 +23,13 @@ async fn an_operator_signs_in_opens_a_delivered_job_and_retries_it() {
     let body = format!(r#"{{"url": "http://{}/orders"}}"#, receiver.host_port());
     let subscribed = hookah.call("POST", "/_hookah/v1/channels/orders/subscriptions", &[], body.as_bytes()).await;
     assert_eq!(subscribed.status, 201);
-    // A sweep runs, but the clock stays: the jobs are not filed (that waits for their leases'
-    // end), and the dashboard must show them all the same, as soon as their outcomes are in.
-    hookah.sweep().await;
+    // A sweep makes the attempt of a delayed job (which also fails), but the clock moves only
+    // that far: the jobs are not filed (that waits for their leases' end), and the dashboard
+    // must show them all the same, as soon as their outcomes are in.
+    let delayed = [("hookah-max-attempts", "1"), ("hookah-delay", "1")];
+    hookah.submit("POST", &format!("/{}/later", failing.host_port()), &delayed, b"{}").await;
+    hookah.advance(Duration::from_secs(3));
+    assert_eq!(hookah.sweep().await["claimed"], 1);
 
     let page = send("GET", &hookah.url("/_hookah/ui"), &[], b"").await;
     assert_eq!(page.status, 200, "the dashboard's files are public");
@@ -59,5 +64,5 @@ async fn an_operator_signs_in_opens_a_delivered_job_and_retries_it() {
     let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && log.contains("dashboard ok"), "{log}");
     assert_eq!(receiver.requests().len(), 2, "the retry button made a real second delivery");
-    assert_eq!(failing.requests().len(), 1);
+    assert_eq!(failing.requests().len(), 2);
 }

@@ -90,3 +90,49 @@ async fn a_job_survives_a_hard_kill_between_the_202_and_its_delivery() {
     assert_eq!(job["state"], "delivered", "{job:#}");
     assert_eq!(job["attempts"][0]["error"], "abandoned");
 }
+
+/// On SQLite the cron trigger has a connection of its own, as `spin up`'s cron process has: its
+/// sweeps' writes contend with the HTTP trigger's, and a call the store refuses as busy is tried
+/// again, so no submission, subscription or sweep answers 503 and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_and_subscriptions_during_cron_sweeps_all_succeed() {
+    let hookah = std::sync::Arc::new(TestHookah::start_with_cron(&[("retry_schedule", "1s")]).await);
+    let receiver = Receiver::start().await;
+    // Every other job fails both its attempts, so the cron sweeps have retries to make and
+    // outcomes to write.
+    receiver.answer(|request, _| Answer::status(if request.path_and_query.ends_with("/0") { 500 } else { 200 }));
+    let channel = hookah.call("PUT", "/_hookah/v1/channels/busy", &[], br#"{"verify_intent": false}"#).await;
+    assert_eq!(channel.status, 200);
+    let calls: Vec<_> = (0..400)
+        .map(|i| {
+            let hookah = hookah.clone();
+            let target = receiver.host_port();
+            tokio::spawn(async move {
+                let answer = match i % 20 {
+                    0 => {
+                        let body = format!(r#"{{"url": "http://{target}/sub/{i}"}}"#);
+                        hookah.call("POST", "/_hookah/v1/channels/busy/subscriptions", &[], body.as_bytes()).await
+                    }
+                    _ => hookah.call("POST", &format!("/{target}/job/{i}/{}", i % 2), &[], b"{}").await,
+                };
+                (i, answer.status, answer.json())
+            })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    let mut retried = Vec::new();
+    for call in calls {
+        let (i, status, answer) = call.await.unwrap();
+        if !(200..300).contains(&status) {
+            refused.push(format!("{status} {answer}"));
+        } else if i % 20 != 0 && i % 2 == 0 {
+            retried.push(answer["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(refused.is_empty(), "{} of 400 calls refused: {refused:?}", refused.len());
+    // 380 jobs, the 180 failing ones twice (their retry from a cron sweep), then dead.
+    for id in &retried {
+        hookah.wait_job(id, Duration::from_secs(90), |job| job["state"] == "dead" && job["attempt_count"] == 2).await;
+    }
+    assert_eq!(receiver.requests().len(), 560);
+}
