@@ -353,16 +353,21 @@ mod tests {
         assert_eq!(take_turn(&kv, &record(), 4, 10_000 + TURN_STALE_MS).unwrap(), Turn::Busy);
     }
 
+    /// An update of the statistics aggregate that counts one sweep more.
+    fn bump(
+        stats: &crate::stats::StatsRecord,
+        _: u64,
+    ) -> Result<Option<(crate::stats::StatsRecord, Vec<Entry>)>, KvError> {
+        let mut next = stats.clone();
+        next.sweeps_total += 1;
+        Ok(Some((next, Vec::new())))
+    }
+
     #[test]
     fn an_aggregate_is_created_once_and_then_changed_turn_by_turn() {
         use crate::stats::StatsRecord;
         let kv = MemoryKv::default();
         let key = keys::sweep_stats();
-        let bump = |stats: &StatsRecord, _| -> Result<_, KvError> {
-            let mut next = stats.clone();
-            next.sweeps_total += 1;
-            Ok(Some((next, Vec::new())))
-        };
         let created = update_or_create(&kv, &key, &|| 0, &StatsRecord::new, bump).unwrap();
         let Updated::Changed(first) = created else { panic!("{created:?}") };
         assert_eq!((first.turn, first.sweeps_total), (1, 1));
@@ -393,11 +398,6 @@ mod tests {
         use crate::stats::StatsRecord;
         let kv = MemoryKv::default();
         let key = keys::sweep_stats();
-        let bump = |stats: &StatsRecord, _| -> Result<_, KvError> {
-            let mut next = stats.clone();
-            next.sweeps_total += 1;
-            Ok(Some((next, Vec::new())))
-        };
         let turn_keys = || kv.keys_with_prefix("stats:sweep:turn:").len() as u64;
         let mut most = 0;
         for second in 0..300 {

@@ -273,6 +273,25 @@ pub fn cancel_request(id: &JobId) -> Key<Bytes> {
     typed!("job:{id}:cancel")
 }
 
+/// A key with what varies from one to the next left out, so keys of one layout count together:
+/// a number becomes `#`, an id (`job_…`), a hash or another long part `*` (`job:*:attempt:#`,
+/// `target:*:flight:#`). For the benchmark's profile and the tests that count what is stored.
+pub fn shape(key: &str) -> String {
+    key.split(':').map(part_shape).collect::<Vec<_>>().join(":")
+}
+
+fn part_shape(part: &str) -> &str {
+    let number = !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let hash = part.len() >= 16 && part.bytes().all(|b| b.is_ascii_hexdigit());
+    if number {
+        "#"
+    } else if hash || part.contains('_') || part.len() > 24 {
+        "*"
+    } else {
+        part
+    }
+}
+
 /// A key of any kind, for tests of machinery that works on every kind.
 #[cfg(test)]
 pub(crate) fn test_key<V>(text: &str) -> Key<V> {

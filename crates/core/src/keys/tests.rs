@@ -111,3 +111,17 @@ mod counters_are_not_records {
         <Counter as AmbiguousIfSettable<_>>::is_settable();
     }
 }
+
+#[test]
+fn a_key_shape_leaves_out_numbers_ids_and_hashes() {
+    for (key, expected) in [
+        ("sweep:cursor", "sweep:cursor"),
+        ("due:1700000000:12", "due:#:#"),
+        ("job:job_5geyqn043j5xy34fn8gs80ysq9:attempt:2", "job:*:attempt:#"),
+        ("target:0123456789abcdef:flight:1888", "target:*:flight:#"),
+        ("chan:orders:subs:live", "chan:orders:subs:live"),
+        ("list:dead:7", "list:dead:#"),
+    ] {
+        assert_eq!(super::shape(key), expected, "{key}");
+    }
+}

@@ -5,23 +5,13 @@ use crate::support::{Answer, Receiver, TestHookah};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// A key with its numbers and ids replaced by `#`, so keys of one shape count together.
-fn shape(key: &str) -> String {
-    let generic = |part: &str| {
-        let id = part.len() > 8 && part.contains('_');
-        let number = part.bytes().any(|b| b.is_ascii_digit()) && part.bytes().all(|b| b.is_ascii_hexdigit());
-        id || number
-    };
-    key.split(':').map(|part| if generic(part) { "#" } else { part }).collect::<Vec<_>>().join(":")
-}
-
 /// The keys left by shape, and apart the turn keys, which the statistics aggregate keeps for its
 /// writes of the last `TURN_KEYS_KEPT_MS` (40 s) and which are bounded but not constant.
 fn keys_left(hookah: &TestHookah) -> (BTreeMap<String, usize>, usize) {
     let mut by_shape = BTreeMap::new();
     let mut turn_keys = 0;
     for key in hookah.store.key_names() {
-        match shape(&key) {
+        match hookah_core::keys::shape(&key) {
             shape if shape.contains(":turn:") => turn_keys += 1,
             shape => *by_shape.entry(shape).or_insert(0) += 1,
         }
