@@ -18,7 +18,7 @@
 //! reads), and filing it later one read of its slot.
 //!
 //! Filing, retention and bucket clean-up happen in sweeps, batched per bucket, off the request
-//! path (`engine/sweep.rs`). A sweep's claim costs one `increment` (the turn) and a share of the
+//! path (`engine/sweep/`). A sweep's claim costs one `increment` (the turn) and a share of the
 //! sweep's one `set_many`; a deletion a share of one `delete_many` (no turn). With a
 //! `target_concurrency`, taking and giving back the target place adds two `increment`s, and
 //! `target_rate` one more (`engine/targets.rs`). Retries, callbacks, idempotency keys and delays

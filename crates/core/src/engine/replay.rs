@@ -3,7 +3,7 @@
 //!
 //! A replay bumps the job's `generation` (its old list entries go stale) and `series_start` (a
 //! fresh attempt budget), keeping the attempt log. A job past its retention is refused: from then
-//! on no writer changes it (`engine/sweep.rs` deletes it without a turn).
+//! on no writer changes it (`engine/sweep/slots.rs` deletes it without a turn).
 
 use super::fence::{self, Turn, Updated};
 use super::{lists, timers, Jobs};

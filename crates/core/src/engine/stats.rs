@@ -3,7 +3,7 @@
 //! fenced update (a turn, a read and a write); no commit is added to the accept or delivery path.
 //!
 //! - The hook: a sweep already reads every job record it visits. `act_on_slots` in
-//!   `engine/sweep.rs` notes what it saw (`Seen::Claimed`, `Filed`, `Deleted`). After its batched
+//!   `engine/sweep/slots.rs` notes what it saw (`Seen::Claimed`, `Filed`, `Deleted`). After its batched
 //!   write it adds that to the aggregate as a fenced update (`record_stats`: one turn and one
 //!   write per batch that saw anything), so parallel sweeps lose none of each other's figures.
 //! - Each attempt is counted once: by the visit that first finds it as the last attempt of the

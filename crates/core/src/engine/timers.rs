@@ -1,6 +1,6 @@
 //! Writing timer slots, and what a slot means. Spin's key-value store has no range scan and
 //! `get_keys` lists every key, so sweeps find due work through a *timer index* of computable
-//! keys (the layout is in `keys`; the walk in `engine/sweep.rs`).
+//! keys (the layout is in `keys`; the walk in `engine/sweep/mod.rs`).
 //!
 //! - Time is cut into 1 s buckets (`BUCKET_MS`). To make a job wake at time `t`, a writer takes a
 //!   slot number from the bucket's counter (`increment due:{bucket}:n`) and writes

@@ -1,6 +1,6 @@
 //! The key layout. Spin's key-value store has no range scan and `get_keys` lists every key, so the
 //! sweeper finds due work through a *timer index* of computable keys (how slots are written and
-//! what they mean: `engine/timers.rs`; how sweeps walk them: `engine/sweep.rs`):
+//! what they mean: `engine/timers.rs`; how sweeps walk them: `engine/sweep/`):
 //!
 //! - `job:{id}`: the job record (JSON); `job:{id}:body`: its body bytes, written once.
 //! - `due:{bucket}:n`: an `increment` counter that hands out slot numbers in a time bucket.
