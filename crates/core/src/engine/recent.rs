@@ -15,6 +15,7 @@ use crate::ids::JobId;
 use crate::job::{lease_ms, JobRecord};
 use crate::keys::{self, bucket_of, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
+use std::collections::HashMap;
 
 /// Slots one look reads at most.
 pub(crate) const RECENT_SLOTS: usize = 400;
@@ -42,12 +43,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let counts = self.kv.load_many(&buckets.iter().map(|&b| keys::slot_count(b)).collect::<Vec<_>>())?;
         let ended: Vec<u64> =
             buckets.iter().zip(&counts).filter(|&(&b, &n)| b < current && n > 0).map(|(&b, _)| b).collect();
-        let done: Vec<Option<u64>> =
-            self.kv.load_many(&ended.iter().map(|&b| keys::slot_done(b)).collect::<Vec<_>>())?;
+        let done = self.kv.load_many(&ended.iter().map(|&b| keys::slot_done(b)).collect::<Vec<_>>())?;
+        // Slots a sweep has handled, by bucket: filed already.
+        let handled: HashMap<u64, u64> =
+            ended.iter().zip(done).filter_map(|(&bucket, done)| Some((bucket, done?))).collect();
         let mut recent = Recent { exact: true, reads: (buckets.len() + ended.len()) as u64, ..Recent::default() };
         let mut slots = Vec::new();
         'buckets: for (&bucket, &count) in buckets.iter().zip(&counts) {
-            let handled = ended.iter().position(|&b| b == bucket).and_then(|i| done[i]).unwrap_or(0);
+            let handled = handled.get(&bucket).copied().unwrap_or(0);
             for n in (handled + 1..=count).rev() {
                 if slots.len() == max_slots {
                     recent.exact = false;

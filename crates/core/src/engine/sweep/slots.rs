@@ -169,12 +169,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 if wants_start && !late {
                     full_targets.insert(host);
                 }
-                report.held_back += 1;
-                new_timers.put_off(
-                    keys::timer_bucket(now + HOLD_BACK_MS, now),
-                    slot.id.as_str(),
-                    slot.list_entry.as_ref(),
-                );
+                hold_back(&mut new_timers, report, slot, now);
                 continue;
             }
             placed.push((slot, next));
@@ -199,12 +194,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             let cancel = cancelled.next().unwrap_or(false);
             if self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2 {
                 // Too late to take a turn this batch (deletions need none): back in a second.
-                report.held_back += 1;
-                new_timers.put_off(
-                    keys::timer_bucket(now + HOLD_BACK_MS, now),
-                    slot.id.as_str(),
-                    slot.list_entry.as_ref(),
-                );
+                hold_back(&mut new_timers, report, slot, now);
                 continue;
             }
             let Turn::Won(turn) = fence::take_turn_of_existing(self.kv, &keys::job(&slot.id), slot.record.turn, now)?
@@ -278,4 +268,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         Ok(doomed)
     }
+}
+
+/// Puts a slot off for a second, unchanged (its target is full, or the batch ran late).
+fn hold_back<'a>(new_timers: &mut SlotWrites<'a>, report: &mut SweepReport, slot: &'a Found, now: u64) {
+    report.held_back += 1;
+    new_timers.put_off(keys::timer_bucket(now + HOLD_BACK_MS, now), slot.id.as_str(), slot.list_entry.as_ref());
 }
