@@ -37,6 +37,16 @@ pub struct Config {
     /// Cron firings do not wait for each other, so with due work left about `sweep_budget` ÷
     /// the cron interval sweeps work at once on each instance.
     pub sweep_budget_ms: u64,
+    /// Sweeps in passing (`engine/sweep/passing.rs`): an invocation that answered a request
+    /// sweeps afterwards when no sweep has started this second, so retries come on time on
+    /// hosts without a cron trigger.
+    pub sweep_in_passing: bool,
+    /// How long one invocation may run in all, under the host's request time limit (Fermyon
+    /// Cloud stops a handler after 30 s): a sweep in passing fits what is left of it.
+    pub request_budget_ms: u64,
+    /// The secret path segment of `/_hookah/v1/sweep/{sweep_token}`, for schedulers that cannot
+    /// send headers; empty: that route answers 404.
+    pub sweep_token: ApiToken,
     /// Attempts sweeps keep in flight to one target host at most (0: no limit).
     pub target_concurrency: u64,
     /// Attempts sweeps start to one target host per second at most (0: no limit).
@@ -85,6 +95,10 @@ pub enum ConfigError {
     Number { name: &'static str, value: String, min: usize, max: usize },
     #[error("variable retry_schedule: it needs at most {max} delays", max = MAX_SCHEDULE_LEN)]
     ScheduleTooLong,
+    #[error("variable {name}: `{value}` is neither true nor false")]
+    Flag { name: &'static str, value: String },
+    #[error("variable sweep_token: it must differ from api_token and be at least {min} characters", min = MIN_SWEEP_TOKEN_LEN)]
+    SweepToken,
     #[error("variable signing_secret: {0}")]
     SigningSecret(crate::signing::SigningError),
 }
@@ -105,6 +119,11 @@ impl Config {
                 Ok(n) if (min..=max).contains(&n) => Ok(n),
                 _ => Err(ConfigError::Number { name, value, min, max }),
             }
+        };
+        let flag = |name: &'static str, default: &str| match text(name, default).trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(ConfigError::Flag { name, value: other.to_string() }),
         };
         let retry_schedule_ms = parse_duration_list_ms(&text("retry_schedule", DEFAULT_RETRY_SCHEDULE))
             .map_err(|source| ConfigError::Duration { name: "retry_schedule", source })?;
@@ -129,6 +148,9 @@ impl Config {
             sweep_batch: number("sweep_batch", "200", 1, 10_000)?,
             sweep_concurrency: number("sweep_concurrency", "32", 1, 1_000)?,
             sweep_budget_ms: duration("sweep_budget", "4s")?,
+            sweep_in_passing: flag("sweep_in_passing", "true")?,
+            request_budget_ms: duration("request_budget", "25s")?,
+            sweep_token: sweep_token(text("sweep_token", "").trim(), text("api_token", "").trim())?,
             target_concurrency: number("target_concurrency", "100", 0, 100_000)? as u64,
             target_rate: number("target_rate", "0", 0, 1_000_000)? as u64,
             fanout_batch: number("fanout_batch", "500", 1, 5_000)?,
@@ -148,6 +170,18 @@ impl Config {
     pub fn default_max_attempts(&self) -> u32 {
         self.retry_schedule_ms.len() as u32 + 1
     }
+}
+
+/// Shortest sweep token accepted: it is a bearer secret in a URL.
+pub const MIN_SWEEP_TOKEN_LEN: usize = 16;
+
+/// The sweep token must not open anything else, so it may not be the API token, and it must be
+/// long enough not to be guessed.
+fn sweep_token(text: &str, api_token: &str) -> Result<ApiToken, ConfigError> {
+    if !text.is_empty() && (text == api_token || text.len() < MIN_SWEEP_TOKEN_LEN) {
+        return Err(ConfigError::SweepToken);
+    }
+    Ok(ApiToken::new(text))
 }
 
 fn signing_secret(text: &str) -> Result<Option<crate::keyring::Secret>, ConfigError> {
@@ -194,6 +228,26 @@ mod tests {
         assert!(matches!(bad, Err(ConfigError::Number { name: "sweep_batch", .. })));
         let bad = Config::from_lookup(|name| (name == "timeout").then(|| "soon".into()));
         assert!(matches!(bad, Err(ConfigError::Duration { name: "timeout", .. })));
+        let bad = Config::from_lookup(|name| (name == "sweep_in_passing").then(|| "yes".into()));
+        assert!(matches!(bad, Err(ConfigError::Flag { name: "sweep_in_passing", .. })));
+    }
+
+    #[test]
+    fn sweep_token_opens_nothing_else() {
+        let with = |sweep: &str, api: &str| {
+            let (sweep, api) = (sweep.to_string(), api.to_string());
+            Config::from_lookup(move |name| match name {
+                "sweep_token" => Some(sweep.clone()),
+                "api_token" => Some(api.clone()),
+                _ => None,
+            })
+        };
+        assert_eq!(with("", "app-token").unwrap().sweep_token.expose(), "");
+        assert_eq!(with("0123456789abcdef", "app-token").unwrap().sweep_token.expose(), "0123456789abcdef");
+        assert_eq!(with("0123456789abcdef", "0123456789abcdef"), Err(ConfigError::SweepToken));
+        assert_eq!(with("short", "app-token"), Err(ConfigError::SweepToken));
+        assert!(Config::default().sweep_in_passing);
+        assert_eq!(Config::default().request_budget_ms, 25_000);
     }
 
     #[test]

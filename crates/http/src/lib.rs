@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 use futures::{SinkExt, Stream, StreamExt};
+use hookah_core::ports::Clock as _;
 use hookah_core::request::too_large;
 use hookah_core::{ApiError, Hookah, Incoming, Reply};
 use hookah_spin_ports::{load_config, SpinKv, SpinTransport, WallClock, WasiEntropy};
@@ -14,6 +15,7 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    let started = WallClock.now_ms();
     let config = match load_config() {
         Ok(config) => config,
         Err(error) => return refuse(request, response_out, ApiError::new(500, "bad_config", error.to_string())).await,
@@ -32,7 +34,7 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let follow_up = std::mem::replace(&mut reply.follow_up, hookah_core::FollowUp::Nothing);
     respond(response_out, reply).await;
     // Structured log: one JSON line per attempt (and per sweep), on stdout.
-    for line in hookah.follow_up(follow_up).await {
+    for line in hookah.after_answer(follow_up, started).await {
         println!("{line}");
     }
 }

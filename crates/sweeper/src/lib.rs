@@ -22,7 +22,7 @@ impl Guest for Sweeper {
         let kv = SpinKv::open_default().map_err(|e| Error::Other(e.to_string()))?;
         let hookah =
             Hookah { config: &config, kv: &kv, transport: &SpinTransport, clock: &WallClock, entropy: &WasiEntropy };
-        let report = spin_sdk::http::run(hookah.sweep()).map_err(|e| Error::Other(e.to_string()))?;
+        let report = spin_sdk::http::run(hookah.scheduled_sweep()).map_err(|e| Error::Other(e.to_string()))?;
         // Structured log: the sweep's line, then one per attempt it made.
         for line in report.log_lines(WallClock.now_ms()) {
             println!("{line}");

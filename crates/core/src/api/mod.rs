@@ -43,6 +43,9 @@ pub enum FollowUp {
     AttemptMany(Vec<JobRecord>),
     /// Only log lines to print (an HTTP-triggered sweep's).
     Log(Vec<String>),
+    /// A sweep that takes batches for this many milliseconds at most (the sweep token's route,
+    /// which has already passed the sweep gate).
+    Sweep(u64),
 }
 
 impl Reply {
@@ -98,6 +101,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 return self.verify_route(&incoming, &query);
             }
             _ => {}
+        }
+        // Its own credential, in the path: for schedulers that cannot send headers.
+        if let Some(token) = path.strip_prefix("/_hookah/v1/sweep/") {
+            return self.sweep_token_route(&incoming, token);
         }
         if let Some(rest) = path.strip_prefix("/_hookah/ui").filter(|rest| rest.is_empty() || rest.starts_with('/')) {
             only(&incoming, "GET")?;
@@ -174,6 +181,22 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.jobs().find(&id)?.ok_or_else(missing)
     }
 
+    /// What an invocation does once its answer has gone out, `started_ms` being when it began:
+    /// the reply's follow-up, then a sweep in passing (`engine/sweep/passing.rs`) unless the
+    /// follow-up was a sweep. Returns the log lines for the component to print.
+    pub async fn after_answer(&self, follow_up: FollowUp, started_ms: u64) -> Vec<String> {
+        let swept = matches!(follow_up, FollowUp::Sweep(_) | FollowUp::Log(_));
+        let mut lines = self.follow_up(follow_up).await;
+        if !swept {
+            let elapsed = self.clock.now_ms().saturating_sub(started_ms);
+            // A failed sweep leaves its work to the next one; its error has nowhere to go.
+            if let Ok(Some(report)) = self.sweep_in_passing(elapsed).await {
+                lines.extend(report.log_lines(self.clock.now_ms()));
+            }
+        }
+        lines
+    }
+
     /// Carries out what a reply left to do, after the answer has gone out; returns the log
     /// lines (one per attempt) for the component to print.
     pub async fn follow_up(&self, follow_up: FollowUp) -> Vec<String> {
@@ -181,6 +204,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let outcomes = match follow_up {
             FollowUp::Nothing => Vec::new(),
             FollowUp::Log(lines) => return lines,
+            FollowUp::Sweep(budget) => {
+                let report = self.sweep_for(budget).await;
+                return report.map(|report| report.log_lines(self.clock.now_ms())).unwrap_or_default();
+            }
             FollowUp::Attempt(record) => vec![self.attempt(*record).await],
             FollowUp::FirstAttempt(record, held) => vec![self.first_attempt(*record, held).await],
             FollowUp::AttemptMany(records) => {

@@ -1,6 +1,7 @@
 //! Operators' routes: `/_hookah/health` (public), `/_hookah/openapi.json` (public: the committed
-//! `openapi.json`, compiled in with `include_str!`), and `/_hookah/v1/stats` and
-//! `/_hookah/metrics` (the API token or `metrics_token`).
+//! `openapi.json`, compiled in with `include_str!`), `/_hookah/v1/stats` and
+//! `/_hookah/metrics` (the API token or `metrics_token`), and `/_hookah/v1/sweep/{sweep_token}`
+//! (the sweep token alone).
 
 use super::ApiError;
 use super::{only, views, Reply};
@@ -11,6 +12,7 @@ use crate::ports::{Kv, Transport};
 use crate::request::Incoming;
 use crate::stats::prometheus;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 /// The API described, served as it is committed (`openapi.json` at the repository's root).
 pub(crate) const OPENAPI: &str = include_str!("../../../../openapi.json");
@@ -34,6 +36,34 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             Some(reason) => json!({ "status": "degraded", "reason": reason, "sweep_lag_ms": lag_ms }),
         };
         Reply::json(200, &body)
+    }
+
+    /// `GET`/`POST /_hookah/v1/sweep/{sweep_token}`: a sweep, for a scheduler that cannot send
+    /// headers. Only the sweep token opens it, and it opens nothing else. It passes the sweep
+    /// gate before answering, so callers start at most one sweep a second
+    /// (`engine/sweep/passing.rs`); the sweep runs after the answer.
+    pub(super) fn sweep_token_route(&self, incoming: &Incoming, presented: &str) -> Result<Reply, ApiError> {
+        let configured = &self.config.sweep_token;
+        if configured.is_empty() {
+            return Err(ApiError::not_found("no API route here: the sweep_token variable is not set"));
+        }
+        // ct_eq on slices of different lengths is false without looking at the contents.
+        if !bool::from(presented.as_bytes().ct_eq(configured.expose().as_bytes())) {
+            return Err(Error::unauthenticated("the sweep token in the path is not the configured one").into());
+        }
+        if !["GET", "POST"].iter().any(|method| incoming.method.eq_ignore_ascii_case(method)) {
+            return Err(ApiError::method_not_allowed("GET or POST"));
+        }
+        let skipped = |reason: &str| Reply::json(200, &json!({ "sweep": "skipped", "reason": reason }));
+        let Some(budget) = self.passing_budget(0) else {
+            return Ok(skipped("request_budget leaves no time for a sweep after one delivery's timeout"));
+        };
+        if !self.open_sweep_gate()? {
+            return Ok(skipped("a sweep started this second"));
+        }
+        let mut reply = Reply::json(202, &json!({ "sweep": "started", "budget_ms": budget }));
+        reply.follow_up = super::FollowUp::Sweep(budget);
+        Ok(reply)
     }
 
     pub(super) fn openapi_route(&self) -> Reply {

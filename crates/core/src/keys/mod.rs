@@ -122,6 +122,13 @@ pub fn bucket_claim(bucket: u64, now_ms: u64) -> Key<Counter> {
     typed!("due:{bucket}:claim:{}", now_ms / BUCKET_CLAIM_WINDOW_MS)
 }
 
+/// `due:{bucket}:gate`: counted by every sweep that starts in the bucket's second, so that
+/// invocations answering requests then leave sweeping to it (`engine/sweep/passing.rs`). Deleted
+/// with its bucket.
+pub fn sweep_gate(bucket: u64) -> Key<Counter> {
+    typed!("due:{bucket}:gate")
+}
+
 /// The full record of attempt `n` (1-based) once a later attempt replaced it in the job record.
 pub fn attempt_detail(id: &JobId, n: usize) -> Key<Json<AttemptDetail>> {
     typed!("job:{id}:attempt:{n}")

@@ -57,6 +57,7 @@
 //!
 //! What each slot's job needs, and deleting a finished job: `slots.rs`.
 
+mod passing;
 mod slots;
 
 use self::slots::SlotsRead;
@@ -113,6 +114,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// the claims of each batch concurrently (up to `sweep_concurrency`) while it decides the
     /// next. Parallel sweeps take different buckets; each attempt is still decided by a turn.
     pub async fn sweep(&self) -> Result<SweepReport, KvError> {
+        self.sweep_for(self.config.sweep_budget_ms).await
+    }
+
+    /// A sweep that takes new batches for `budget_ms` at most.
+    pub(crate) async fn sweep_for(&self, budget_ms: u64) -> Result<SweepReport, KvError> {
         let started = self.clock.now_ms();
         let mut report = SweepReport::default();
         let mut walk = Walk::default();
@@ -168,7 +174,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             if deciding && queue.is_empty() && (!stalled || waiting.is_empty()) {
                 let held_before = report.held_back;
-                let batch = if self.clock.now_ms() < started + self.config.sweep_budget_ms {
+                let batch = if self.clock.now_ms() < started + budget_ms {
                     // A failed batch ends the deciding, never the attempts under way: dropping
                     // them mid-request would leave their outcomes unrecorded.
                     let blocked = waiting.keys().cloned().collect();
@@ -392,6 +398,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 break;
             }
             doomed.extend((1..=count).map(|n| keys::slot(bucket, n).into()));
+            // Only a sweep in its second counts a gate, and a bucket settles long after.
+            doomed.push(keys::sweep_gate(bucket).into());
             if count > 0 {
                 doomed.extend([keys::slot_count(bucket).into(), keys::slot_done(bucket).into()]);
                 // The claims of the windows since the bucket ended (a bucket worked for longer

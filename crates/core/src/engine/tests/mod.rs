@@ -22,6 +22,7 @@ mod freeing;
 mod health;
 mod idempotency;
 mod jobs;
+mod passing;
 mod replay;
 mod subscriptions;
 mod targets;
