@@ -44,6 +44,9 @@ pub struct Config {
     /// How long one invocation may run in all, under the host's request time limit (Fermyon
     /// Cloud stops a handler after 30 s): a sweep in passing fits what is left of it.
     pub request_budget_ms: u64,
+    /// The store's key cap (Fermyon Cloud: 1,024 on its standard plans); 0: none. Near it, new
+    /// work is refused with 507 and health says so (`engine/room.rs`).
+    pub store_max_keys: u64,
     /// The secret path segment of `/_hookah/v1/sweep/{sweep_token}`, for schedulers that cannot
     /// send headers; empty: that route answers 404.
     pub sweep_token: ApiToken,
@@ -150,6 +153,7 @@ impl Config {
             sweep_budget_ms: duration("sweep_budget", "4s")?,
             sweep_in_passing: flag("sweep_in_passing", "true")?,
             request_budget_ms: duration("request_budget", "25s")?,
+            store_max_keys: number("store_max_keys", "0", 0, 1_000_000_000)? as u64,
             sweep_token: sweep_token(text("sweep_token", "").trim(), text("api_token", "").trim())?,
             target_concurrency: number("target_concurrency", "100", 0, 100_000)? as u64,
             target_rate: number("target_rate", "0", 0, 1_000_000)? as u64,

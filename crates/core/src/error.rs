@@ -5,7 +5,7 @@
 //! many was broken, the `code`) is what callers and tests match on. The engine, the parsers
 //! (`request/`, `websub/`, `channels/grammar.rs`) and `auth.rs` return it. Its kinds: invalid
 //! input (with its code), unauthenticated, forbidden, not found, conflict, busy, too large,
-//! refused, not configured, storage. A failed delivery is an outcome recorded on the job, never
+//! refused, store full, not configured, storage. A failed delivery is an outcome recorded on the job, never
 //! an error.
 
 use crate::ports::KvError;
@@ -37,6 +37,10 @@ pub enum Error {
     /// submission, a topic that cannot be fetched whole.
     #[error("{message}")]
     Refused { code: &'static str, message: String },
+    /// The store is near its key cap (`store_max_keys`): new work is refused so that the jobs
+    /// held can still be delivered.
+    #[error("{0}")]
+    StoreFull(String),
     /// A setting Hookah needs is missing.
     #[error("{0}")]
     NotConfigured(String),

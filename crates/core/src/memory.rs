@@ -89,6 +89,10 @@ impl Kv for MemoryKv {
         data.insert(key.to_string(), next.to_string().into_bytes());
         Ok(next)
     }
+    fn list_keys(&self) -> Result<Vec<String>, KvError> {
+        self.read(["(list-keys)"])?;
+        Ok(self.data.borrow().keys().cloned().collect())
+    }
 }
 
 /// A scripted answer: what came of the call and, when it is a response, its body.

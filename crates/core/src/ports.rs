@@ -27,6 +27,9 @@ pub trait Kv {
     /// store counters in formats of their own: read one back only through a `keys::Key<Counter>`
     /// (`keys::decode_counter`), and never `set` a key that is incremented.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError>;
+    /// Every key the store holds: a full listing (Spin's `list-keys`), so only for stores small
+    /// enough to be capped (`store_max_keys`, `engine/room.rs`).
+    fn list_keys(&self) -> Result<Vec<String>, KvError>;
 }
 
 /// One outbound webhook call.

@@ -32,9 +32,10 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         Hookah { config: &config, kv: &kv, transport: &SpinTransport, clock: &WallClock, entropy: &WasiEntropy };
     let mut reply = hookah.handle(incoming).await;
     let follow_up = std::mem::replace(&mut reply.follow_up, hookah_core::FollowUp::Nothing);
+    let status = reply.status;
     respond(response_out, reply).await;
     // Structured log: one JSON line per attempt (and per sweep), on stdout.
-    for line in hookah.after_answer(follow_up, started).await {
+    for line in hookah.after_answer(follow_up, status, started).await {
         println!("{line}");
     }
 }

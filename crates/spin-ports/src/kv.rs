@@ -82,4 +82,15 @@ impl Kv for SpinKv {
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
         retried(|| atomics::increment(&self.bucket, key, delta))
     }
+    fn list_keys(&self) -> Result<Vec<String>, KvError> {
+        let (mut keys, mut cursor): (Vec<String>, Option<String>) = (Vec::new(), None);
+        loop {
+            let page = retried(|| self.bucket.list_keys(cursor.as_deref()))?;
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(keys),
+            }
+        }
+    }
 }

@@ -53,6 +53,7 @@ impl From<Error> for ApiError {
             Error::Busy => (409, "busy"),
             Error::TooLarge { .. } => (413, "body_too_large"),
             Error::Refused { code, .. } => (422, *code),
+            Error::StoreFull(_) => (507, "store_full"),
             Error::NotConfigured(_) => (503, "not_configured"),
             Error::Storage(_) => (503, "storage_unavailable"),
         };

@@ -135,7 +135,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         match segments.as_slice() {
             ["v1", "sweep"] => {
                 only(&incoming, "POST")?;
-                let report = self.sweep().await?;
+                let report = self.scheduled_sweep().await?;
                 let mut reply = Reply::json(200, &json!(report));
                 reply.follow_up = FollowUp::Log(report.log_lines(self.clock.now_ms()));
                 Ok(reply)
@@ -181,13 +181,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.jobs().find(&id)?.ok_or_else(missing)
     }
 
-    /// What an invocation does once its answer has gone out, `started_ms` being when it began:
-    /// the reply's follow-up, then a sweep in passing (`engine/sweep/passing.rs`) unless the
-    /// follow-up was a sweep. Returns the log lines for the component to print.
-    pub async fn after_answer(&self, follow_up: FollowUp, started_ms: u64) -> Vec<String> {
+    /// What an invocation does once its answer (of `status`) has gone out, `started_ms` being
+    /// when it began: the reply's follow-up, then a sweep in passing (`engine/sweep/passing.rs`)
+    /// unless the follow-up was a sweep or the answer an error (bad input stores nothing, not
+    /// even a sweep's bookkeeping). Returns the log lines for the component to print.
+    pub async fn after_answer(&self, follow_up: FollowUp, status: u16, started_ms: u64) -> Vec<String> {
         let swept = matches!(follow_up, FollowUp::Sweep(_) | FollowUp::Log(_));
         let mut lines = self.follow_up(follow_up).await;
-        if !swept {
+        if !swept && status < 400 {
             let elapsed = self.clock.now_ms().saturating_sub(started_ms);
             // A failed sweep leaves its work to the next one; its error has nowhere to go.
             if let Ok(Some(report)) = self.sweep_in_passing(elapsed).await {

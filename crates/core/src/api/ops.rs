@@ -18,23 +18,33 @@ use subtle::ConstantTimeEq;
 pub(crate) const OPENAPI: &str = include_str!("../../../../openapi.json");
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
-    /// Cheap and public: one bounded read of the timer index doubles as the store probe.
+    /// Cheap and public: one bounded read of the timer index doubles as the store probe (plus a
+    /// listing of the keys when the store is capped).
     pub(super) fn health_route(&self) -> Reply {
         let now = self.clock.now_ms();
-        let (reason, lag_ms) = match self.backlog(now) {
-            Ok(backlog) => {
+        let probe = self.backlog(now).and_then(|backlog| Ok((backlog, self.store_room()?)));
+        let (reason, lag_ms, room) = match probe {
+            Ok((backlog, room)) => {
                 let lag = backlog.lag_ms(now);
-                let late = lag > self.config.health_max_lag_ms;
-                let reason = late
+                let late = (lag > self.config.health_max_lag_ms)
                     .then(|| format!("sweep lag {}s exceeds {}s", lag / 1000, self.config.health_max_lag_ms / 1000));
-                (reason, Some(lag))
+                let full = room.filter(|room| room.near_full).map(|room| {
+                    format!(
+                        "the store is near full: {} of {} keys (store_max_keys), {} once its {} jobs have run their course",
+                        room.keys, room.max_keys, room.projected_keys, room.jobs
+                    )
+                });
+                (late.or(full), Some(lag), room)
             }
-            Err(_) => (Some("the key-value store failed a probe read".to_string()), None),
+            Err(_) => (Some("the key-value store failed a probe read".to_string()), None, None),
         };
-        let body = match reason {
+        let mut body = match reason {
             None => json!({ "status": "ok", "sweep_lag_ms": lag_ms }),
             Some(reason) => json!({ "status": "degraded", "reason": reason, "sweep_lag_ms": lag_ms }),
         };
+        if let Some(room) = room {
+            body["store"] = json!(room);
+        }
         Reply::json(200, &body)
     }
 

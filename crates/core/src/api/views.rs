@@ -209,6 +209,7 @@ pub(super) fn stats(snapshot: &Snapshot) -> Value {
         },
         "last_sweep": last_sweep,
         "sweeps_total": stats.sweeps_total,
+        "store": snapshot.room,
         "attempts": {
             "delivered_total": stats.delivered_total,
             "failed_total": stats.failed_total,

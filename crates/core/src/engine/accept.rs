@@ -70,6 +70,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if let Some(key) = &control.signing_key {
             self.check_key_exists(key)?;
         }
+        self.ensure_room()?;
         let mut record = self.new_record(&submission.method, submission.target.url(), submission.headers.clone(), now);
         record.body_len = submission.body.len() as u64;
         record.body_sha256 = sha256_hex(&submission.body);

@@ -28,6 +28,7 @@ mod publish;
 mod recent;
 mod replay;
 mod report;
+mod room;
 pub(crate) mod slot_log;
 mod slot_writes;
 mod stats;

@@ -81,7 +81,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         for job in &recent.jobs {
             *unfiled.by_state.entry(public_state(&job.state).to_string()).or_default() += 1;
         }
-        Ok(Snapshot { now, stats, backlog, open, recent: unfiled, reads })
+        let room = self.store_room()?;
+        Ok(Snapshot { now, stats, backlog, open, recent: unfiled, room, reads })
     }
 }
 

@@ -248,6 +248,11 @@ pub fn job(id: &JobId) -> Key<JobRecord> {
     typed!("job:{id}")
 }
 
+/// Whether a listed key is a job record (`job:{id}`, not a key beside one).
+pub fn is_job_record(key: &str) -> bool {
+    key.strip_prefix("job:").is_some_and(|id| !id.contains(':'))
+}
+
 pub fn body(id: &JobId) -> Key<Bytes> {
     typed!("job:{id}:body")
 }

@@ -48,6 +48,9 @@ fn counter_keys_keep_their_layout() {
     check(slot_count(5), "due:5:n");
     check(bucket_claim(5, 31_000), "due:5:claim:2");
     check(sweep_gate(5), "due:5:gate");
+    assert!(is_job_record(job(&id()).as_str()));
+    assert!(!is_job_record(body(&id()).as_str()));
+    assert!(!is_job_record("jobs:x"));
     check(list_count("dead"), "list:dead:n");
     check(idempotency_race("ab12", 9), "idem:ab12:n:9");
     check(subscription_health(&id()), "sub:sub_{TAIL}:health");

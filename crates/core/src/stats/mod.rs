@@ -9,6 +9,7 @@
 //! - `latency`: the accept-to-first-attempt histogram and its percentiles.
 //! - `view`: the snapshot behind `GET /_hookah/v1/stats` (its JSON is built in `api/views.rs`);
 //!   `prometheus`: the text exposition.
+//! - `room`: how full a capped store is.
 //! - `log`: the facts behind the structured log lines the components print.
 
 pub mod hosts;
@@ -16,6 +17,7 @@ pub mod latency;
 pub mod log;
 pub mod prometheus;
 pub mod record;
+pub mod room;
 pub mod view;
 
 pub use record::{StatsRecord, Visit};

@@ -46,6 +46,8 @@ pub struct Snapshot {
     pub backlog: Backlog,
     pub open: OpenJobs,
     pub recent: RecentJobs,
+    /// How full the store is, when it has a cap.
+    pub room: Option<super::room::StoreRoom>,
     /// Keys read to build it.
     pub reads: u64,
 }

@@ -7,6 +7,7 @@ mod accept;
 mod backlog;
 mod capacity;
 mod client;
+mod edge;
 mod fanout;
 mod hosts;
 mod instances;
@@ -34,6 +35,9 @@ modes:
              retried; against the accept rate measured in the same run
   fanout     publish to a channel of --subscriptions subscriptions, sweeps until all delivered
   instances  two host processes on one Redis, load split over both: rate, nothing lost
+  edge       no cron: an outside scheduler calls the sweep token's route every --tick s, the rest
+             is sweeps in passing; retry lateness at --rate (default 20) with --fail-share
+             failing once, then with no traffic besides bursts of --burst failing jobs
   takeover   two host processes on one Redis under --rate (default 1000) for --duration, one
              SIGKILLed halfway: how late its cut-off jobs are taken over after their lease
 
@@ -47,6 +51,8 @@ options:
   --duration S           sustained, takeover: seconds of load per run (default 60)
   --fail-share F         sustained, backlog: share of jobs whose first attempt fails (default 0.1)
   --subscriptions N      fanout (default 2000)
+  --tick S               edge: seconds between the outside scheduler's calls (default 60)
+  --burst N              edge: jobs in each burst of the quiet run (default 10)
   --json-out PATH        also append each JSON line to PATH (the guests log to stdout too)
 
 environment:
@@ -65,6 +71,8 @@ pub(crate) struct Options {
     pub(crate) duration_secs: u64,
     pub(crate) fail_share: f64,
     pub(crate) subscriptions: usize,
+    pub(crate) tick_secs: u64,
+    pub(crate) burst: usize,
     pub(crate) json_out: Option<std::path::PathBuf>,
 }
 
@@ -83,6 +91,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(String, Opti
         duration_secs: 60,
         fail_share: 0.1,
         subscriptions: 2_000,
+        tick_secs: 60,
+        burst: 10,
         json_out: None,
     };
     while let Some(flag) = args.next() {
@@ -98,6 +108,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(String, Opti
             "--duration" => options.duration_secs = value.parse().with_context(bad)?,
             "--fail-share" => options.fail_share = value.parse().with_context(bad)?,
             "--subscriptions" => options.subscriptions = value.parse().with_context(bad)?,
+            "--tick" => options.tick_secs = value.parse().with_context(bad)?,
+            "--burst" => options.burst = value.parse().with_context(bad)?,
             "--json-out" => options.json_out = Some(value.into()),
             _ => bail!("unknown option {flag:?}\n\n{USAGE}"),
         }
@@ -105,9 +117,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(String, Opti
     if options.jobs == 0
         || options.concurrency == 0
         || options.sweepers == 0
+        || options.tick_secs == 0
+        || options.burst == 0
         || !(0.0..=1.0).contains(&options.fail_share)
     {
-        bail!("--jobs, --concurrency and --sweepers must be positive, --fail-share within 0..1");
+        bail!("--jobs, --concurrency, --sweepers, --tick and --burst must be positive, --fail-share within 0..1");
     }
     Ok((mode, options))
 }
@@ -123,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
         "fanout" => fanout::run(&options).await,
         "instances" => instances::run(&options).await,
         "takeover" => takeover::run(&options).await,
+        "edge" => edge::run(&options).await,
         "" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

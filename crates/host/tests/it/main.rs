@@ -10,6 +10,7 @@ mod channels;
 mod dashboard;
 mod delivery;
 mod durability;
+mod edge;
 mod multi_instance;
 mod ops;
 mod responses;

@@ -39,8 +39,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(self.kv.add_to(&gate, 1)? == 1)
     }
 
-    /// A scheduled (cron) sweep: it counts the gate first, so requests this second leave
-    /// sweeping to it.
+    /// A scheduled sweep (cron, or the API token's sweep route): it counts the gate first, so
+    /// requests this second leave sweeping to it.
     pub async fn scheduled_sweep(&self) -> Result<SweepReport, KvError> {
         self.open_sweep_gate()?;
         self.sweep().await

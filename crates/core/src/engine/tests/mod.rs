@@ -24,6 +24,7 @@ mod idempotency;
 mod jobs;
 mod passing;
 mod replay;
+mod room;
 mod subscriptions;
 mod targets;
 mod tokens;

@@ -17,7 +17,7 @@ impl World {
         let started = self.clock.0.get();
         let reply = block_on(self.hookah().handle(incoming));
         let answered = Answered::of(&reply);
-        let lines = block_on(self.hookah().after_answer(reply.follow_up, started));
+        let lines = block_on(self.hookah().after_answer(reply.follow_up, reply.status, started));
         (answered, lines)
     }
     fn gates(&self) -> usize {
@@ -107,7 +107,7 @@ fn a_sweep_in_passing_fits_what_is_left_of_the_request_budget() {
         headers: vec![],
         body: vec![],
     }));
-    let lines = block_on(world.hookah().after_answer(reply.follow_up, started));
+    let lines = block_on(world.hookah().after_answer(reply.follow_up, reply.status, started));
     assert!(!swept(&lines), "20 s into the invocation there is no time for a sweep");
 }
 
@@ -160,6 +160,15 @@ fn the_sweep_token_opens_nothing_else_and_the_route_is_absent_without_one() {
     let without = World::receiving(Config::default());
     let (answer, _) = without.call_in_passing("GET", &format!("/_hookah/v1/sweep/{SWEEP_TOKEN}"));
     assert_eq!((answer.status, answer.code()), (404, "not_found"));
+}
+
+#[test]
+fn an_error_answer_sweeps_nothing() {
+    let world = world();
+    let (answer, lines) = world.call_in_passing("GET", "/_hookah/v1/stats");
+    assert_eq!(answer.status, 401);
+    assert!(!swept(&lines));
+    assert!(world.kv.data.borrow().is_empty(), "bad input stores nothing, not even a gate");
 }
 
 #[test]

@@ -47,9 +47,23 @@ impl TestHookah {
         Self::launch(Arc::new(TestStore::new()), variables, true).await
     }
 
+    /// A host running `manifest` (next to spin.toml, sharing its components).
+    pub async fn start_from(manifest: PathBuf, variables: &[(&str, &str)]) -> TestHookah {
+        Self::launch_manifest(manifest, Arc::new(TestStore::new()), variables, false).await
+    }
+
     async fn launch(store: Arc<TestStore>, variables: &[(&str, &str)], cron: bool) -> TestHookah {
+        Self::launch_manifest(manifest(), store, variables, cron).await
+    }
+
+    async fn launch_manifest(
+        manifest: PathBuf,
+        store: Arc<TestStore>,
+        variables: &[(&str, &str)],
+        cron: bool,
+    ) -> TestHookah {
         built().await;
-        let mut config = HostConfig::new(manifest());
+        let mut config = HostConfig::new(manifest);
         store.configure(&mut config);
         config.enable_cron = cron;
         config.variables.insert("api_token".into(), TOKEN.into());
