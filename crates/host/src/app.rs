@@ -16,6 +16,9 @@ use crate::clock::HostClock;
 use crate::cron_trigger::CronSchedule;
 use crate::engine;
 use crate::kv::{KvHost, KvStore, DEFAULT_STORE};
+use crate::limits::deadline::HandlerLimit;
+use crate::limits::outbound::OutboundBudget;
+use crate::limits::{LimitEvents, Limits};
 use crate::manifest::Manifest;
 use crate::outbound::{AllowedHosts, OutboundHooks};
 use crate::outbound_pool::PooledClient;
@@ -36,6 +39,11 @@ pub(crate) struct App {
     cron_kv: KvStore,
     /// Outbound `http://` connections, kept open and shared by every instance of the app.
     outbound: Arc<PooledClient>,
+    /// The platform limits the host enforces (`crate::limits`).
+    pub(crate) limits: Limits,
+    pub(crate) handler_limit: HandlerLimit,
+    /// The app's outbound requests this hour, shared by all its components.
+    outbound_budget: Arc<OutboundBudget>,
     engine: &'static wasmtime::Engine,
 }
 
@@ -63,6 +71,7 @@ pub(crate) struct LoadOptions<'a> {
     pub(crate) variables: &'a HashMap<String, String>,
     pub(crate) kv: KvStore,
     pub(crate) clock: HostClock,
+    pub(crate) limits: Limits,
 }
 
 impl App {
@@ -137,6 +146,9 @@ impl App {
             router,
             components,
             cron_schedules,
+            handler_limit: HandlerLimit::new(opts.limits.handler_timeout),
+            outbound_budget: Arc::new(OutboundBudget::new(opts.limits.outbound_requests_per_hour, opts.clock.clone())),
+            limits: opts.limits,
             clock: opts.clock,
             tasks: TaskTracker::default(),
             cron_kv,
@@ -144,6 +156,15 @@ impl App {
             outbound: Arc::new(PooledClient::new()),
             engine,
         })
+    }
+
+    /// What the limits refused or stopped so far.
+    pub(crate) fn limit_events(&self) -> LimitEvents {
+        LimitEvents {
+            handler_kills: self.handler_limit.kills(),
+            outbound_refused: self.outbound_budget.refused(),
+            kv_refused: self.kv.refused_by_limits(),
+        }
     }
 
     pub(crate) fn component(&self, id: &str) -> anyhow::Result<&LoadedComponent> {
@@ -170,10 +191,13 @@ impl App {
                 allowed: component.allowed_hosts.clone(),
                 component: component.id.clone(),
                 pooled: self.outbound.clone(),
+                budget: self.outbound_budget.clone(),
             },
             kv: KvHost::new(kv.clone(), component.kv_stores.clone()),
             variables: VariablesHost { vars: component.variables.clone() },
         };
-        Store::new(self.engine, state)
+        let mut store = Store::new(self.engine, state);
+        self.handler_limit.arm(&mut store);
+        store
     }
 }

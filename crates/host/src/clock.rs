@@ -42,6 +42,11 @@ impl HostClock {
         Duration::from_nanos(self.offset_nanos.load(Ordering::SeqCst))
     }
 
+    /// Whether the two share one offset (one is a clone of the other).
+    pub(crate) fn same_as(&self, other: &HostClock) -> bool {
+        Arc::ptr_eq(&self.offset_nanos, &other.offset_nanos)
+    }
+
     /// Time since the Unix epoch as the guests see it.
     pub fn now_since_epoch(&self) -> Duration {
         // A system clock before 1970 is a broken machine; treat it as the epoch

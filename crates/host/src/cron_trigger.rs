@@ -6,7 +6,8 @@
 //! (whose scheduler spawns each firing as a task of its own), a firing does
 //! not wait for the previous one: a slow invocation overlaps the next ones.
 //! The schedule is read against the host clock, so advancing the clock moves
-//! the schedule with it.
+//! the schedule with it. Under a handler time limit (`limits/deadline.rs`) a
+//! firing still running at the limit is killed, and reported as failed.
 
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -59,18 +60,24 @@ pub(crate) async fn invoke(app: &App, component: &str) -> anyhow::Result<()> {
     let pre = loaded.cron.as_ref().ok_or_else(|| anyhow!("component {component:?} has no [[trigger.cron]]"))?;
 
     let mut store = app.new_store(loaded, Trigger::Cron);
-    let instance = pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("instantiating {component:?}"))?;
-    let metadata = Metadata { timestamp: app.clock.now_unix_secs() };
-    let result = instance
-        .call_handle_cron_event(&mut store, metadata)
-        .await
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("cron handler of {component:?} trapped"))?;
-    result.map_err(|CronError::Other(msg)| anyhow!("component {component:?} failed: {msg}"))
+    let invocation = async {
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("instantiating {component:?}"))?;
+        let metadata = Metadata { timestamp: app.clock.now_unix_secs() };
+        let result = instance
+            .call_handle_cron_event(&mut store, metadata)
+            .await
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cron handler of {component:?} trapped"))?;
+        result.map_err(|CronError::Other(msg)| anyhow!("component {component:?} failed: {msg}"))
+    };
+    match app.handler_limit.run("cron", component, invocation).await {
+        Some(outcome) => outcome,
+        None => bail!("cron handler of {component:?} killed at the handler time limit"),
+    }
 }
 
 /// Runs one trigger's schedule until `shutdown` turns true.

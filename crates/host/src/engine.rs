@@ -7,11 +7,16 @@
 //! Instances come from wasmtime's pooling allocator, as in Spin (with room for
 //! 4,000 live instances where Spin has 1,000), keeping a reused slot's first
 //! 2 MiB of memory resident as Spin does.
+//!
+//! As in Spin, compiled code checks wasmtime's epoch, which a thread of the
+//! engine's own moves on every 10 ms: the handler time limit uses it to stop a
+//! guest that computes without awaiting (`limits/deadline.rs`). Every store
+//! must therefore get an epoch deadline (`HandlerLimit::arm`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Context as _};
 use tokio::sync::Mutex;
@@ -30,16 +35,29 @@ pub(crate) fn engine() -> anyhow::Result<&'static Engine> {
     // mmap/munmap of its memories and tables. Where the pool cannot be
     // reserved (little virtual memory), instances are allocated on demand.
     let mut config = Config::new();
+    config.epoch_interruption(true);
     config.allocation_strategy(pooling());
     let engine = match Engine::new(&config) {
         Ok(engine) => engine,
         Err(e) => {
             eprintln!("hookah-host: no instance pool ({e}); allocating instances on demand");
-            Engine::new(&Config::new()).map_err(|e| anyhow!("creating engine: {e:?}"))?
+            let mut config = Config::new();
+            config.epoch_interruption(true);
+            Engine::new(&config).map_err(|e| anyhow!("creating engine: {e:?}"))?
         }
     };
-    Ok(ENGINE.get_or_init(|| engine))
+    Ok(ENGINE.get_or_init(|| {
+        let ticked = engine.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            ticked.increment_epoch();
+        });
+        engine
+    }))
 }
+
+/// Spin's epoch tick.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Spin's pooling settings (spin-core 3/4), with room for 4,000 live instances rather than
 /// Spin's 1,000: the benchmark keeps up to 1,024 requests open, and each accepting invocation

@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 
 use crate::app::{App, LoadOptions};
 use crate::clock::HostClock;
-use crate::kv::KvStore;
+use crate::kv::{KvRegion, KvStore};
+use crate::limits::{LimitEvents, Limits};
 use crate::manifest::Manifest;
 use crate::runtime_config::{self, KvStoreConfig};
 use crate::{cron_trigger, http_trigger};
@@ -45,6 +46,13 @@ pub struct HostConfig {
     pub enable_cron: bool,
     /// The wall clock guests see.
     pub clock: HostClock,
+    /// A managed host's limits to enforce (`--limits`; [`Limits::fermyon_cloud`]); none by
+    /// default, as `spin up`. A runtime config's `[limits]` may set them instead, not as well.
+    pub limits: Limits,
+    /// A region of a simulated replicated store ([`crate::ReplicatedKv`]) as the store, instead
+    /// of `kv_path` or the runtime config's; the host must then run on the store's clock (see
+    /// [`HostConfig::in_region`]).
+    pub kv_region: Option<KvRegion>,
 }
 
 impl HostConfig {
@@ -59,7 +67,15 @@ impl HostConfig {
             variables: HashMap::new(),
             enable_cron: true,
             clock: HostClock::new(),
+            limits: Limits::default(),
+            kv_region: None,
         }
+    }
+
+    /// [`HostConfig::new`] for a host serving one region of a replicated store, on the store's
+    /// clock.
+    pub fn in_region(manifest: impl Into<PathBuf>, region: KvRegion) -> Self {
+        Self { clock: region.clock(), kv_region: Some(region), ..Self::new(manifest) }
     }
 }
 
@@ -77,9 +93,11 @@ impl RunningHost {
     /// key-value store and starts the triggers.
     pub async fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
         let manifest = Manifest::load(&config.manifest)?;
-        let kv = kv_store(&config, &manifest).await?;
+        let limits = limits(&config)?;
+        let kv = kv_store(&config, &manifest).await?.with_limits(&limits)?;
         let app = Arc::new(
-            App::load(&manifest, LoadOptions { variables: &config.variables, kv, clock: config.clock.clone() }).await?,
+            App::load(&manifest, LoadOptions { variables: &config.variables, kv, clock: config.clock.clone(), limits })
+                .await?,
         );
 
         let listener =
@@ -118,6 +136,17 @@ impl RunningHost {
         self.app.kv.counts().shapes()
     }
 
+    /// The limits this host enforces (from [`HostConfig::limits`] or the runtime config).
+    pub fn limits(&self) -> &Limits {
+        &self.app.limits
+    }
+
+    /// What the limits refused or stopped so far: invocations killed at the handler time limit,
+    /// outbound requests refused past the hourly cap, key-value calls refused.
+    pub fn limit_events(&self) -> LimitEvents {
+        self.app.limit_events()
+    }
+
     /// Fires `component`'s cron handler once now and waits for it; an error
     /// or trap in the guest is returned. Like a scheduled firing, it runs
     /// alongside any other invocation of the component.
@@ -148,9 +177,33 @@ impl RunningHost {
     }
 }
 
+/// [`HostConfig::limits`] or the runtime config's `[limits]`, not both.
+fn limits(config: &HostConfig) -> anyhow::Result<Limits> {
+    let from_file = match &config.runtime_config_file {
+        Some(path) => runtime_config::load_limits(path)?,
+        None => None,
+    };
+    match from_file {
+        Some(_) if !config.limits.is_none() => {
+            bail!("both --limits (HostConfig::limits) and the runtime config's [limits] set limits: keep one")
+        }
+        Some(limits) => Ok(limits),
+        None => Ok(config.limits.clone()),
+    }
+}
+
 /// The runtime config's default store, else `kv_path`, else Spin's default
 /// file under the app's `.spin` directory.
 async fn kv_store(config: &HostConfig, manifest: &Manifest) -> anyhow::Result<KvStore> {
+    if let Some(region) = &config.kv_region {
+        if config.kv_path.is_some() || config.runtime_config_file.is_some() {
+            bail!("a replicated store's region and --kv-path or a runtime config both name the store: keep one");
+        }
+        if !config.clock.same_as(&region.clock()) {
+            bail!("a host in a region of a replicated store must run on the store's clock (HostConfig::in_region)");
+        }
+        return Ok(KvStore::replicated(region.clone()));
+    }
     let from_file = match &config.runtime_config_file {
         Some(path) => runtime_config::load(path)?,
         None => None,
@@ -224,6 +277,30 @@ mod tests {
         config.runtime_config_file = Some(runtime_config);
         config.kv_path = Some(dir.path().join("other.db"));
         assert!(start_error(config).await.contains("keep one"));
+    }
+
+    #[tokio::test]
+    async fn limits_come_from_one_place_and_name_a_known_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime_config = dir.path().join("runtime-config.toml");
+        std::fs::write(&runtime_config, "[limits]\nprofile = \"fermyon-kloud\"\n").unwrap();
+        let mut config = HostConfig::new(project_manifest());
+        config.runtime_config_file = Some(runtime_config.clone());
+        let err = start_error(config).await;
+        assert!(err.contains("unknown limits profile \"fermyon-kloud\""), "{err}");
+
+        std::fs::write(&runtime_config, "[limits]\nmax_keys = 10\n").unwrap();
+        let mut config = HostConfig::new(project_manifest());
+        config.runtime_config_file = Some(runtime_config.clone());
+        assert_eq!(limits(&config).unwrap(), Limits { max_keys: Some(10), ..Limits::default() });
+        config.limits = Limits::fermyon_cloud();
+        assert!(start_error(config).await.contains("keep one"));
+
+        std::fs::write(&runtime_config, "[key_value_store.default]\ntype = \"spin\"\n").unwrap();
+        let mut config = HostConfig::new(project_manifest());
+        config.runtime_config_file = Some(runtime_config);
+        config.limits = Limits::fermyon_cloud();
+        assert_eq!(limits(&config).unwrap(), Limits::fermyon_cloud());
     }
 
     #[tokio::test]

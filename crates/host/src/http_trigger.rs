@@ -5,7 +5,9 @@
 //! soon as the guest sets the response outparam; its body streams while the
 //! guest writes it, and the guest may keep running after finishing the body
 //! (the early-response pattern Hookah relies on). A guest that traps or
-//! returns without a response yields a 500; an unmatched path a 404.
+//! returns without a response yields a 500; an unmatched path a 404. Under a
+//! handler time limit (`limits/deadline.rs`) the whole invocation, the work
+//! after the response included, is killed once it has run that long.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -114,14 +116,15 @@ async fn execute(
     let outparam = store.data_mut().http().new_response_outparam(response_tx)?;
 
     let id = component.id.clone();
+    let limited = app.clone();
     app.tasks.spawn_invocation(async move {
-        let result = async {
+        let invocation = async {
             let proxy = proxy.instantiate_async(&mut store).await?;
             proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
-        }
-        .await;
+        };
+        let result = limited.handler_limit.run("HTTP", &id, invocation).await;
         // After an early response nobody else will see this error: log it here.
-        if let Err(e) = result {
+        if let Some(Err(e)) = result {
             eprintln!("hookah-host: component {id:?} failed: {e:?}");
         }
     });

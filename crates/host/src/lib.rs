@@ -7,9 +7,17 @@
 //! - `manifest`: reading `spin.toml` (v2).
 //! - `routes`: Spin's HTTP route matching.
 //! - `variables`: application variables and `fermyon:spin/variables`.
-//! - `runtime_config`: Spin's runtime-config file (`[key_value_store.default]`).
+//! - `runtime_config`: Spin's runtime-config file (`[key_value_store.default]`,
+//!   and this host's own `[limits]`).
+//! - `limits`: a managed host's platform limits ([`Limits`]; `--limits
+//!   fermyon-cloud`): key length, value size and a key cap in `kv/limits.rs`,
+//!   the handler time limit (`limits/deadline.rs`), the hourly outbound-request
+//!   cap (`limits/outbound.rs`). None unless configured, as `spin up`.
 //! - `kv`: the key-value stores (SQLite, Redis) with Spin's semantics and
-//!   their `fermyon:spin` and `wasi:keyvalue` interfaces.
+//!   their `fermyon:spin` and `wasi:keyvalue` interfaces; and
+//!   [`ReplicatedKv`], a simulated two-region store (writes reach the other
+//!   region after a lag, last writer wins, `increment` atomic only within a
+//!   region), one host per region ([`HostConfig::in_region`]).
 //! - `outbound`: `allowed_outbound_hosts` in front of outbound HTTP.
 //! - `clock`: the wall clock guests see, which tests can move.
 //! - `engine`: the process-wide engine and compiled-component cache.
@@ -29,7 +37,8 @@
 //!
 //! # Tests
 //! The end-to-end tests live in `tests/it`. They run on SQLite or, with
-//! `HOOKAH_TEST_KV=redis`, on Redis; `multi_instance.rs` always runs on Redis.
+//! `HOOKAH_TEST_KV=redis`, on Redis; `multi_instance.rs` always runs on Redis,
+//! `replicated.rs` on two regions of a [`ReplicatedKv`].
 
 #![forbid(unsafe_code)]
 
@@ -42,6 +51,7 @@ mod engine;
 mod host;
 mod http_trigger;
 mod kv;
+mod limits;
 mod manifest;
 mod outbound;
 mod outbound_pool;
@@ -55,4 +65,5 @@ mod variables;
 pub use build_step::build_components;
 pub use clock::HostClock;
 pub use host::{HostConfig, RunningHost};
-pub use kv::{KvOps, OpCount};
+pub use kv::{KvOps, KvRegion, OpCount, ReplicatedKv};
+pub use limits::{LimitEvents, Limits};

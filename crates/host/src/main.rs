@@ -22,7 +22,14 @@ options:
                            next to the manifest)
   --runtime-config-file PATH
                            Spin runtime config; its [key_value_store.default] is
-                           type \"spin\" (path) or \"redis\" (url)
+                           type \"spin\" (path) or \"redis\" (url); its [limits] table
+                           (this host's own; real Spin refuses it) sets limits
+                           instead of --limits: profile = \"NAME\" and fields on top
+                           (max_key_bytes, max_value_bytes, max_keys,
+                           handler_timeout_secs, outbound_requests_per_hour)
+  --limits NAME            enforce a managed host's limits; NAME: fermyon-cloud
+                           (keys <= 255 bytes, values <= 1 MiB, 1,024 keys, handlers
+                           killed after 30 s, 500 outbound requests an hour)
   --build                  run each component's build command first, like `spin build`
   --no-cron                do not run [[trigger.cron]] schedules
   --variable NAME=VALUE    set an application variable (repeatable)
@@ -54,6 +61,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             }
             "--kv-path" => config.kv_path = Some(PathBuf::from(value()?)),
             "--runtime-config-file" => config.runtime_config_file = Some(PathBuf::from(value()?)),
+            "--limits" => config.limits = hookah_host::Limits::profile(&value()?)?,
             "--build" => build = true,
             "--no-cron" => config.enable_cron = false,
             "--variable" => {

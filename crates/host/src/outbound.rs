@@ -7,7 +7,9 @@
 //! a `start..end` range, or omitted meaning the scheme's default. A denied
 //! request fails with `HttpRequestDenied` before any connection is made.
 //! Timeouts from the guest's `request-options` are applied by wasmtime-wasi-http
-//! (600 s each when unset, the same default as Spin).
+//! (600 s each when unset, the same default as Spin). Under an outbound-request
+//! cap (`limits/outbound.rs`), a request past it fails with `HttpRequestDenied`
+//! too, after the allow-list check.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -17,6 +19,7 @@ use anyhow::{anyhow, bail, Context as _};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::limits::outbound::OutboundBudget;
 use crate::outbound_pool::PooledClient;
 use crate::variables::{AppVariables, Template};
 
@@ -233,6 +236,7 @@ pub(crate) struct OutboundHooks {
     pub(crate) allowed: Arc<AllowedHosts>,
     pub(crate) component: Arc<str>,
     pub(crate) pooled: Arc<PooledClient>,
+    pub(crate) budget: Arc<OutboundBudget>,
 }
 
 type ResponseFuture = Box<
@@ -259,6 +263,9 @@ impl WasiHttpHooks for OutboundHooks {
                 self.component,
                 request.uri()
             );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        if !self.budget.take(&self.component) {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         let pooled = self.pooled.clone();
@@ -317,6 +324,24 @@ mod tests {
             let uri: hyper::Uri = url.parse().unwrap();
             assert_eq!(hosts(list).allows_uri(&uri), *expected, "{list:?} {url}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_hourly_cap_is_denied_before_it_goes_out() {
+        let budget = Arc::new(OutboundBudget::new(Some(0), crate::clock::HostClock::new()));
+        let mut hooks = OutboundHooks {
+            allowed: Arc::new(hosts(&["http://*:*"])),
+            component: "c".into(),
+            pooled: Arc::new(PooledClient::new()),
+            budget: budget.clone(),
+        };
+        // Nothing listens there: a request that went out would fail otherwise.
+        let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        let request = hyper::Request::get("http://127.0.0.1:9/").body(body).unwrap();
+        let sent = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+        let outcome = Box::into_pin(sent).await;
+        assert!(matches!(outcome, Err(wasmtime_wasi_http::Error::HttpRequestDenied)));
+        assert_eq!(budget.refused(), 1);
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! Spin's runtime-config file (`spin up --runtime-config-file`), as far as this
 //! host implements it: `[key_value_store.default]` of type `spin` (SQLite) or
-//! `redis`. Anything else in the file is a startup error, not silently ignored.
+//! `redis`. Anything else in the file is a startup error, not silently ignored,
+//! except `[limits]`: this host's own extension (`crate::limits`), which real
+//! Spin refuses ("unused runtime config key(s): limits"), so a file that has it
+//! runs only here.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
 use crate::kv::{KvStore, RedisKv, SqliteKv, DEFAULT_STORE};
+use crate::limits::Limits;
 
 /// Where the `default` key-value store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +49,24 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Option<KvStoreConfig>> {
     parse(&text, path.parent()).with_context(|| format!("runtime config file '{}'", path.display()))
 }
 
+/// The `[limits]` table of a runtime-config file, if any.
+pub(crate) fn load_limits(path: &Path) -> anyhow::Result<Option<Limits>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read runtime config file '{}'", path.display()))?;
+    parse_limits(&text).with_context(|| format!("runtime config file '{}'", path.display()))
+}
+
+fn parse_limits(text: &str) -> anyhow::Result<Option<Limits>> {
+    let table: toml::Table = toml::from_str(text).context("not valid TOML")?;
+    table.get("limits").map(Limits::from_toml).transpose().context("[limits]")
+}
+
 /// `base_dir` is the file's directory: Spin resolves a relative SQLite `path`
 /// against it.
 fn parse(text: &str, base_dir: Option<&Path>) -> anyhow::Result<Option<KvStoreConfig>> {
     let table: toml::Table = toml::from_str(text).context("not valid TOML")?;
-    if let Some(key) = table.keys().find(|k| *k != "key_value_store") {
-        bail!("`{key}` is not supported by this host (it reads only [key_value_store.default])");
+    if let Some(key) = table.keys().find(|k| *k != "key_value_store" && *k != "limits") {
+        bail!("`{key}` is not supported by this host (it reads only [key_value_store.default] and [limits])");
     }
     let Some(stores) = table.get("key_value_store") else { return Ok(None) };
     let stores = stores.as_table().context("`key_value_store` must be a table of stores by label")?;
@@ -125,6 +141,17 @@ mod tests {
             "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/3\"",
             Some(KvStoreConfig::Redis { url: "redis://127.0.0.1:6379/3".into() }),
         );
+    }
+
+    #[test]
+    fn limits_sit_beside_the_store() {
+        let text = "[key_value_store.default]\ntype = \"spin\"\n[limits]\nprofile = \"fermyon-cloud\"\nmax_keys = 200";
+        check(text, sqlite(None));
+        let limits = parse_limits(text).unwrap().unwrap();
+        assert_eq!(limits, Limits { max_keys: Some(200), ..Limits::fermyon_cloud() });
+        assert_eq!(parse_limits("[key_value_store.default]\ntype = \"spin\"").unwrap(), None);
+        let err = format!("{:#}", parse_limits("[limits]\nprofile = \"nope\"").unwrap_err());
+        assert!(err.contains("unknown limits profile \"nope\""), "{err}");
     }
 
     #[test]

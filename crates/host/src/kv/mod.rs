@@ -1,19 +1,28 @@
-//! Key-value storage: Spin's two local backends and the two WIT faces on them.
+//! Key-value storage: Spin's two local backends, a simulated replicated one,
+//! and the two WIT faces on them.
 //!
 //! - `store`: [`KvStore`], the backend the runtime config chose, one call
 //!   per store operation Spin's host makes.
 //! - `sqlite`: Spin's SQLite store (`type = "spin"`, the default).
 //! - `redis`: Spin's Redis store (`type = "redis"`).
+//! - `replicated`: [`ReplicatedKv`], two regions of a globally replicated
+//!   store, each with Spin's SQLite semantics, whose writes reach each other
+//!   after a lag (last writer wins per key; `increment` atomic only within a
+//!   region). Tests only; one host runs in each region ([`KvRegion`]).
 //! - `spin_kv`: `fermyon:spin/key-value@2.0.0`.
 //! - `wasi_kv`: `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2`.
 //! - `counts`: calls, keys and time per operation, for the benchmark.
+//! - `limits`: a managed host's key length, value size and key cap
+//!   (`crate::limits`), checked on every call when configured.
 //!
 //! Both faces share one per-instance [`KvHost`] and its resource table. Each
 //! backend reproduces what Spin 4.0.2's does, quirks included, because Hookah
 //! must be correct on what Spin really does rather than on what the WIT says.
 
 mod counts;
+mod limits;
 mod redis;
+mod replicated;
 mod spin_kv;
 pub(crate) mod sqlite;
 mod store;
@@ -27,6 +36,7 @@ use wasmtime::component::ResourceTable;
 
 pub(crate) use self::redis::RedisKv;
 pub use counts::{KvOps, OpCount};
+pub use replicated::{KvRegion, ReplicatedKv};
 pub(crate) use sqlite::SqliteKv;
 pub(crate) use store::{CasState, KvStore};
 

@@ -47,7 +47,8 @@ impl RedisKv {
         Client::open(self.inner.info.clone()).map_err(other)
     }
 
-    async fn connection(&self) -> KvResult<ConnectionManager> {
+    /// The store's one connection (the key cap's count uses it too, `kv/limits.rs`).
+    pub(crate) async fn connection(&self) -> KvResult<ConnectionManager> {
         let connection = self
             .inner
             .connection

@@ -23,10 +23,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use rusqlite::{named_params, params, Connection, OptionalExtension as _};
+use rusqlite::{named_params, params, Connection, OptionalExtension as _, TransactionBehavior};
 
 use super::store::Swapped;
-use super::{KvError, KvResult, Op};
+use super::{limits, KvError, KvResult, Op};
 
 impl From<rusqlite::Error> for KvError {
     fn from(e: rusqlite::Error) -> Self {
@@ -105,10 +105,11 @@ impl SqliteKv {
     }
 
     /// Spin's `increment`, including its panic on a value that is not an
-    /// 8-byte counter: here the guest traps and the store is poisoned.
-    pub(crate) async fn increment(&self, label: &str, key: &str, delta: i64) -> Op<i64> {
+    /// 8-byte counter: here the guest traps and the store is poisoned. With
+    /// `max_keys`, a new counter needs room under that key cap.
+    pub(crate) async fn increment(&self, label: &str, key: &str, delta: i64, max_keys: Option<u64>) -> Op<i64> {
         let (label, key) = (label.to_owned(), key.to_owned());
-        match self.call(move |c| increment(c, &label, &key, delta)).await? {
+        match self.call(move |c| increment_within(c, &label, &key, delta, max_keys)).await? {
             Ok(Ok(value)) => Ok(Ok(value)),
             Ok(Err(NotACounter { key, len })) => {
                 self.poisoned.store(true, Ordering::SeqCst);
@@ -186,6 +187,23 @@ pub(crate) fn set_many(conn: &mut Connection, store: &str, pairs: &[(String, Vec
     Ok(())
 }
 
+/// `set_many` under a key cap (`kv/limits.rs`): one transaction that takes the write lock at its
+/// start (waiting as a plain write does), counts, then writes all pairs or none. Still one commit.
+pub(crate) fn set_many_capped(
+    conn: &mut Connection,
+    store: &str,
+    pairs: &[(String, Vec<u8>)],
+    max_keys: u64,
+) -> KvResult<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    limits::sqlite_room(&tx, store, pairs.iter().map(|(key, _)| key.as_str()), max_keys)?;
+    for (key, value) in pairs {
+        set(&tx, store, key, value)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Spin's one statement: one commit, all or nothing.
 pub(crate) fn delete_many(conn: &Connection, store: &str, keys: Vec<String>) -> KvResult<()> {
     let keys = Rc::new(keys.into_iter().map(rusqlite::types::Value::from).collect::<Vec<_>>());
@@ -210,9 +228,25 @@ pub(crate) fn increment(
     key: &str,
     delta: i64,
 ) -> KvResult<Result<i64, NotACounter>> {
+    increment_within(conn, store, key, delta, None)
+}
+
+/// [`increment`] under an optional key cap: a new counter is counted in the same transaction.
+pub(crate) fn increment_within(
+    conn: &mut Connection,
+    store: &str,
+    key: &str,
+    delta: i64,
+    max_keys: Option<u64>,
+) -> KvResult<Result<i64, NotACounter>> {
     let tx = conn.transaction()?;
     let current = match get(&tx, store, key)? {
-        None => 0,
+        None => {
+            if let Some(cap) = max_keys {
+                limits::sqlite_room(&tx, store, [key], cap)?;
+            }
+            0
+        }
         Some(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
             Ok(bytes) => i64::from_le_bytes(bytes),
             Err(_) => return Ok(Err(NotACounter { key: key.to_owned(), len: bytes.len() })),
@@ -307,12 +341,12 @@ mod tests {
     async fn increment_of_a_non_counter_traps_and_poisons_the_store_like_spin() {
         let kv = SqliteKv::open_in_memory().unwrap();
         kv.call(|c| set(c, S, "s", b"hello")).await.unwrap().unwrap();
-        assert_eq!(kv.increment(S, "n", 1).await.unwrap(), Ok(1));
-        let trap = kv.increment(S, "s", 1).await.unwrap_err();
+        assert_eq!(kv.increment(S, "n", 1, None).await.unwrap(), Ok(1));
+        let trap = kv.increment(S, "s", 1, None).await.unwrap_err();
         assert!(format!("{trap:#}").contains("not an 8-byte"), "{trap:#}");
         // Every later call traps too, reads included, until the host restarts.
         assert!(kv.call(|c| get(c, S, "n")).await.is_err());
-        assert!(kv.increment(S, "n", 1).await.is_err());
+        assert!(kv.increment(S, "n", 1, None).await.is_err());
     }
 
     #[test]
