@@ -47,6 +47,16 @@ pub struct Config {
     /// The store's key cap (Fermyon Cloud: 1,024 on its standard plans); 0: none. Near it, new
     /// work is refused with 507 and health says so (`engine/room.rs`).
     pub store_max_keys: u64,
+    /// This instance's region on a store replicated across regions, where `increment` is atomic
+    /// only within a region (empty: the store is not): it writes timers to its own index
+    /// (`engine/regions.rs`).
+    pub region: String,
+    /// Every region's name, this one's included; sweeps also walk the others' timer indexes,
+    /// once their buckets are `region_takeover` old.
+    pub regions: Vec<String>,
+    /// How old another region's bucket must be before this region's sweeps work it: more than
+    /// the store's replication lag plus a lease, so they act only for a region that stopped.
+    pub region_takeover_ms: u64,
     /// The secret path segment of `/_hookah/v1/sweep/{sweep_token}`, for schedulers that cannot
     /// send headers; empty: that route answers 404.
     pub sweep_token: ApiToken,
@@ -102,6 +112,10 @@ pub enum ConfigError {
     Flag { name: &'static str, value: String },
     #[error("variable sweep_token: it must differ from api_token and be at least {min} characters", min = MIN_SWEEP_TOKEN_LEN)]
     SweepToken,
+    #[error("variable {name}: `{value}` is not a region name (1 to 16 of a-z, 0-9 and -)")]
+    Region { name: &'static str, value: String },
+    #[error("variable regions: it must list this instance's region `{0}`, and needs the region variable set when it lists more than one")]
+    RegionNotListed(String),
     #[error("variable signing_secret: {0}")]
     SigningSecret(crate::signing::SigningError),
 }
@@ -128,6 +142,7 @@ impl Config {
             "false" => Ok(false),
             other => Err(ConfigError::Flag { name, value: other.to_string() }),
         };
+        let region = region_name(text("region", "").trim())?;
         let retry_schedule_ms = parse_duration_list_ms(&text("retry_schedule", DEFAULT_RETRY_SCHEDULE))
             .map_err(|source| ConfigError::Duration { name: "retry_schedule", source })?;
         if retry_schedule_ms.len() > MAX_SCHEDULE_LEN {
@@ -153,6 +168,9 @@ impl Config {
             sweep_budget_ms: duration("sweep_budget", "4s")?,
             sweep_in_passing: flag("sweep_in_passing", "true")?,
             request_budget_ms: duration("request_budget", "25s")?,
+            region: region.clone(),
+            regions: regions(&text("regions", ""), &region)?,
+            region_takeover_ms: duration("region_takeover", "2m")?,
             store_max_keys: number("store_max_keys", "0", 0, 1_000_000_000)? as u64,
             sweep_token: sweep_token(text("sweep_token", "").trim(), text("api_token", "").trim())?,
             target_concurrency: number("target_concurrency", "100", 0, 100_000)? as u64,
@@ -174,6 +192,33 @@ impl Config {
     pub fn default_max_attempts(&self) -> u32 {
         self.retry_schedule_ms.len() as u32 + 1
     }
+}
+
+fn region_name(text: &str) -> Result<String, ConfigError> {
+    let valid = text.len() <= 16 && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(ConfigError::Region { name: "region", value: text.to_string() })
+    }
+}
+
+/// The regions listed (this one alone when none are); each a name, this one among them.
+fn regions(text: &str, own: &str) -> Result<Vec<String>, ConfigError> {
+    let mut listed = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+        let name = region_name(name).map_err(|_| ConfigError::Region { name: "regions", value: name.to_string() })?;
+        if !listed.contains(&name) {
+            listed.push(name);
+        }
+    }
+    if listed.is_empty() {
+        return Ok(vec![own.to_string()]);
+    }
+    if own.is_empty() || !listed.iter().any(|name| name == own) {
+        return Err(ConfigError::RegionNotListed(own.to_string()));
+    }
+    Ok(listed)
 }
 
 /// Shortest sweep token accepted: it is a bearer secret in a URL.
@@ -234,6 +279,27 @@ mod tests {
         assert!(matches!(bad, Err(ConfigError::Duration { name: "timeout", .. })));
         let bad = Config::from_lookup(|name| (name == "sweep_in_passing").then(|| "yes".into()));
         assert!(matches!(bad, Err(ConfigError::Flag { name: "sweep_in_passing", .. })));
+    }
+
+    #[test]
+    fn regions_name_this_one_and_the_others() {
+        let with = |region: &str, regions: &str| {
+            let (region, regions) = (region.to_string(), regions.to_string());
+            Config::from_lookup(move |name| match name {
+                "region" => Some(region.clone()),
+                "regions" => Some(regions.clone()),
+                _ => None,
+            })
+            .map(|config| (config.region, config.regions))
+        };
+        assert_eq!(with("", ""), Ok((String::new(), vec![String::new()])));
+        assert_eq!(with("eu", ""), Ok(("eu".into(), vec!["eu".into()])));
+        assert_eq!(with("eu", "us, eu,us"), Ok(("eu".into(), vec!["us".into(), "eu".into()])));
+        assert_eq!(with("eu", "us"), Err(ConfigError::RegionNotListed("eu".into())));
+        assert_eq!(with("", "us,eu"), Err(ConfigError::RegionNotListed(String::new())));
+        assert!(matches!(with("EU", ""), Err(ConfigError::Region { name: "region", .. })));
+        assert!(matches!(with("eu", "eu,a:b"), Err(ConfigError::Region { name: "regions", .. })));
+        assert_eq!(Config::default().region_takeover_ms, 120_000);
     }
 
     #[test]

@@ -127,7 +127,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// [`Self::store`], answering the number of the job's timer slot.
     pub(crate) fn store_with_slot(&self, record: &JobRecord, body: Vec<u8>, extra: Vec<Entry>) -> Result<u64, KvError> {
-        let (mut entries, slot) = timers::allocate_one(self.kv, record.timer, record.id.as_str())?;
+        let (mut entries, slot) = timers::allocate_one(self.kv, &self.config.region, record.timer, record.id.as_str())?;
         let mut record = record.clone();
         if matches!(record.state, State::Pending { .. }) {
             entries.extend(lists::append_pending(self.kv, &mut [&mut record])?);

@@ -166,7 +166,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut next = current;
         next.state = State::Pending { next_at };
         next.timer = keys::timer_bucket(next_at, now);
-        let mut entries = timers::allocate(self.kv, &[(next.timer, next.id.as_str())])?;
+        let mut entries = timers::allocate(self.kv, &self.config.region, &[(next.timer, next.id.as_str())])?;
         entries.push(key.entry(&next));
         self.kv.set_many(entries)?;
         Ok(true)
@@ -205,7 +205,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut pending_entry = None;
         if let Decision::Retry { at } = decision {
             let bucket = keys::timer_bucket(at, now);
-            entries.extend(timers::allocate(self.kv, &[(bucket, id.as_str())])?);
+            entries.extend(timers::allocate(self.kv, &self.config.region, &[(bucket, id.as_str())])?);
             retry_timer = Some(bucket);
             if claimed.pending_listed != Some(claimed.generation) {
                 let (listed, numbers) = lists::append(self.kv, "pending", &[(id, claimed.generation)])?;
@@ -225,10 +225,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             if next.state.finished_at().is_some() && next.timer == claimed.timer {
                 // It carries the finished record for the sweep that files the job.
                 let value = timers::slot_value_with_record(id.as_str(), &record_bytes);
-                entries.push((keys::slot(next.timer, n).into(), value));
+                entries.push((keys::slot(&self.config.region, next.timer, n).into(), value));
             } else if next.timer != claimed.timer {
                 // The timer moved to the retry's slot: this one is spent.
-                entries.push((keys::slot(claimed.timer, n).into(), timers::SPENT_SLOT.to_vec()));
+                entries.push((keys::slot(&self.config.region, claimed.timer, n).into(), timers::SPENT_SLOT.to_vec()));
             }
         }
         entries.push((key_text, record_bytes));

@@ -26,6 +26,7 @@ mod keyring;
 mod lists;
 mod publish;
 mod recent;
+mod regions;
 mod replay;
 mod report;
 mod room;

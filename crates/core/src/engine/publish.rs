@@ -134,7 +134,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             jobs.push(job);
         }
         let wanted: Vec<(u64, &str)> = jobs.iter().map(|job| (job.timer, job.id.as_str())).collect();
-        entries.extend(timers::allocate(self.kv, &wanted)?);
+        entries.extend(timers::allocate(self.kv, &self.config.region, &wanted)?);
         let mut waiting: Vec<&mut JobRecord> =
             jobs.iter_mut().filter(|j| matches!(j.state, State::Pending { .. })).collect();
         entries.extend(lists::append_pending(self.kv, &mut waiting)?);
@@ -153,7 +153,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             now
         };
         event.timer = keys::timer_bucket(next_wake, now);
-        entries.extend(timers::allocate(self.kv, &[(event.timer, event.id.as_str())])?);
+        entries.extend(timers::allocate(self.kv, &self.config.region, &[(event.timer, event.id.as_str())])?);
         entries.push(keys::event(&event.id).entry(&event));
         Ok((event, jobs))
     }
@@ -233,7 +233,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Leaves the event a timer slot a second from now (a hint: harmless if the step ran).
     fn retry_event_timer(&self, id: &EventId, now: u64) -> Result<(), KvError> {
         let bucket = keys::timer_bucket(now + keys::BUCKET_MS, now);
-        self.kv.set_many(timers::allocate(self.kv, &[(bucket, id.as_str())])?)
+        self.kv.set_many(timers::allocate(self.kv, &self.config.region, &[(bucket, id.as_str())])?)
     }
 
     /// Ends a fan-out that cannot go on, saying why on the event; it is deleted after retention
@@ -242,7 +242,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         event.fanout_error = Some(format!("{reason}; the fan-out stopped after {} jobs", event.matched));
         event.fanned_out_at = Some(now);
         event.timer = keys::timer_bucket(now + self.config.retention_ms, now);
-        let mut entries = timers::allocate(self.kv, &[(event.timer, event.id.as_str())])?;
+        let mut entries = timers::allocate(self.kv, &self.config.region, &[(event.timer, event.id.as_str())])?;
         entries.push(keys::event(&event.id).entry(&event));
         self.kv.set_many(entries)
     }

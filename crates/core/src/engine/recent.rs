@@ -8,7 +8,8 @@
 //! to the end of a lease started now, no commit added. Slots a sweep has handled (below its
 //! bucket's `done`) are filed already and left out. The look is bounded: at most
 //! [`RECENT_SLOTS`] slots, newest lease end first, and only leases of the configured `timeout`
-//! (a job with a longer one of its own shows once filed).
+//! (a job with a longer one of its own shows once filed). With regions, only this region's timer
+//! index is looked at: a job another region attempted shows once filed.
 
 use super::{timers, Hookah};
 use crate::ids::JobId;
@@ -40,10 +41,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let current = bucket_of(now);
         let buckets: Vec<u64> =
             (current.saturating_sub(ENDED_BUCKETS)..=bucket_of(now + lease_ms(self.config.timeout_ms))).rev().collect();
-        let counts = self.kv.load_many(&buckets.iter().map(|&b| keys::slot_count(b)).collect::<Vec<_>>())?;
+        let index = self.config.region.as_str();
+        let counts = self.kv.load_many(&buckets.iter().map(|&b| keys::slot_count(index, b)).collect::<Vec<_>>())?;
         let ended: Vec<u64> =
             buckets.iter().zip(&counts).filter(|&(&b, &n)| b < current && n > 0).map(|(&b, _)| b).collect();
-        let done = self.kv.load_many(&ended.iter().map(|&b| keys::slot_done(b)).collect::<Vec<_>>())?;
+        let done = self.kv.load_many(&ended.iter().map(|&b| keys::slot_done(index, b)).collect::<Vec<_>>())?;
         // Slots a sweep has handled, by bucket: filed already.
         let handled: HashMap<u64, u64> =
             ended.iter().zip(done).filter_map(|(&bucket, done)| Some((bucket, done?))).collect();
@@ -56,7 +58,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     recent.exact = false;
                     break 'buckets;
                 }
-                slots.push((bucket, keys::slot(bucket, n)));
+                slots.push((bucket, keys::slot(index, bucket, n)));
             }
         }
         let values = self.kv.load_many(&slots.iter().map(|(_, key)| key.clone()).collect::<Vec<_>>())?;

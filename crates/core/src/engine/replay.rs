@@ -106,7 +106,7 @@ impl<K: Kv, T: Transport> Jobs<'_, K, T> {
         let now = || self.0.clock.now_ms();
         let updated = fence::update(self.0.kv, &keys::job(id), &now, |current: &JobRecord, now| {
             let mut next = change(current, now)?;
-            let mut entries = timers::allocate(self.0.kv, &[(next.timer, id.as_str())])?;
+            let mut entries = timers::allocate(self.0.kv, &self.0.config.region, &[(next.timer, id.as_str())])?;
             if next.generation != current.generation {
                 entries.extend(lists::append_pending(self.0.kv, &mut [&mut next])?);
             }
@@ -155,7 +155,7 @@ impl<K: Kv, T: Transport> Jobs<'_, K, T> {
             return Err(Error::Busy);
         }
         let ids: Vec<(u64, &str)> = won.iter().map(|job| (bucket, job.id.as_str())).collect();
-        let mut entries = timers::allocate(self.0.kv, &ids)?;
+        let mut entries = timers::allocate(self.0.kv, &self.0.config.region, &ids)?;
         entries.extend(lists::append_pending(self.0.kv, &mut won.iter_mut().collect::<Vec<_>>())?);
         entries.extend(won.iter().map(|job| keys::job(&job.id).entry(job)));
         self.0.kv.set_many(entries)?;

@@ -52,7 +52,7 @@ impl<'a> SlotWrites<'a> {
 
     /// Allocates the slots and the filings' list entries; answers the entries to write and each
     /// slot's number, in the order slots were added.
-    pub(super) fn allocate<K: Kv>(self, kv: &K) -> Result<(Vec<Entry>, Vec<u64>), KvError> {
+    pub(super) fn allocate<K: Kv>(self, kv: &K, index: &str) -> Result<(Vec<Entry>, Vec<u64>), KvError> {
         let filings: Vec<_> = self.filed.iter().map(|&(_, state, id, generation)| (state, id, generation)).collect();
         let (mut entries, listed) = lists::append_grouped(kv, &filings)?;
         let mut values: Vec<Option<String>> = vec![None; self.timers.len()];
@@ -69,7 +69,7 @@ impl<'a> SlotWrites<'a> {
             .zip(&values)
             .map(|(&(bucket, id), value)| (bucket, value.as_deref().unwrap_or(id)))
             .collect();
-        let (slots, numbers) = timers::allocate_numbered(kv, &wanted)?;
+        let (slots, numbers) = timers::allocate_numbered(kv, index, &wanted)?;
         entries.extend(slots);
         Ok((entries, numbers))
     }

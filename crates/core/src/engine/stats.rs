@@ -34,16 +34,33 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(self.kv.load(&keys::sweep_stats())?.unwrap_or_else(StatsRecord::new))
     }
 
-    /// The due slots no sweep has handled, from `sweep:cursor` up to the bucket now ending.
+    /// The due slots no sweep has handled, from each timer index's cursor up to the bucket now
+    /// ending (with regions, every region's index: `engine/regions.rs`).
     pub fn backlog(&self, now: u64) -> Result<Backlog, KvError> {
+        let mut total = Backlog { complete: true, ..Backlog::default() };
+        for index in &self.config.regions {
+            let backlog = self.backlog_of(index, now)?;
+            total.due_slots += backlog.due_slots;
+            total.buckets_read += backlog.buckets_read;
+            total.complete &= backlog.complete;
+            total.oldest_due_at = match (total.oldest_due_at, backlog.oldest_due_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(total)
+    }
+
+    fn backlog_of(&self, index: &str, now: u64) -> Result<Backlog, KvError> {
         let current = bucket_of(now);
         // Before the first sweep there is no cursor: look at the most recent buckets only.
-        let cursor = self.kv.load(&keys::sweep_cursor())?;
+        let cursor = self.kv.load(&keys::sweep_cursor(index))?;
         let swept = cursor.is_some();
         let cursor = cursor.unwrap_or_else(|| current.saturating_sub(MAX_BACKLOG_BUCKETS));
         let end = current.min(cursor + MAX_BACKLOG_BUCKETS);
         let buckets: Vec<u64> = (cursor..end).collect();
-        let progress_keys: Vec<_> = buckets.iter().map(|&b| (keys::slot_count(b), keys::slot_done(b))).collect();
+        let progress_keys: Vec<_> =
+            buckets.iter().map(|&b| (keys::slot_count(index, b), keys::slot_done(index, b))).collect();
         let progress = self.kv.load_pairs(&progress_keys)?;
         let mut backlog =
             Backlog { buckets_read: buckets.len() as u64, complete: end == current, ..Backlog::default() };

@@ -45,12 +45,17 @@ use std::collections::BTreeMap;
 /// Allocates a slot for each `(bucket, id)` and returns the slot entries to store (the caller
 /// stores them in the same `set_many` as the records they point at, when it can). A slot holds
 /// a job's id or an event's, so it takes the id's text.
-pub(crate) fn allocate<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result<Vec<Entry>, KvError> {
-    Ok(allocate_numbered(kv, wanted)?.0)
+/// `index` is the writer's own timer index (its region's; `engine/regions.rs`).
+pub(crate) fn allocate<K: Kv>(kv: &K, index: &str, wanted: &[(u64, &str)]) -> Result<Vec<Entry>, KvError> {
+    Ok(allocate_numbered(kv, index, wanted)?.0)
 }
 
 /// [`allocate`], also answering each slot's number, in the order of `wanted`.
-pub(crate) fn allocate_numbered<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result<(Vec<Entry>, Vec<u64>), KvError> {
+pub(crate) fn allocate_numbered<K: Kv>(
+    kv: &K,
+    index: &str,
+    wanted: &[(u64, &str)],
+) -> Result<(Vec<Entry>, Vec<u64>), KvError> {
     let mut by_bucket: BTreeMap<u64, Vec<(usize, &str)>> = BTreeMap::new();
     for (i, &(bucket, id)) in wanted.iter().enumerate() {
         by_bucket.entry(bucket).or_default().push((i, id));
@@ -58,8 +63,8 @@ pub(crate) fn allocate_numbered<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result
     let mut entries = Vec::with_capacity(wanted.len());
     let mut numbers = vec![0; wanted.len()];
     for (bucket, ids) in by_bucket {
-        for (n, (i, id)) in super::slot_log::reserve(kv, &keys::slot_count(bucket), ids.len())?.zip(ids) {
-            entries.push(keys::slot(bucket, n).entry(id.as_bytes()));
+        for (n, (i, id)) in super::slot_log::reserve(kv, &keys::slot_count(index, bucket), ids.len())?.zip(ids) {
+            entries.push(keys::slot(index, bucket, n).entry(id.as_bytes()));
             numbers[i] = n;
         }
     }
@@ -67,9 +72,9 @@ pub(crate) fn allocate_numbered<K: Kv>(kv: &K, wanted: &[(u64, &str)]) -> Result
 }
 
 /// [`allocate`] for one job: its slot entry and the slot's number.
-pub(crate) fn allocate_one<K: Kv>(kv: &K, bucket: u64, id: &str) -> Result<(Vec<Entry>, u64), KvError> {
-    let n = *super::slot_log::reserve(kv, &keys::slot_count(bucket), 1)?.start();
-    Ok((vec![keys::slot(bucket, n).entry(id.as_bytes())], n))
+pub(crate) fn allocate_one<K: Kv>(kv: &K, index: &str, bucket: u64, id: &str) -> Result<(Vec<Entry>, u64), KvError> {
+    let n = *super::slot_log::reserve(kv, &keys::slot_count(index, bucket), 1)?.start();
+    Ok((vec![keys::slot(index, bucket, n).entry(id.as_bytes())], n))
 }
 
 /// A timer slot's value: the job id, followed (after a space) by the job's finished record when

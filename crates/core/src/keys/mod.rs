@@ -3,7 +3,9 @@
 //! what they mean: `engine/timers.rs`; how sweeps walk them: `engine/sweep/`):
 //!
 //! - `job:{id}`: the job record (JSON); `job:{id}:body`: its body bytes, written once.
-//! - `due:{bucket}:n`: an `increment` counter that hands out slot numbers in a time bucket.
+//! - `due:{bucket}:n`: an `increment` counter that hands out slot numbers in a time bucket. With
+//!   regions (a replicated store, `engine/regions.rs`) each region writes its own timer index,
+//!   `due@{region}:{bucket}:…`, and its own `sweep:cursor@{region}`.
 //! - `due:{bucket}:{n}`: slot `n` of the bucket: a job id whose record wants attention then.
 //! - `due:{bucket}:done`: how many of the bucket's slots a sweep has handled (a hint).
 //! - `sweep:cursor`: the oldest bucket not yet finished and deleted.
@@ -94,8 +96,20 @@ fn host_hash(host: &str) -> String {
     crate::digest::sha256_hex(host.as_bytes())[..16].to_string()
 }
 
-pub fn sweep_cursor() -> Key<Number> {
-    Key::new("sweep:cursor".into())
+/// The oldest bucket of timer index `index` not yet finished: `sweep:cursor`, or
+/// `sweep:cursor@{index}` for a region's own index.
+pub fn sweep_cursor(index: &str) -> Key<Number> {
+    typed!("sweep:cursor{}", at(index))
+}
+
+/// A region's timer index is named after it: `due@{region}:…` (`engine/regions.rs`); the one
+/// index of an unreplicated store has no name, `due:…`.
+fn at(index: &str) -> String {
+    if index.is_empty() {
+        String::new()
+    } else {
+        format!("@{index}")
+    }
 }
 
 /// The operational aggregate that sweeps keep.
@@ -118,15 +132,15 @@ pub const BUCKET_CLAIM_WINDOW_MS: u64 = 15_000;
 
 /// `due:{bucket}:claim:{window}`: the sweep that increments it to 1 works the bucket in that
 /// window; parallel sweeps take other buckets.
-pub fn bucket_claim(bucket: u64, now_ms: u64) -> Key<Counter> {
-    typed!("due:{bucket}:claim:{}", now_ms / BUCKET_CLAIM_WINDOW_MS)
+pub fn bucket_claim(index: &str, bucket: u64, now_ms: u64) -> Key<Counter> {
+    typed!("due{}:{bucket}:claim:{}", at(index), now_ms / BUCKET_CLAIM_WINDOW_MS)
 }
 
 /// `due:{bucket}:gate`: counted by every sweep that starts in the bucket's second, so that
 /// invocations answering requests then leave sweeping to it (`engine/sweep/passing.rs`). Deleted
 /// with its bucket.
-pub fn sweep_gate(bucket: u64) -> Key<Counter> {
-    typed!("due:{bucket}:gate")
+pub fn sweep_gate(index: &str, bucket: u64) -> Key<Counter> {
+    typed!("due{}:{bucket}:gate", at(index))
 }
 
 /// The full record of attempt `n` (1-based) once a later attempt replaced it in the job record.
@@ -257,16 +271,16 @@ pub fn body(id: &JobId) -> Key<Bytes> {
     typed!("job:{id}:body")
 }
 
-pub fn slot_count(bucket: u64) -> Key<Counter> {
-    typed!("due:{bucket}:n")
+pub fn slot_count(index: &str, bucket: u64) -> Key<Counter> {
+    typed!("due{}:{bucket}:n", at(index))
 }
 
-pub fn slot_done(bucket: u64) -> Key<Number> {
-    typed!("due:{bucket}:done")
+pub fn slot_done(index: &str, bucket: u64) -> Key<Number> {
+    typed!("due{}:{bucket}:done", at(index))
 }
 
-pub fn slot(bucket: u64, n: u64) -> Key<Bytes> {
-    typed!("due:{bucket}:{n}")
+pub fn slot(index: &str, bucket: u64, n: u64) -> Key<Bytes> {
+    typed!("due{}:{bucket}:{n}", at(index))
 }
 
 /// `{record key}:turn:{n}`: incremented by each writer that wants to write turn `n` of the

@@ -34,7 +34,8 @@ fn byte_keys_keep_their_layout() {
     check(body(&id()), "job:job_{TAIL}:body");
     check(cancel_request(&id()), "job:job_{TAIL}:cancel");
     check(event_body(&id()), "evt:evt_{TAIL}:body");
-    check(slot(1_700_000_000, 3), "due:1700000000:3");
+    check(slot("", 1_700_000_000, 3), "due:1700000000:3");
+    check(slot("eu-1", 1_700_000_000, 3), "due@eu-1:1700000000:3");
     check(list_entry("dead", 7), "list:dead:7");
     check(log_entry(&key_log(), 4), "keys:4");
     check(log_entry(&channel_subs("orders"), 4), "chan:orders:subs:4");
@@ -45,9 +46,12 @@ fn byte_keys_keep_their_layout() {
 
 #[test]
 fn counter_keys_keep_their_layout() {
-    check(slot_count(5), "due:5:n");
-    check(bucket_claim(5, 31_000), "due:5:claim:2");
-    check(sweep_gate(5), "due:5:gate");
+    check(slot_count("", 5), "due:5:n");
+    check(slot_count("eu", 5), "due@eu:5:n");
+    check(bucket_claim("", 5, 31_000), "due:5:claim:2");
+    check(bucket_claim("eu", 5, 31_000), "due@eu:5:claim:2");
+    check(sweep_gate("", 5), "due:5:gate");
+    check(sweep_gate("eu", 5), "due@eu:5:gate");
     assert!(is_job_record(job(&id()).as_str()));
     assert!(!is_job_record(body(&id()).as_str()));
     assert!(!is_job_record("jobs:x"));
@@ -62,8 +66,10 @@ fn counter_keys_keep_their_layout() {
 
 #[test]
 fn number_keys_keep_their_layout() {
-    check(slot_done(5), "due:5:done");
-    check(sweep_cursor(), "sweep:cursor");
+    check(slot_done("", 5), "due:5:done");
+    check(slot_done("eu", 5), "due@eu:5:done");
+    check(sweep_cursor(""), "sweep:cursor");
+    check(sweep_cursor("eu"), "sweep:cursor@eu");
     check(subscription_failing_since(&id()), "sub:sub_{TAIL}:health:since");
     check(turn_seen(&job(&id()), 3), "job:job_{TAIL}:turn:3:seen");
 }
@@ -71,8 +77,14 @@ fn number_keys_keep_their_layout() {
 #[test]
 fn keys_fit_the_host_limit() {
     let id = JobId::from_random(&[9; 16]);
-    let longest = [job(&id).to_string(), body(&id).to_string(), slot_count(u64::MAX).to_string()];
-    let longest = longest.into_iter().chain([slot_done(u64::MAX).to_string(), slot(u64::MAX, u64::MAX).to_string()]);
+    // The longest region name a config takes.
+    let region = "abcdefghijklmnop";
+    let longest = [job(&id).to_string(), body(&id).to_string(), slot_count(region, u64::MAX).to_string()];
+    let longest = longest.into_iter().chain([
+        slot_done(region, u64::MAX).to_string(),
+        slot(region, u64::MAX, u64::MAX).to_string(),
+        bucket_claim(region, u64::MAX, u64::MAX).to_string(),
+    ]);
     for key in longest {
         assert!(key.len() <= MAX_KEY_BYTES, "{key}");
     }

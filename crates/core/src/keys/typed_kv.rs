@@ -67,15 +67,15 @@ mod tests {
         let stats = StatsRecord::new();
         kv.save(&keys::sweep_stats(), &stats).unwrap();
         assert_eq!(kv.load(&keys::sweep_stats()).unwrap(), Some(stats));
-        kv.save(&keys::sweep_cursor(), &1_700).unwrap();
+        kv.save(&keys::sweep_cursor(""), &1_700).unwrap();
         assert_eq!(kv.get("sweep:cursor").unwrap().as_deref(), Some(&b"1700"[..]), "decimal");
-        assert_eq!(kv.load(&keys::sweep_cursor()).unwrap(), Some(1_700));
-        assert_eq!(kv.load(&keys::slot_done(3)).unwrap(), None, "a missing number is not 0");
-        assert_eq!(kv.add_to(&keys::slot_count(3), 2).unwrap(), 2);
-        assert_eq!(kv.load(&keys::slot_count(3)).unwrap(), 2);
-        assert_eq!(kv.load(&keys::slot_count(4)).unwrap(), 0, "a missing counter is 0");
-        kv.save(&keys::slot(3, 1), b"job_1").unwrap();
-        assert_eq!(kv.load(&keys::slot(3, 1)).unwrap(), Some(b"job_1".to_vec()));
+        assert_eq!(kv.load(&keys::sweep_cursor("")).unwrap(), Some(1_700));
+        assert_eq!(kv.load(&keys::slot_done("", 3)).unwrap(), None, "a missing number is not 0");
+        assert_eq!(kv.add_to(&keys::slot_count("", 3), 2).unwrap(), 2);
+        assert_eq!(kv.load(&keys::slot_count("", 3)).unwrap(), 2);
+        assert_eq!(kv.load(&keys::slot_count("", 4)).unwrap(), 0, "a missing counter is 0");
+        kv.save(&keys::slot("", 3, 1), b"job_1").unwrap();
+        assert_eq!(kv.load(&keys::slot("", 3, 1)).unwrap(), Some(b"job_1".to_vec()));
     }
 
     #[test]
@@ -87,10 +87,10 @@ mod tests {
         assert!(kv.exists(&keys::job(&a)).unwrap(), "there, though unreadable");
         kv.set("due:1:n", &7i64.to_le_bytes()).unwrap(); // SQLite's counter format
         kv.set("due:2:n", b"9").unwrap(); // Redis's
-        kv.save(&keys::slot_done(2), &4).unwrap();
-        let pairs = [1, 2].map(|b| (keys::slot_count(b), keys::slot_done(b)));
+        kv.save(&keys::slot_done("", 2), &4).unwrap();
+        let pairs = [1, 2].map(|b| (keys::slot_count("", b), keys::slot_done("", b)));
         assert_eq!(kv.load_pairs(&pairs).unwrap(), vec![(7, None), (9, Some(4))]);
-        assert_eq!(kv.load_many(&[keys::slot_count(2), keys::slot_count(5)]).unwrap(), vec![9, 0]);
+        assert_eq!(kv.load_many(&[keys::slot_count("", 2), keys::slot_count("", 5)]).unwrap(), vec![9, 0]);
         assert_eq!(kv.exist_many(&[keys::job(&a), keys::job(&b)]).unwrap(), vec![true, false]);
     }
 }

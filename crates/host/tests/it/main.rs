@@ -13,6 +13,7 @@ mod durability;
 mod edge;
 mod multi_instance;
 mod ops;
+mod replicated;
 mod responses;
 mod security;
 mod signing;

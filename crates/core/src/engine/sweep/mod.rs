@@ -121,7 +121,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) async fn sweep_for(&self, budget_ms: u64) -> Result<SweepReport, KvError> {
         let started = self.clock.now_ms();
         let mut report = SweepReport::default();
-        let mut walk = Walk::default();
+        // This region's timer index first, then the others' (`engine/regions.rs`).
+        let mut walks = self.walks();
         // Claims to attempt, each with the number of its timer slot.
         let mut queue: VecDeque<(JobRecord, u64)> = VecDeque::new();
         let mut pool = FuturesUnordered::new();
@@ -178,7 +179,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     // A failed batch ends the deciding, never the attempts under way: dropping
                     // them mid-request would leave their outcomes unrecorded.
                     let blocked = waiting.keys().cloned().collect();
-                    self.decide_batch(&mut walk, &mut report, limit, blocked).unwrap_or_else(|error| {
+                    self.decide_next(&mut walks, &mut report, limit, blocked).unwrap_or_else(|error| {
                         failure.get_or_insert(error);
                         None
                     })
@@ -239,7 +240,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
         }
         // The buckets this sweep held are free for the next one now, not at the window's end.
-        let held: Vec<String> = walk.owned.iter().map(|(&bucket, &at)| keys::bucket_claim(bucket, at).into()).collect();
+        let held: Vec<String> = walks
+            .iter()
+            .flat_map(|walk| walk.owned.iter().map(|(&bucket, &at)| keys::bucket_claim(&walk.index, bucket, at).into()))
+            .collect();
         self.kv.delete_many(&held)?;
         match failure {
             Some(error) => Err(error),
@@ -258,6 +262,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(())
     }
 
+    /// The next batch, from the first timer index that has one left.
+    fn decide_next(
+        &self,
+        walks: &mut [Walk],
+        report: &mut SweepReport,
+        limit: usize,
+        blocked: HashSet<String>,
+    ) -> Result<Option<Vec<(JobRecord, u64)>>, KvError> {
+        for walk in walks.iter_mut().filter(|walk| !walk.exhausted) {
+            match self.decide_batch(walk, report, limit, blocked.clone())? {
+                Some(claims) => return Ok(Some(claims)),
+                None => walk.exhausted = true,
+            }
+        }
+        Ok(None)
+    }
+
     /// One batch: reads up to `limit` (at most `sweep_batch`) due slots, oldest buckets first,
     /// from buckets this sweep holds (claiming buckets as it goes), acts on them and finishes
     /// settled buckets.
@@ -271,10 +292,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     ) -> Result<Option<Vec<(JobRecord, u64)>>, KvError> {
         // Taken before any record is read: turns are judged as of then.
         let now = self.clock.now_ms();
+        // Where this index's buckets count as ended and settled: now for this region's own,
+        // `region_takeover` ago for another region's.
+        let horizon = now.saturating_sub(walk.delay_ms);
+        let index = walk.index.as_str();
         // Only whole buckets that have ended are swept: every slot in them is due.
-        let current = bucket_of(now);
+        let current = bucket_of(horizon);
         let cursor =
-            self.kv.load(&keys::sweep_cursor())?.unwrap_or_else(|| current.saturating_sub(keys::LOOKBACK_BUCKETS));
+            self.kv.load(&keys::sweep_cursor(index))?.unwrap_or_else(|| current.saturating_sub(keys::LOOKBACK_BUCKETS));
         let end = current.min(cursor + keys::MAX_BUCKETS_PER_SWEEP);
         let mut budget = limit as u64;
         let mut walked = Vec::new();
@@ -293,10 +318,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             let buckets: Vec<u64> = (window..walk_end.min(window + window_size)).collect();
             window += window_size;
             window_size = (window_size * 2).min(PROGRESS_WINDOW);
-            let unsettled = |bucket: u64| (bucket + 1) * BUCKET_MS + SETTLE_MS > now;
+            let unsettled = |bucket: u64| (bucket + 1) * BUCKET_MS + SETTLE_MS > horizon;
             let remembered = |bucket: &u64| walk.known.get(bucket).copied().filter(|_| unsettled(*bucket));
             let elsewhere = |bucket: &u64| walk.held_elsewhere.contains(bucket);
-            let progress = self.bucket_progress(&buckets, remembered, elsewhere)?;
+            let progress = self.bucket_progress(index, &buckets, remembered, elsewhere)?;
             for (&bucket, progress) in buckets.iter().zip(progress) {
                 let Some((count, done)) = progress else {
                     // Another sweep holds it (found so in an earlier batch): neither read nor
@@ -310,7 +335,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 }
                 let mut take = (count - done).min(budget);
                 if take > 0 && !walk.owned.contains_key(&bucket) {
-                    if self.kv.add_to(&keys::bucket_claim(bucket, now), 1)? == 1 {
+                    if self.kv.add_to(&keys::bucket_claim(index, bucket, now), 1)? == 1 {
                         walk.owned.insert(bucket, now);
                     } else {
                         // Another sweep works this bucket now.
@@ -321,11 +346,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 }
                 budget -= take;
                 for n in done + 1..=done + take {
-                    slot_keys.push(keys::slot(bucket, n));
+                    slot_keys.push(keys::slot(index, bucket, n));
                     slot_buckets.push(bucket);
                 }
                 if take > 0 {
-                    done_updates.push(keys::slot_done(bucket).entry(&(done + take)));
+                    done_updates.push(keys::slot_done(index, bucket).entry(&(done + take)));
                 }
                 if unsettled(bucket) && (done + take == count || walk.owned.contains_key(&bucket)) {
                     walk.known.insert(bucket, (count, done + take));
@@ -348,7 +373,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         // Buckets are finished, and the cursor moved, only from the cursor on.
         if start == cursor {
-            report.finished_buckets += self.finish_buckets(&walked, now)?;
+            report.finished_buckets += self.finish_buckets(index, &walked, horizon)?;
         }
         // The whole stretch was looked at with room left in the batch: walk on after it.
         let stretch_ended = budget > 0 && window >= walk_end && walk_end < end;
@@ -365,14 +390,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// batch reads every key is a round trip of its own.
     fn bucket_progress(
         &self,
+        index: &str,
         buckets: &[u64],
         remembered: impl Fn(&u64) -> Option<(u64, u64)>,
         elsewhere: impl Fn(&u64) -> bool,
     ) -> Result<Vec<Option<(u64, u64)>>, KvError> {
         let unknown: Vec<u64> = buckets.iter().copied().filter(|b| remembered(b).is_none() && !elsewhere(b)).collect();
-        let counts = self.kv.load_many(&unknown.iter().map(|&b| keys::slot_count(b)).collect::<Vec<_>>())?;
-        let with_slots: Vec<_> =
-            unknown.iter().zip(&counts).filter(|(_, &count)| count > 0).map(|(&b, _)| keys::slot_done(b)).collect();
+        let counts = self.kv.load_many(&unknown.iter().map(|&b| keys::slot_count(index, b)).collect::<Vec<_>>())?;
+        let with_slots: Vec<_> = unknown
+            .iter()
+            .zip(&counts)
+            .filter(|(_, &count)| count > 0)
+            .map(|(&b, _)| keys::slot_done(index, b))
+            .collect();
         let mut done = self.kv.load_many(&with_slots)?.into_iter();
         let mut read = counts
             .into_iter()
@@ -389,7 +419,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Deletes the oldest buckets that are fully handled and settled, and moves the cursor past
     /// them. Returns how many went.
-    fn finish_buckets(&self, walked: &[(u64, u64, u64)], now: u64) -> Result<u64, KvError> {
+    fn finish_buckets(&self, index: &str, walked: &[(u64, u64, u64)], now: u64) -> Result<u64, KvError> {
         let mut doomed: Vec<String> = Vec::new();
         let mut finished = 0;
         for &(bucket, count, done) in walked {
@@ -397,17 +427,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             if !settled || done < count {
                 break;
             }
-            doomed.extend((1..=count).map(|n| keys::slot(bucket, n).into()));
+            doomed.extend((1..=count).map(|n| keys::slot(index, bucket, n).into()));
             // Only a sweep in its second counts a gate, and a bucket settles long after.
-            doomed.push(keys::sweep_gate(bucket).into());
+            doomed.push(keys::sweep_gate(index, bucket).into());
             if count > 0 {
-                doomed.extend([keys::slot_count(bucket).into(), keys::slot_done(bucket).into()]);
+                doomed.extend([keys::slot_count(index, bucket).into(), keys::slot_done(index, bucket).into()]);
                 // The claims of the windows since the bucket ended (a bucket worked for longer
                 // than that leaves a few behind).
                 let first = ((bucket + 1) * BUCKET_MS)
                     .max(now.saturating_sub(CLAIM_WINDOWS_FORGOTTEN * BUCKET_CLAIM_WINDOW_MS));
                 let windows = first / BUCKET_CLAIM_WINDOW_MS..=now / BUCKET_CLAIM_WINDOW_MS;
-                doomed.extend(windows.map(|w| keys::bucket_claim(bucket, w * BUCKET_CLAIM_WINDOW_MS).into()));
+                doomed.extend(windows.map(|w| keys::bucket_claim(index, bucket, w * BUCKET_CLAIM_WINDOW_MS).into()));
             }
             finished += 1;
         }
@@ -417,14 +447,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if !doomed.is_empty() {
             self.kv.delete_many(&doomed)?;
         }
-        self.kv.save(&keys::sweep_cursor(), &(walked[0].0 + finished))?;
+        self.kv.save(&keys::sweep_cursor(index), &(walked[0].0 + finished))?;
         Ok(finished)
     }
 }
 
-/// What a sweep carries from one batch to the next.
+/// What a sweep carries from one batch to the next, for one timer index.
 #[derive(Default)]
-struct Walk {
+pub(super) struct Walk {
+    /// The index (a region's name; empty for the one index of an unreplicated store).
+    pub(super) index: String,
+    /// How far behind now this index is walked: 0 for this region's own, `region_takeover` for
+    /// another's.
+    pub(super) delay_ms: u64,
+    /// No batch is left in it for this sweep.
+    exhausted: bool,
     /// Buckets this sweep holds, with the time of its claim on each (freed when it ends).
     owned: HashMap<u64, u64>,
     /// The progress (count, done) of buckets not yet settled that this sweep holds (only it
@@ -437,6 +474,12 @@ struct Walk {
     /// Where the last batch's stretch ended, when buckets were left after it: the next batch
     /// walks on from there (or from the cursor, if that has moved past it).
     next_from: Option<u64>,
+}
+
+impl Walk {
+    pub(super) fn of(index: &str, delay_ms: u64) -> Self {
+        Walk { index: index.to_string(), delay_ms, ..Walk::default() }
+    }
 }
 
 /// The fewest slots a batch reads after one that held jobs back.

@@ -32,7 +32,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Counts this second's gate for a sweep that starts now; true if no sweep had started this
     /// second. The first read spares a commit when one had.
     pub fn open_sweep_gate(&self) -> Result<bool, KvError> {
-        let gate = keys::sweep_gate(bucket_of(self.clock.now_ms()));
+        let gate = keys::sweep_gate(&self.config.region, bucket_of(self.clock.now_ms()));
         if self.kv.load(&gate)? > 0 {
             return Ok(false);
         }

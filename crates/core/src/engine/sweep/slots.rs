@@ -233,7 +233,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // List entries whose slots were consumed with no slot after them go with the deletions.
         deletions.extend(new_timers.dropped(found.iter().filter_map(|slot| slot.list_entry.as_ref())));
         // New slots and the records that point at them in one commit.
-        let (mut entries, numbers) = new_timers.allocate(self.kv)?;
+        let (mut entries, numbers) = new_timers.allocate(self.kv, &self.config.region)?;
         let claims = claims.into_iter().map(|(claim, i)| (claim, numbers[i])).collect();
         entries.extend(records.iter().map(|record| keys::job(&record.id).entry(record)));
         self.kv.set_many(entries)?;

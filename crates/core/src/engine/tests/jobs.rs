@@ -347,7 +347,7 @@ fn a_fresh_stores_first_sweep_walks_the_lookback_in_steps_then_delivers_what_is_
     assert!(report.batches > keys::LOOKBACK_BUCKETS / 256, "an hour of buckets, a stretch a batch: {report:?}");
     assert!(matches!(world.job(&id).unwrap().state, State::Delivered { .. }));
     use crate::keys::TypedKv;
-    let cursor = world.kv.load(&keys::sweep_cursor()).unwrap().unwrap();
+    let cursor = world.kv.load(&keys::sweep_cursor("")).unwrap().unwrap();
     assert!(keys::bucket_of(world.clock.0.get()) - cursor <= keys::SETTLE_MS / keys::BUCKET_MS + 1, "{cursor}");
 }
 
@@ -362,7 +362,7 @@ fn a_bucket_another_sweep_holds_far_behind_keeps_no_sweep_from_later_work() {
     world.clock.advance(10_000);
     // Another sweep works the old job's bucket now: the cursor cannot pass it.
     let timer = world.job(&held).unwrap().timer;
-    world.kv.increment(keys::bucket_claim(timer, world.clock.0.get()).as_str(), 1).unwrap();
+    world.kv.increment(keys::bucket_claim("", timer, world.clock.0.get()).as_str(), 1).unwrap();
     let report = world.sweep();
     assert!(report.busy && report.claimed == 1, "{report:?}");
     assert!(matches!(world.job(&later).unwrap().state, State::Delivered { .. }));
@@ -376,7 +376,7 @@ fn a_sweep_leaves_a_bucket_another_sweep_holds_until_its_window_ends() {
     world.clock.advance(120_000);
     let timer = world.job(&id).unwrap().timer;
     use crate::ports::Kv;
-    world.kv.increment(keys::bucket_claim(timer, world.clock.0.get()).as_str(), 1).unwrap();
+    world.kv.increment(keys::bucket_claim("", timer, world.clock.0.get()).as_str(), 1).unwrap();
     let report = world.sweep();
     assert!(report.busy && report.claimed == 0, "{report:?}");
     world.clock.advance(keys::BUCKET_CLAIM_WINDOW_MS);
@@ -517,13 +517,13 @@ fn a_sweep_reads_the_progress_of_a_bucket_it_holds_or_another_sweep_holds_once()
     assert_eq!(second, first + 1);
     world.clock.advance(world.job(&world.kv.keys_with_prefix("job:")[0][4..]).unwrap().lease_ms() + 1_000);
     // Another sweep holds the first bucket; this one takes the second in three batches.
-    assert_eq!(world.kv.add_to(&keys::bucket_claim(first, world.clock.now_ms()), 1).unwrap(), 1);
+    assert_eq!(world.kv.add_to(&keys::bucket_claim("", first, world.clock.now_ms()), 1).unwrap(), 1);
     *world.kv.read_log.borrow_mut() = Some(Vec::new());
     let report = world.sweep();
     let log = world.kv.read_log.borrow_mut().take().unwrap();
     assert_eq!((report.slots, report.batches, report.busy), (30, 3, true), "{report:?}");
     for bucket in [first, second] {
-        for key in [keys::slot_count(bucket).to_string(), keys::slot_done(bucket).to_string()] {
+        for key in [keys::slot_count("", bucket).to_string(), keys::slot_done("", bucket).to_string()] {
             assert_eq!(log.iter().filter(|read| **read == key).count(), 1, "{key} in {report:?}");
         }
     }

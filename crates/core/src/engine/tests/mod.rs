@@ -23,6 +23,7 @@ mod health;
 mod idempotency;
 mod jobs;
 mod passing;
+mod regions;
 mod replay;
 mod room;
 mod subscriptions;

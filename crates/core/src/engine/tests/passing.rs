@@ -183,5 +183,5 @@ fn gates_go_with_their_buckets() {
     }
     assert!(world.kv.data.borrow().get(&first).is_none(), "{first} outlived its bucket");
     assert!(world.gates() <= 32, "{} gates: only the unsettled seconds' stay", world.gates());
-    assert_eq!(keys::sweep_gate(7).as_str(), "due:7:gate");
+    assert_eq!(keys::sweep_gate("", 7).as_str(), "due:7:gate");
 }
