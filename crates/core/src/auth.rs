@@ -17,12 +17,17 @@ pub fn check_bearer(configured: &ApiToken, authorization: Option<&str>) -> Resul
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
         .unwrap_or("");
-    // ct_eq on slices of different lengths is false without looking at the contents.
-    if bool::from(presented.as_bytes().ct_eq(configured.expose().as_bytes())) {
+    if same_secret(presented, configured) {
         Ok(())
     } else {
         Err(Error::unauthenticated("send Authorization: Bearer <api token>"))
     }
+}
+
+/// Whether `presented` is the configured secret, compared in constant time.
+pub fn same_secret(presented: &str, configured: &ApiToken) -> bool {
+    // ct_eq on slices of different lengths is false without looking at the contents.
+    bool::from(presented.as_bytes().ct_eq(configured.expose().as_bytes()))
 }
 
 #[cfg(test)]

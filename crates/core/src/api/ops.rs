@@ -5,14 +5,13 @@
 
 use super::ApiError;
 use super::{only, views, Reply};
-use crate::auth::check_bearer;
+use crate::auth::{check_bearer, same_secret};
 use crate::engine::{Hookah, Principal};
 use crate::error::Error;
 use crate::ports::{Kv, Transport};
 use crate::request::Incoming;
 use crate::stats::prometheus;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 /// The API described, served as it is committed (`openapi.json` at the repository's root).
 pub(crate) const OPENAPI: &str = include_str!("../../../../openapi.json");
@@ -57,8 +56,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if configured.is_empty() {
             return Err(ApiError::not_found("no API route here: the sweep_token variable is not set"));
         }
-        // ct_eq on slices of different lengths is false without looking at the contents.
-        if !bool::from(presented.as_bytes().ct_eq(configured.expose().as_bytes())) {
+        if !same_secret(presented, configured) {
             return Err(Error::unauthenticated("the sweep token in the path is not the configured one").into());
         }
         if !["GET", "POST"].iter().any(|method| incoming.method.eq_ignore_ascii_case(method)) {
