@@ -105,11 +105,6 @@ impl TestHookah {
         Launch::new(variables).start().await
     }
 
-    /// A host on `store`, which other hosts may share.
-    pub async fn start_on(store: Arc<TestStore>, variables: &[(&str, &str)]) -> TestHookah {
-        Launch::new(variables).on(store).start().await
-    }
-
     /// A host whose cron trigger fires the sweeper on spin.toml's schedule.
     pub async fn start_with_cron(variables: &[(&str, &str)]) -> TestHookah {
         Launch::new(variables).with_cron().start().await
