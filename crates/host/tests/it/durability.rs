@@ -1,13 +1,15 @@
 //! Nothing that got a 202 is lost: under load, with overlapping sweeps, and across a hard kill.
 
 use crate::support::hookah::built;
-use crate::support::{Answer, HostProcess, Receiver, TestHookah, TestStore, WAIT};
+use crate::support::{Answer, HostProcess, Launch, Lift, Receiver, TestHookah, TestStore, WAIT};
 use std::collections::HashMap;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_submissions_are_all_delivered() {
-    let hookah = std::sync::Arc::new(TestHookah::start().await);
+    // A load test sized beyond a standard plan: 1,000 jobs held at once are more keys than a
+    // store holds there (1,024), and 1,000 deliveries more than an app may send in an hour (500).
+    let hookah = std::sync::Arc::new(Launch::new(&[]).lifting(&[Lift::KeyCap, Lift::OutboundCap]).start().await);
     let receiver = Receiver::start().await;
     let path = format!("/{}/bulk", receiver.host_port());
     let submissions: Vec<_> = (0..1_000)
@@ -96,7 +98,12 @@ async fn a_job_survives_a_hard_kill_between_the_202_and_its_delivery() {
 /// again, so no submission, subscription or sweep answers 503 and nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submissions_and_subscriptions_during_cron_sweeps_all_succeed() {
-    let hookah = std::sync::Arc::new(TestHookah::start_with_cron(&[("retry_schedule", "1s")]).await);
+    // A load test sized beyond a standard plan: 380 jobs and 20 subscriptions held at once are
+    // more keys than a store holds there (1,024), and their 560 deliveries more than an app may
+    // send in an hour (500).
+    let lifted = [Lift::KeyCap, Lift::OutboundCap];
+    let hookah =
+        std::sync::Arc::new(Launch::new(&[("retry_schedule", "1s")]).with_cron().lifting(&lifted).start().await);
     let receiver = Receiver::start().await;
     // Every other job fails both its attempts, so the cron sweeps have retries to make and
     // outcomes to write.

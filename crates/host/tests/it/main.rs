@@ -11,6 +11,7 @@ mod dashboard;
 mod delivery;
 mod durability;
 mod edge;
+mod limits;
 mod multi_instance;
 mod ops;
 mod replicated;

@@ -3,7 +3,7 @@
 
 use crate::support::client::try_send;
 use crate::support::hookah::built;
-use crate::support::{Answer, HostProcess, Receiver, TestHookah, TestStore, TOKEN};
+use crate::support::{Answer, HostProcess, Launch, Lift, Receiver, TestStore, TOKEN};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -97,7 +97,12 @@ async fn submit(addr: &str, path: &str, body: &str) -> Result<String, String> {
 
 async fn start_process(store: &Arc<TestStore>, clock_offset_secs: u64) -> HostProcess {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || HostProcess::start_with(&store, clock_offset_secs, &VARIABLES)).await.unwrap()
+    // A load test sized beyond a standard plan: 3,000 jobs are more keys than a store holds there
+    // (1,024), and more deliveries than an app may send in an hour (500).
+    let lifted = [Lift::KeyCap, Lift::OutboundCap];
+    tokio::task::spawn_blocking(move || HostProcess::start_lifting(&store, clock_offset_secs, &VARIABLES, &lifted))
+        .await
+        .unwrap()
 }
 
 /// Waits (bounded) until `mark` submissions are accepted; a submitter that failed fails the test.
@@ -266,8 +271,10 @@ async fn two_hosts_sweeping_the_same_due_jobs_on_one_redis_never_repeat_an_attem
     let store = Arc::new(TestStore::redis());
     // 5 s ± 20 % jitter: due within each round's 10 s step.
     let variables = [("retry_schedule", "5s,5s,5s,5s,5s,5s"), ("sweep_batch", "1000")];
-    let first = TestHookah::start_on(store.clone(), &variables).await;
-    let second = TestHookah::start_on(store, &variables).await;
+    // 40 jobs that fail seven times keep each attempt's details until retention ends: more keys
+    // than a standard plan's store holds (1,024), by design. Every other limit stays on.
+    let first = Launch::new(&variables).on(store.clone()).lifting(&[Lift::KeyCap]).start().await;
+    let second = Launch::new(&variables).on(store).lifting(&[Lift::KeyCap]).start().await;
     let receiver = Receiver::start().await;
     receiver.answer(|_, _| Answer::status(500));
     let path = format!("/{}/hammered", receiver.host_port());

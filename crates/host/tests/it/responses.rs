@@ -1,7 +1,7 @@
 //! Response handling: inline mode, callback reports, the attempt log, listing, retry, cancel,
 //! bulk replay and idempotency keys.
 
-use crate::support::{Answer, Receiver, TestHookah, WAIT};
+use crate::support::{Answer, Launch, Lift, Receiver, TestHookah, WAIT};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -215,7 +215,10 @@ async fn retry_redelivers_a_finished_job_and_cancel_stops_a_pending_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_replay_of_500_dead_jobs_redelivers_all_500() {
-    let hookah = TestHookah::start_with(&[("sweep_batch", "2000"), ("sweep_concurrency", "64")]).await;
+    // Sized beyond a standard plan: 500 dead jobs held are more keys than a store holds there
+    // (1,024), and their 1,000 deliveries more than an app may send in an hour (500).
+    let variables = [("sweep_batch", "2000"), ("sweep_concurrency", "64")];
+    let hookah = Launch::new(&variables).lifting(&[Lift::KeyCap, Lift::OutboundCap]).start().await;
     let receiver = Receiver::start().await;
     receiver.answer(|_, _| Answer::status(500));
     let target = format!("/{}/replay", receiver.host_port());

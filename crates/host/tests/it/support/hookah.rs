@@ -1,8 +1,9 @@
 //! Hookah's real components running in the local host, with a controllable clock.
 
 use super::client::{send, Response};
+use super::limits::{suite_limits, Lift};
 use super::store::TestStore;
-use hookah_host::{build_components, HostConfig, RunningHost};
+use hookah_host::{build_components, HostConfig, Limits, RunningHost};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +28,73 @@ pub struct TestHookah {
     pub store: Arc<TestStore>,
 }
 
+/// How to start a test host; the `TestHookah::start*` shorthands cover the usual cases.
+pub struct Launch<'a> {
+    manifest: PathBuf,
+    store: Arc<TestStore>,
+    variables: &'a [(&'a str, &'a str)],
+    cron: bool,
+    limits: Limits,
+}
+
+impl<'a> Launch<'a> {
+    /// spin.toml on a store of its own, no cron, under the suite's limits (`support/limits.rs`).
+    pub fn new(variables: &'a [(&'a str, &'a str)]) -> Self {
+        Launch {
+            manifest: manifest(),
+            store: Arc::new(TestStore::new()),
+            variables,
+            cron: false,
+            limits: suite_limits(&[]),
+        }
+    }
+
+    /// On `store`, which other hosts may share.
+    pub fn on(mut self, store: Arc<TestStore>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Running `manifest` (next to spin.toml, sharing its components).
+    pub fn from(mut self, manifest: PathBuf) -> Self {
+        self.manifest = manifest;
+        self
+    }
+
+    /// With the cron trigger firing the sweeper on spin.toml's schedule.
+    pub fn with_cron(mut self) -> Self {
+        self.cron = true;
+        self
+    }
+
+    /// Under the suite's limits less those `lifted`: for a workload sized beyond the platform.
+    pub fn lifting(mut self, lifted: &[Lift]) -> Self {
+        self.limits = suite_limits(lifted);
+        self
+    }
+
+    /// Under exactly `limits`, whatever `HOOKAH_TEST_LIMITS` says.
+    pub fn under(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub async fn start(self) -> TestHookah {
+        built().await;
+        let mut config = HostConfig::new(self.manifest);
+        self.store.configure(&mut config);
+        config.enable_cron = self.cron;
+        config.limits = self.limits;
+        config.variables.insert("api_token".into(), TOKEN.into());
+        config.variables.insert("allowed_private_targets".into(), "127.0.0.1".into());
+        for (name, value) in self.variables {
+            config.variables.insert(name.to_string(), value.to_string());
+        }
+        let host = RunningHost::start(config).await.expect("starting the host");
+        TestHookah { host, store: self.store }
+    }
+}
+
 impl TestHookah {
     /// A host with its own store; receivers on 127.0.0.1 are allowed as targets.
     pub async fn start() -> TestHookah {
@@ -34,45 +102,17 @@ impl TestHookah {
     }
 
     pub async fn start_with(variables: &[(&str, &str)]) -> TestHookah {
-        Self::start_on(Arc::new(TestStore::new()), variables).await
-    }
-
-    /// A host on `store`, which other hosts may share.
-    pub async fn start_on(store: Arc<TestStore>, variables: &[(&str, &str)]) -> TestHookah {
-        Self::launch(store, variables, false).await
+        Launch::new(variables).start().await
     }
 
     /// A host whose cron trigger fires the sweeper on spin.toml's schedule.
     pub async fn start_with_cron(variables: &[(&str, &str)]) -> TestHookah {
-        Self::launch(Arc::new(TestStore::new()), variables, true).await
+        Launch::new(variables).with_cron().start().await
     }
 
     /// A host running `manifest` (next to spin.toml, sharing its components).
     pub async fn start_from(manifest: PathBuf, variables: &[(&str, &str)]) -> TestHookah {
-        Self::launch_manifest(manifest, Arc::new(TestStore::new()), variables, false).await
-    }
-
-    async fn launch(store: Arc<TestStore>, variables: &[(&str, &str)], cron: bool) -> TestHookah {
-        Self::launch_manifest(manifest(), store, variables, cron).await
-    }
-
-    async fn launch_manifest(
-        manifest: PathBuf,
-        store: Arc<TestStore>,
-        variables: &[(&str, &str)],
-        cron: bool,
-    ) -> TestHookah {
-        built().await;
-        let mut config = HostConfig::new(manifest);
-        store.configure(&mut config);
-        config.enable_cron = cron;
-        config.variables.insert("api_token".into(), TOKEN.into());
-        config.variables.insert("allowed_private_targets".into(), "127.0.0.1".into());
-        for (name, value) in variables {
-            config.variables.insert(name.to_string(), value.to_string());
-        }
-        let host = RunningHost::start(config).await.expect("starting the host");
-        TestHookah { host, store }
+        Launch::new(variables).from(manifest).start().await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod hookah;
+pub mod limits;
 pub mod process;
 pub mod receiver;
 pub mod signature;
@@ -10,7 +11,8 @@ pub mod store;
 pub mod waits;
 
 pub use client::send;
-pub use hookah::{TestHookah, TOKEN};
+pub use hookah::{Launch, TestHookah, TOKEN};
+pub use limits::Lift;
 pub use process::HostProcess;
 pub use receiver::{Answer, Receiver};
 pub use store::TestStore;

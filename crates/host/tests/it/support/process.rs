@@ -2,6 +2,7 @@
 
 use super::client::{send, Response};
 use super::hookah::manifest;
+use super::limits::{profile_name, suite_limits, toml_table, Lift};
 use super::store::TestStore;
 use super::TOKEN;
 use serde_json::Value;
@@ -15,6 +16,8 @@ pub struct HostProcess {
     pub addr: String,
     /// Its stdout (guest output included), line by line.
     pub lines: Arc<Mutex<Vec<String>>>,
+    /// Holds its runtime config, if it has one of its own.
+    _config_dir: tempfile::TempDir,
 }
 
 impl HostProcess {
@@ -23,6 +26,24 @@ impl HostProcess {
     }
 
     pub fn start_with(store: &TestStore, clock_offset_secs: u64, variables: &[(&str, &str)]) -> HostProcess {
+        Self::start_lifting(store, clock_offset_secs, variables, &[])
+    }
+
+    /// Under the suite's limits (`support/limits.rs`) less those `lifted`: `--limits` names a
+    /// whole profile, so other limits go in a `[limits]` table of a runtime config of its own.
+    pub fn start_lifting(
+        store: &TestStore,
+        clock_offset_secs: u64,
+        variables: &[(&str, &str)],
+        lifted: &[Lift],
+    ) -> HostProcess {
+        let limits = suite_limits(lifted);
+        let config_dir = tempfile::tempdir().unwrap();
+        let store_args = match profile_name(&limits) {
+            _ if limits.is_none() => store.cli_args(),
+            Some(profile) => [store.cli_args(), vec!["--limits".into(), profile.into()]].concat(),
+            None => store.cli_args_adding(&toml_table(&limits), config_dir.path()),
+        };
         let mut command = Command::new(env!("CARGO_BIN_EXE_hookah-host"));
         for (name, value) in variables {
             command.env(format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()), value);
@@ -31,7 +52,7 @@ impl HostProcess {
             .args(["up", "--no-cron", "--listen", "127.0.0.1:0"])
             .arg("--manifest")
             .arg(manifest())
-            .args(store.cli_args())
+            .args(store_args)
             .args(["--clock-offset-secs", &clock_offset_secs.to_string()])
             .env("SPIN_VARIABLE_API_TOKEN", TOKEN)
             .env("SPIN_VARIABLE_ALLOWED_PRIVATE_TARGETS", "127.0.0.1")
@@ -51,7 +72,7 @@ impl HostProcess {
             }
         });
         let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the host never said it was serving");
-        HostProcess { child, addr, lines }
+        HostProcess { child, addr, lines, _config_dir: config_dir }
     }
 
     /// Waits (bounded) for a JSON line of its output that `wanted` accepts.

@@ -7,7 +7,7 @@
 use hookah_host::test_redis::TestDatabase;
 use hookah_host::HostConfig;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Which backend the suite runs on.
 pub const BACKEND_VAR: &str = "HOOKAH_TEST_KV";
@@ -37,8 +37,7 @@ impl TestStore {
         let db = TestDatabase::claim().expect("a Redis database for the test");
         let dir = tempfile::tempdir().unwrap();
         let runtime_config = dir.path().join("runtime-config.toml");
-        let toml = format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", db.url());
-        std::fs::write(&runtime_config, toml).unwrap();
+        std::fs::write(&runtime_config, redis_table(&db)).unwrap();
         TestStore::Redis { db, runtime_config, _dir: dir }
     }
 
@@ -56,6 +55,19 @@ impl TestStore {
             TestStore::Sqlite { path, .. } => vec!["--kv-path".into(), path.into()],
             TestStore::Redis { runtime_config, .. } => vec!["--runtime-config-file".into(), runtime_config.into()],
         }
+    }
+
+    /// Points a `hookah-host up` process at this store, with a runtime config of its own in
+    /// `dir` that adds `more` (a `[limits]` table, say).
+    pub fn cli_args_adding(&self, more: &str, dir: &Path) -> Vec<OsString> {
+        let (mut args, store) = match self {
+            TestStore::Sqlite { path, .. } => (vec!["--kv-path".into(), path.into()], String::new()),
+            TestStore::Redis { db, .. } => (Vec::new(), redis_table(db)),
+        };
+        let runtime_config = dir.join("runtime-config.toml");
+        std::fs::write(&runtime_config, format!("{store}{more}")).unwrap();
+        args.extend(["--runtime-config-file".into(), runtime_config.into()]);
+        args
     }
 
     /// How many keys the store holds.
@@ -81,4 +93,9 @@ impl TestStore {
             TestStore::Redis { db, .. } => db.key_names().unwrap(),
         }
     }
+}
+
+/// The runtime config's `[key_value_store.default]` for a Redis database.
+fn redis_table(db: &TestDatabase) -> String {
+    format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", db.url())
 }
