@@ -78,7 +78,9 @@ async fn send(request: OutboundRequest) -> Result<IncomingResponse, Failure> {
     // A receiver may answer (or the host time out) before it has read the whole body.
     match future::select(write, response).await {
         future::Either::Left((Ok(()), response)) => response.await,
-        future::Either::Left((Err(error), _)) => Err(error),
+        // The host stopped taking the body: the response says why (a refusal such as the
+        // allow-list's or an outbound cap's, a timeout, or an answer before the body was read).
+        future::Either::Left((Err(_), response)) => response.await,
         future::Either::Right((response, _)) => response,
     }
 }

@@ -45,6 +45,7 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     wait_for(|| receiver.delivered(Class::Other) >= WARM_UP, Duration::from_secs(30)).await;
 
     let started = Instant::now();
+    let ops_before = host.kv_ops();
     let (job_base, job_receiver) = (base.clone(), receiver.clone());
     let job_url: UrlFor = Arc::new(move |k| format!("{job_base}/{}", job_receiver.target("ok", &k.to_string())));
     let (outcomes, took) = closed_loop(&client, host.clock(), n, c, job_url).await;
@@ -52,6 +53,9 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     wait_for(|| receiver.delivered(Class::Ok) >= accepted, DELIVERY_WAIT).await;
     let all_secs = started.elapsed().as_secs_f64();
     let delivered = receiver.delivered(Class::Ok);
+    // Every key-value call of the run, sweeps in passing included (a `get` of the sweep gate per
+    // request, one sweep a second).
+    let job_ops = host.kv_ops().since(&ops_before);
 
     let accept_rate = accepted as f64 / took.as_secs_f64();
     let floor_rate = floor_stored as f64 / floor_took.as_secs_f64();
@@ -72,6 +76,7 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     // Against the machine's CPU time per accepted job (every core busy: an upper bound).
     let cpu_us_per_job = crate::report::cpus().max(1) as f64 * 1e6 / accept_rate;
     report.num("config_load_share_of_job_cpu", first_us.map(|us| us / cpu_us_per_job), 3, "");
+    crate::capacity::ops_by_kind(&mut report, "accept", &job_ops, accepted.max(1) as f64);
     listing_and_replay(&client, &host, &base, &mut report).await;
     report.print(options.json_out.as_deref())?;
     host.shutdown().await

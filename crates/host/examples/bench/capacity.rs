@@ -220,7 +220,7 @@ async fn drain(client: &HttpClient, host: &RunningHost, base: &str, sweepers: us
 }
 
 /// Calls and keys per unit (slot or job) and time per call, by operation kind.
-fn ops_by_kind(report: &mut Report, what: &str, ops: &KvOps, units: f64) {
+pub(crate) fn ops_by_kind(report: &mut Report, what: &str, ops: &KvOps, units: f64) {
     for (name, count) in ops.ops.iter().filter(|(_, count)| count.calls > 0) {
         let per_call_us = count.nanos as f64 / count.calls as f64 / 1e3;
         let shown = format!(

@@ -197,10 +197,9 @@ async fn a_delivery_past_the_hourly_outbound_cap_fails_and_goes_out_the_next_hou
     }
     let fourth = hookah.submit("POST", &format!("/{}/past", receiver.host_port()), &[], b"{}").await;
     let job = hookah.wait_job(&fourth, WAIT, |job| job["attempt_count"] == 1 && job["in_flight"] == false).await;
-    // A failure before any response (the error names what the guest met first: the refused
-    // request's body stream closed), and a retry scheduled.
+    // A failure before any response, named for the host's refusal, and a retry scheduled.
     let attempt = &job["attempts"][0];
-    assert!(attempt["error"].is_string() && attempt["status"].is_null(), "{job:#}");
+    assert_eq!((attempt["error"].as_str(), attempt["status"].is_null()), (Some("denied"), true), "{job:#}");
     assert_eq!((job["state"].as_str(), job["next_attempt_at"].is_string()), (Some("pending"), true), "{job:#}");
     assert_eq!(receiver.requests().len(), 3, "the fourth request never left");
     assert_eq!(hookah.host.limit_events().outbound_refused, 1);
