@@ -373,7 +373,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         // Buckets are finished, and the cursor moved, only from the cursor on.
         if start == cursor {
-            report.finished_buckets += self.finish_buckets(index, &walked, horizon)?;
+            report.finished_buckets += self.finish_buckets(index, &walked, horizon, now)?;
         }
         // The whole stretch was looked at with room left in the batch: walk on after it.
         let stretch_ended = budget > 0 && window >= walk_end && walk_end < end;
@@ -419,11 +419,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Deletes the oldest buckets that are fully handled and settled, and moves the cursor past
     /// them. Returns how many went.
-    fn finish_buckets(&self, index: &str, walked: &[(u64, u64, u64)], now: u64) -> Result<u64, KvError> {
+    /// Buckets settle by `horizon` (this index's, see `Walk::delay_ms`); claims were taken by the
+    /// clock, up to `now`.
+    fn finish_buckets(&self, index: &str, walked: &[(u64, u64, u64)], horizon: u64, now: u64) -> Result<u64, KvError> {
         let mut doomed: Vec<String> = Vec::new();
         let mut finished = 0;
         for &(bucket, count, done) in walked {
-            let settled = (bucket + 1) * BUCKET_MS + SETTLE_MS <= now;
+            let settled = (bucket + 1) * BUCKET_MS + SETTLE_MS <= horizon;
             if !settled || done < count {
                 break;
             }

@@ -4,6 +4,7 @@
 
 use super::{Answer, World};
 use crate::job::State;
+use crate::keys::TypedKv;
 use crate::Config;
 
 fn in_region(region: &str) -> Config {
@@ -42,4 +43,19 @@ fn another_region_takes_over_a_stopped_regions_jobs_only_after_region_takeover()
     b.sweep_each_second(20);
     assert_eq!(b.sent().len(), 1, "taken over once a's bucket was region_takeover old");
     assert!(matches!(b.job(&id).unwrap().state, State::Delivered { .. }));
+}
+
+#[test]
+fn a_claim_a_dead_sweep_left_on_another_regions_bucket_goes_with_the_bucket() {
+    let a = World::receiving(in_region("a"));
+    a.request("POST", "/example.com/hook", "{}");
+    let b = World { kv: a.kv, ..World::receiving(in_region("b")) };
+    // A sweep of region b that claimed one of a's buckets, by its clock, and died.
+    let bucket = b.kv.keys_with_prefix("due@a:").iter().find_map(|key| key.split(':').nth(1)?.parse::<u64>().ok());
+    let bucket = bucket.expect("a's timer bucket");
+    b.clock.advance(200_000);
+    b.kv.add_to(&crate::keys::bucket_claim("a", bucket, b.clock.0.get()), 1).unwrap();
+    b.sweep_each_second(40);
+    let left = b.kv.keys_with_prefix("due@a:");
+    assert!(!left.iter().any(|key| key.contains(":claim:")), "{left:?}");
 }
