@@ -24,7 +24,7 @@ fn keys_left(hookah: &TestHookah) -> (BTreeMap<String, usize>, usize) {
 /// Moves the clock 5 s and sweeps, `times` times.
 async fn sweep_for(hookah: &TestHookah, times: usize) {
     for _ in 0..times {
-        hookah.advance(Duration::from_secs(5));
+        hookah.advance_idle(Duration::from_secs(5)).await;
         hookah.sweep().await;
     }
 }

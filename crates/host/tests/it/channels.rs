@@ -192,7 +192,7 @@ async fn a_subscription_whose_url_does_not_confirm_stays_inactive() {
     // The first attempt is recorded after the answer; a sweep before that would take it over.
     wait_for_retrying_job(&hookah).await;
     for _ in 0..3 {
-        hookah.advance(Duration::from_secs(400));
+        hookah.advance_idle(Duration::from_secs(400)).await;
         hookah.sweep().await;
     }
     wait_status(&hookah, "quiet", id, "verification_failed").await;
@@ -222,7 +222,7 @@ async fn a_410_disables_the_subscription_and_the_app_hears_of_it() {
     assert_eq!(publish(&hookah, "shop", "order.created", b"{}").await["matched"], 0);
 
     hookah.idle().await; // the hookah.ops event is stored
-    hookah.advance(Duration::from_secs(2));
+    hookah.advance_idle(Duration::from_secs(2)).await;
     hookah.sweep().await;
     let got = ops.wait_for(2, WAIT).await;
     let event: Value = serde_json::from_slice(&got[1].body).unwrap();
@@ -370,7 +370,7 @@ async fn websub_leases_expire_and_refused_topics_get_a_denial_notice() {
     let publish = format!("hub.mode=publish&hub.url={}", encode(&topic));
     let matched = hookah.call("POST", "/_hookah/hub", &[form_type], publish.as_bytes()).await.json()["matched"].clone();
     assert_eq!(matched, 1);
-    hookah.advance(Duration::from_secs(301));
+    hookah.advance_idle(Duration::from_secs(301)).await;
     let after = hookah.call("POST", "/_hookah/hub", &[form_type], publish.as_bytes()).await.json();
     assert_eq!(after["matched"], 0, "the lease ran out");
 }
@@ -389,7 +389,7 @@ async fn a_run_of_dead_jobs_disables_a_subscription() {
         publish(&hookah, "flaky", "t.x", b"{}").await;
         receiver.wait_for(2 * round - 1, WAIT).await;
         hookah.idle().await; // the first attempt is recorded, its retry due in about 1 s
-        hookah.advance(Duration::from_secs(3));
+        hookah.advance_idle(Duration::from_secs(3)).await;
         hookah.sweep().await;
         receiver.wait_for(2 * round, WAIT).await;
     }

@@ -30,7 +30,7 @@ async fn an_operator_signs_in_opens_a_delivered_job_and_retries_it() {
     hookah.submit("POST", &format!("/{}/later", failing.host_port()), &delayed, b"{}").await;
     // The submission's sweep in passing has ended before the clock moves.
     hookah.idle().await;
-    hookah.advance(Duration::from_secs(3));
+    hookah.advance_idle(Duration::from_secs(3)).await;
     assert_eq!(hookah.sweep().await["claimed"], 1);
 
     let page = send("GET", &hookah.url("/_hookah/ui"), &[], b"").await;

@@ -92,7 +92,7 @@ async fn a_500_then_a_200_ends_delivered_through_a_sweep() {
     assert!(job["next_attempt_at"].is_string());
 
     assert_eq!(hookah.sweep().await["claimed"], 0, "the retry is not due yet");
-    hookah.advance(Duration::from_secs(73));
+    hookah.advance_idle(Duration::from_secs(73)).await;
     let report = hookah.sweep().await;
     assert_eq!((report["claimed"].as_u64(), report["delivered"].as_u64()), (Some(1), Some(1)), "{report}");
     let job = hookah.job(&id).await;
@@ -111,7 +111,7 @@ async fn a_410_ends_gone_after_one_attempt() {
     let id = hookah.submit("POST", &format!("/{}/hook", receiver.host_port()), &[], b"{}").await;
     let job = hookah.wait_state(&id, "gone").await;
     assert_eq!(job["attempt_count"], 1);
-    hookah.advance(Duration::from_secs(3_600));
+    hookah.advance_idle(Duration::from_secs(3_600)).await;
     hookah.sweep().await;
     assert_eq!(receiver.requests().len(), 1);
 }
@@ -130,9 +130,9 @@ async fn retry_after_is_honoured() {
     let id = hookah.submit("POST", &format!("/{}/hook", receiver.host_port()), &[], b"{}").await;
     hookah.wait_job(&id, WAIT, |job| job["attempt_count"] == 1).await;
     // The schedule alone would retry after about 5 s; the receiver asked for 120.
-    hookah.advance(Duration::from_secs(60));
+    hookah.advance_idle(Duration::from_secs(60)).await;
     assert_eq!(hookah.sweep().await["claimed"], 0);
-    hookah.advance(Duration::from_secs(62));
+    hookah.advance_idle(Duration::from_secs(62)).await;
     let report = hookah.sweep().await;
     assert_eq!(report["delivered"], 1, "{report} {:#}", hookah.job(&id).await);
     assert_eq!(receiver.requests().len(), 2);
@@ -174,7 +174,7 @@ async fn a_sweep_makes_its_attempts_side_by_side() {
         hookah.submit("POST", &format!("/{}/x", receiver.host_port()), &[("hookah-timeout", "300")], b"{}").await;
     }
     hookah.idle().await; // both first attempts failed; their retries wait about 5 s
-    hookah.advance(Duration::from_secs(10));
+    hookah.advance_idle(Duration::from_secs(10)).await;
     let (report, ()) = tokio::join!(hookah.sweep(), async {
         for receiver in &receivers {
             receiver.wait_for(2, WAIT).await;

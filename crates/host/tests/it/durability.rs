@@ -48,7 +48,7 @@ async fn concurrent_sweeps_never_repeat_an_attempt() {
     for id in &ids {
         assert_eq!(hookah.job(id).await["attempt_count"], 1);
     }
-    hookah.advance(Duration::from_secs(10));
+    hookah.advance_idle(Duration::from_secs(10)).await;
     // Two HTTP sweeps and the cron component at once.
     let (a, b, c) = tokio::join!(hookah.sweep(), hookah.sweep(), hookah.host.run_cron("hookah-sweeper"));
     c.unwrap();

@@ -37,13 +37,13 @@ async fn spin_edge_toml_is_spin_toml_without_the_cron_parts() {
 async fn without_cron_a_retry_goes_out_after_the_next_request_once_it_is_due() {
     let (hookah, receiver, id) = failed_once(&[]).await;
     // Before the retry is due a request sweeps, and finds nothing to do.
-    hookah.advance(Duration::from_secs(2));
+    hookah.advance_idle(Duration::from_secs(2)).await;
     send("GET", &hookah.url("/_hookah/health"), &[], b"").await;
     hookah.idle().await;
     assert_eq!(receiver.requests().len(), 1);
 
     // Once it is due, any request (here a public one) is followed by the sweep that makes it.
-    hookah.advance(Duration::from_secs(5));
+    hookah.advance_idle(Duration::from_secs(5)).await;
     let health = send("GET", &hookah.url("/_hookah/health"), &[], b"").await;
     assert_eq!(health.status, 200);
     receiver.wait_for(2, WAIT).await;
@@ -53,7 +53,7 @@ async fn without_cron_a_retry_goes_out_after_the_next_request_once_it_is_due() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_header_less_scheduler_sweeps_through_the_sweep_token_route() {
     let (hookah, receiver, id) = failed_once(&[("sweep_token", SWEEP_TOKEN), ("sweep_in_passing", "false")]).await;
-    hookah.advance(Duration::from_secs(7));
+    hookah.advance_idle(Duration::from_secs(7)).await;
     let bearer = format!("Bearer {TOKEN}");
     for (path, headers) in [
         ("/_hookah/v1/sweep/wrong-token-0123456789".to_string(), vec![]),

@@ -289,8 +289,8 @@ async fn two_hosts_sweeping_the_same_due_jobs_on_one_redis_never_repeat_an_attem
     }
 
     for round in 1..=ROUNDS {
-        first.advance(Duration::from_secs(10));
-        second.advance(Duration::from_secs(10));
+        first.advance_idle(Duration::from_secs(10)).await;
+        second.advance_idle(Duration::from_secs(10)).await;
         let (a, b, c, d, e, f) = tokio::join!(
             first.sweep(),
             second.sweep(),

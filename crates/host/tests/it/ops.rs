@@ -70,7 +70,7 @@ async fn stats_and_metrics_follow_deliveries_and_failures() {
         hookah.wait_job(id, WAIT, |job| job["attempt_count"] == 1 && job["in_flight"] == false).await;
     }
     // Past the first attempts' leases: the sweep files the delivered jobs and retries the others.
-    hookah.advance(Duration::from_secs(70));
+    hookah.advance_idle(Duration::from_secs(70)).await;
     let report = hookah.sweep().await;
     assert_eq!(report["claimed"], 2, "{report}");
 
@@ -129,9 +129,9 @@ async fn health_says_degraded_while_due_work_waits_for_a_sweep() {
     let id = hookah.submit("POST", &format!("/{}/h", receiver.host_port()), &[], b"{}").await;
     hookah.wait_job(&id, WAIT, |job| job["attempt_count"] == 1 && job["in_flight"] == false).await;
     // A sweep that sets the cursor, then ten minutes with no sweep while the retry is due.
-    hookah.advance(Duration::from_secs(40));
+    hookah.advance_idle(Duration::from_secs(40)).await;
     hookah.sweep().await;
-    hookah.advance(Duration::from_secs(600));
+    hookah.advance_idle(Duration::from_secs(600)).await;
     let degraded = health(&hookah).await;
     assert_eq!(degraded["status"], "degraded", "{degraded}");
     assert!(degraded["reason"].as_str().unwrap().contains("sweep lag"), "{degraded}");

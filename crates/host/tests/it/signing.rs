@@ -63,7 +63,7 @@ async fn deliveries_are_signed_and_keys_rotate_with_a_grace_period() {
     assert_eq!(got[1].header("webhook-signature").unwrap().split(' ').count(), 2);
     assert_eq!((hmac_matches(&got[1], &old_secret), hmac_matches(&got[1], &new_secret)), (1, 1));
 
-    hookah.advance(Duration::from_secs(3_601));
+    hookah.advance_idle(Duration::from_secs(3_601)).await;
     hookah.submit("POST", &target, &[], br#"{"n":3}"#).await;
     let got = receiver.wait_for(3, WAIT).await;
     assert_eq!((hmac_matches(&got[2], &old_secret), hmac_matches(&got[2], &new_secret)), (0, 1));
@@ -120,7 +120,7 @@ async fn the_verification_endpoint_confirms_only_what_was_sent() {
     let elsewhere = hookah.url("/_hookah/verify?receiver=http%3A%2F%2Fother.example%2F");
     assert_eq!(send("POST", &elsewhere, &[("webhook-id", job.as_str())], body).await.json()["status"], "INVALID");
 
-    hookah.advance(Duration::from_secs(2 * 3_600));
+    hookah.advance_idle(Duration::from_secs(2 * 3_600)).await;
     assert_eq!(verify(job.clone(), body.to_vec(), "").await, "INVALID", "expired with the retention period");
 }
 

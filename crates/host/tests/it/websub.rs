@@ -125,7 +125,7 @@ async fn a_resubscription_changes_nothing_until_the_callback_confirms_it() {
     // Its first attempt is recorded after the answer; sweeps make (and record) the other two.
     wait_for_retrying_job(&hookah).await;
     for (step, attempt) in [(10, 3), (400, 4)] {
-        hookah.advance(Duration::from_secs(step));
+        hookah.advance_idle(Duration::from_secs(step)).await;
         hookah.sweep().await;
         subscriber.wait_for("GET", attempt).await;
     }
@@ -147,7 +147,7 @@ async fn a_resubscription_changes_nothing_until_the_callback_confirms_it() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(renewed, "the confirmed renewal never took effect");
-    hookah.advance(Duration::from_secs(3_600));
+    hookah.advance_idle(Duration::from_secs(3_600)).await;
     let delivery = subscriber.publish_and_receive().await.expect("the verified renewal extended the lease");
     assert!(signed_with(&delivery, "new"));
 }
