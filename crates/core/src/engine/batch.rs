@@ -21,6 +21,10 @@
 //! A batch of N calls without idempotency keys, none delayed, costs two commits to store (one
 //! bucket's `increment`, one `set_many`) instead of 2N.
 //!
+//! The room check of a capped store (`engine/room.rs`) is made once and counts the batch as one
+//! job: as with a burst of parallel admissions, the growth reserve and the store's own cap absorb
+//! the rest.
+//!
 //! # First attempts
 //!
 //! After the `202` the invocation attempts the batch's jobs, `sweep_concurrency` at once, each
