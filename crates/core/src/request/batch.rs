@@ -160,7 +160,7 @@ mod tests {
             let answer = crate::ApiError::from(e.error);
             (e.index, answer.code, answer.status)
         });
-        assert_eq!(got, expected.map_err(|(i, code, status)| (i, code, status)), "{body}");
+        assert_eq!(got, expected, "{body}");
     }
 
     #[test]
