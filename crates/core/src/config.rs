@@ -17,6 +17,8 @@ pub struct Config {
     /// Hosts (or `host:port`) that may be delivered to although they are loopback or private.
     pub allowed_private_targets: Vec<String>,
     pub max_body_bytes: usize,
+    /// Calls one `POST /_hookah/v1/batch` may hold (its body is held to `max_body_bytes` too).
+    pub batch_max_calls: usize,
     /// Delay before each retry, in order; its length + 1 is the default attempt budget.
     pub retry_schedule_ms: Vec<u64>,
     /// The longest a receiver's `Retry-After` may push an attempt out.
@@ -157,6 +159,7 @@ impl Config {
                 .filter(|host| !host.is_empty())
                 .collect(),
             max_body_bytes: number("max_body_bytes", "1048576", 0, 64 * 1024 * 1024)?,
+            batch_max_calls: number("batch_max_calls", "1000", 1, 100_000)?,
             retry_schedule_ms,
             retry_after_max_ms: duration("retry_after_max", "24h")?,
             timeout_ms: duration("timeout", "15s")?.max(1),

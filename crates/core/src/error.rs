@@ -4,9 +4,9 @@
 //! Its `Display` is the message people read in the answer; the variant (and, where one rule of
 //! many was broken, the `code`) is what callers and tests match on. The engine, the parsers
 //! (`request/`, `websub/`, `channels/grammar.rs`) and `auth.rs` return it. Its kinds: invalid
-//! input (with its code), unauthenticated, forbidden, not found, conflict, busy, too large,
-//! refused, store full, not configured, storage. A failed delivery is an outcome recorded on the job, never
-//! an error.
+//! input (with its code), unauthenticated, forbidden, not found, conflict, busy, too large, too
+//! many calls in a batch, refused, store full, not configured, storage. A failed delivery is an
+//! outcome recorded on the job, never an error.
 
 use crate::ports::KvError;
 use thiserror::Error;
@@ -33,6 +33,9 @@ pub enum Error {
     /// A body over the configured limit.
     #[error("the body is over the {limit}-byte limit")]
     TooLarge { limit: usize },
+    /// A batch of more calls than `batch_max_calls`.
+    #[error("a batch holds at most {limit} calls (batch_max_calls)")]
+    TooManyCalls { limit: usize },
     /// Well-formed, but what it refers to cannot be used: an idempotency key taken by another
     /// submission, a topic that cannot be fetched whole.
     #[error("{message}")]

@@ -14,13 +14,15 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// The call of a batch the error is about (`POST /_hookah/v1/batch`); absent elsewhere.
+    pub index: Option<usize>,
 }
 
 impl ApiError {
     /// An answer about HTTP itself (a route, a method, the receiver in inline mode, an
     /// adapter's configuration); everything the core decides comes `From<Error>`.
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), index: None }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Error::invalid(code, message).into()
@@ -35,9 +37,14 @@ impl ApiError {
         Error::storage(detail).into()
     }
 
-    /// `{"error":{"code":"…","message":"…"}}`
+    /// `{"error":{"code":"…","message":"…"}}`, with `"index"` when the error is about one call
+    /// of a batch.
     pub fn body(&self) -> Vec<u8> {
-        json!({ "error": { "code": self.code, "message": self.message } }).to_string().into_bytes()
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(index) = self.index {
+            error["index"] = json!(index);
+        }
+        json!({ "error": error }).to_string().into_bytes()
     }
 }
 
@@ -52,12 +59,19 @@ impl From<Error> for ApiError {
             Error::Conflict { code, .. } => (409, *code),
             Error::Busy => (409, "busy"),
             Error::TooLarge { .. } => (413, "body_too_large"),
+            Error::TooManyCalls { .. } => (413, "too_many_calls"),
             Error::Refused { code, .. } => (422, *code),
             Error::StoreFull(_) => (507, "store_full"),
             Error::NotConfigured(_) => (503, "not_configured"),
             Error::Storage(_) => (503, "storage_unavailable"),
         };
         Self::new(status, code, error.to_string())
+    }
+}
+
+impl From<crate::request::BatchError> for ApiError {
+    fn from(error: crate::request::BatchError) -> Self {
+        Self { index: error.index, ..error.error.into() }
     }
 }
 
@@ -97,10 +111,19 @@ mod tests {
         let busy = "the record is being changed by another request; try again shortly";
         check(Error::Busy, 409, "busy", busy);
         check(Error::TooLarge { limit: 10 }, 413, "body_too_large", "the body is over the 10-byte limit");
+        let calls = "a batch holds at most 3 calls (batch_max_calls)";
+        check(Error::TooManyCalls { limit: 3 }, 413, "too_many_calls", calls);
         check(Error::refused("topic_unavailable", "no 2xx"), 422, "topic_unavailable", "no 2xx");
         check(Error::NotConfigured("set it".into()), 503, "not_configured", "set it");
         let storage = "the key-value store failed: key-value store: down";
         check(Error::from(KvError("down".into())), 503, "storage_unavailable", storage);
+    }
+
+    #[test]
+    fn a_batch_error_names_its_call() {
+        let error = crate::request::BatchError::at(3, Error::invalid("bad_target", "no host"));
+        let value: serde_json::Value = serde_json::from_slice(&ApiError::from(error).body()).unwrap();
+        assert_eq!(value, json!({"error": {"code": "bad_target", "message": "call 3: no host", "index": 3}}));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Routing: everything under `/_hookah/` is Hookah's own API (no host name starts with `_`);
 //! every other path is a webhook call to accept.
 
+mod batch;
 mod channels;
 mod error;
 mod jobs;
@@ -39,6 +40,10 @@ pub enum FollowUp {
     /// Make the first attempt of a job this invocation just stored, claimed, with what it still
     /// holds: the body (not read back) and the job's timer slot.
     FirstAttempt(Box<JobRecord>, crate::engine::Held),
+    /// The first attempts of a batch's jobs (`POST /_hookah/v1/batch`), `sweep_concurrency` at
+    /// once, each started only while it can end by the time given (Unix ms; the request budget's
+    /// end): the rest are left to the sweep.
+    FirstAttempts(Vec<(JobRecord, crate::engine::Held)>, u64),
     /// The same for several jobs at once (a small fan-out).
     AttemptMany(Vec<JobRecord>),
     /// Only log lines to print (an HTTP-triggered sweep's).
@@ -141,6 +146,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 Ok(reply)
             }
             ["v1", "stats"] => self.stats_route(&incoming),
+            ["v1", "batch"] => self.batch_route(incoming),
             ["v1", "jobs", rest @ ..] => self.jobs_route(&incoming, &query, rest),
             ["v1", "keys", rest @ ..] => self.keys_route(&incoming, rest),
             ["v1", "tokens", rest @ ..] => self.tokens_route(&incoming, rest),
@@ -211,6 +217,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             FollowUp::Attempt(record) => vec![self.attempt(*record).await],
             FollowUp::FirstAttempt(record, held) => vec![self.first_attempt(*record, held).await],
+            FollowUp::FirstAttempts(jobs, until_ms) => self.first_attempts(jobs, until_ms).await,
             FollowUp::AttemptMany(records) => {
                 futures::future::join_all(records.into_iter().map(|record| self.attempt(record))).await
             }

@@ -66,11 +66,28 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// timer at the lease's end lets a sweep take over if that invocation dies.
     pub(crate) fn accept(&self, submission: Submission) -> Result<Accepted, Error> {
         let now = self.clock.now_ms();
-        let control = &submission.control;
-        if let Some(key) = &control.signing_key {
+        if let Some(key) = &submission.control.signing_key {
             self.check_key_exists(key)?;
         }
         self.ensure_room()?;
+        let mut record = self.record_of(&submission, now);
+        let mut extra = Vec::new();
+        if let Some(key) = &submission.idempotency_key {
+            let (key_hash, fingerprint) = idempotency_of(key, &record);
+            if let Some(original) = self.idempotent_original(&key_hash, &fingerprint, now)? {
+                return Ok(Accepted { record: original, replayed: true, slot: None });
+            }
+            self.take_idempotency_key(&key_hash, now)?;
+            extra.push(idempotency_entry(&mut record, key_hash, fingerprint, now));
+        }
+        let slot = self.store_with_slot(&record, submission.body, extra)?;
+        Ok(Accepted { record, replayed: false, slot: Some(slot) })
+    }
+
+    /// The record a submission makes, not yet stored: claimed for its first attempt unless it
+    /// waits for a delay.
+    pub(crate) fn record_of(&self, submission: &Submission, now: u64) -> JobRecord {
+        let control = &submission.control;
         let mut record = self.new_record(&submission.method, submission.target.url(), submission.headers.clone(), now);
         record.body_len = submission.body.len() as u64;
         record.body_sha256 = sha256_hex(&submission.body);
@@ -84,20 +101,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if control.delay_ms == 0 {
             record = transition::claim(record, now);
         }
-        let mut extra = Vec::new();
-        if let Some(key) = &submission.idempotency_key {
-            let fingerprint =
-                sha256_hex(format!("{}\n{}\n{}", record.method, record.url, record.body_sha256).as_bytes());
-            let key_hash = sha256_hex(key.as_bytes());
-            if let Some(original) = self.idempotent_original(&key_hash, &fingerprint, now)? {
-                return Ok(Accepted { record: original, replayed: true, slot: None });
-            }
-            let idem = IdempotencyRecord { job: record.id.clone(), fingerprint, created_at: now };
-            extra.push(keys::idempotency(&key_hash).entry(&idem));
-            record.idempotency_key = Some(key_hash);
-        }
-        let slot = self.store_with_slot(&record, submission.body, extra)?;
-        Ok(Accepted { record, replayed: false, slot: Some(slot) })
+        record
     }
 
     /// A fresh record for a call to `url`, pending now, with the configured defaults.
@@ -142,22 +146,30 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// The job an earlier submission with this key created, if it is still answering for it.
-    /// A different submission under the key is a 422; one still being stored is a 409.
-    fn idempotent_original(&self, key_hash: &str, fingerprint: &str, now: u64) -> Result<Option<JobRecord>, Error> {
+    /// A different submission under the key is a 422; one whose job is gone a 409.
+    pub(crate) fn idempotent_original(
+        &self,
+        key_hash: &str,
+        fingerprint: &str,
+        now: u64,
+    ) -> Result<Option<JobRecord>, Error> {
         let existing = self.kv.load(&keys::idempotency(key_hash))?;
-        if let Some(existing) = existing.filter(|e| e.created_at + IDEMPOTENCY_TTL_MS > now) {
-            if existing.fingerprint != fingerprint {
-                return Err(Error::refused(
-                    "idempotency_mismatch",
-                    "this Idempotency-Key was used for a different method, target or body",
-                ));
-            }
-            return match self.load_job(&existing.job)? {
-                Some(original) => Ok(Some(original)),
-                None => Err(Error::conflict("idempotency_conflict", "the original job is gone")),
-            };
+        let Some(existing) = existing.filter(|e| e.created_at + IDEMPOTENCY_TTL_MS > now) else { return Ok(None) };
+        if existing.fingerprint != fingerprint {
+            return Err(Error::refused(
+                "idempotency_mismatch",
+                "this Idempotency-Key was used for a different method, target or body",
+            ));
         }
-        // First come, first served: only the first increment in this window may create.
+        match self.load_job(&existing.job)? {
+            Some(original) => Ok(Some(original)),
+            None => Err(Error::conflict("idempotency_conflict", "the original job is gone")),
+        }
+    }
+
+    /// Takes a key no job answers for: first come, first served, only the first increment in
+    /// this window may create; one still being stored is a 409.
+    pub(crate) fn take_idempotency_key(&self, key_hash: &str, now: u64) -> Result<(), Error> {
         let window = now / keys::IDEMPOTENCY_WINDOW_MS;
         let previous_window = self.kv.load(&keys::idempotency_race(key_hash, window.saturating_sub(1)));
         let first = self.kv.add_to(&keys::idempotency_race(key_hash, window), 1)? == 1;
@@ -168,6 +180,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 "a request with this Idempotency-Key is being processed; retry shortly",
             ));
         }
-        Ok(None)
+        Ok(())
     }
+}
+
+/// The key's hash and the call's fingerprint (method, target, body): what an idempotency record
+/// is kept under and what a repeat must match.
+pub(crate) fn idempotency_of(key: &str, record: &JobRecord) -> (String, String) {
+    let fingerprint = sha256_hex(format!("{}\n{}\n{}", record.method, record.url, record.body_sha256).as_bytes());
+    (sha256_hex(key.as_bytes()), fingerprint)
+}
+
+/// The idempotency record pointing at `record`, to store with it; notes the key on the record.
+pub(crate) fn idempotency_entry(record: &mut JobRecord, key_hash: String, fingerprint: String, now: u64) -> Entry {
+    let idem = IdempotencyRecord { job: record.id.clone(), fingerprint, created_at: now };
+    let entry = keys::idempotency(&key_hash).entry(&idem);
+    record.idempotency_key = Some(key_hash);
+    entry
 }

@@ -17,6 +17,7 @@
 
 mod accept;
 mod attempt;
+mod batch;
 mod channel_list;
 pub(crate) mod fence;
 mod health;

@@ -1,6 +1,7 @@
 //! Turning an incoming dispatch request into a validated submission, in one pass.
 
 pub mod address;
+pub mod batch;
 pub mod control;
 pub mod headers;
 pub mod target;
@@ -10,6 +11,7 @@ mod proptests;
 
 use crate::config::Config;
 use crate::error::Error;
+pub use batch::{parse_batch, BatchError};
 pub use control::Control;
 pub use target::{Scheme, Target};
 
@@ -51,27 +53,14 @@ pub fn parse_submission(incoming: Incoming, config: &Config) -> Result<Submissio
     if incoming.body.len() > config.max_body_bytes {
         return Err(too_large(config.max_body_bytes));
     }
-    let method = incoming.method.to_ascii_uppercase();
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
-        return Err(Error::invalid("bad_method", format!("`{method}` is not an HTTP method")));
-    }
+    let method = parse_method(&incoming.method)?;
     let is_form = incoming
         .header("content-type")
         .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     let resolved = target::resolve(&incoming.path_and_query, is_form.then_some(incoming.body.as_slice()))?;
     address::check_target(&resolved.target, &config.allowed_private_targets)?;
-    let mut control = control::parse(&incoming.headers)?;
-    if let Some(url) = &control.callback {
-        // A malformed value is a bad control header like any other; a refused address is not.
-        let callback = target::parse_url("hookah-callback", url)
-            .map_err(|e| Error::invalid("bad_control_header", e.to_string()))?;
-        address::check_target(&callback, &config.allowed_private_targets)?;
-        control.callback = Some(callback.url());
-    }
-    let idempotency_key = incoming.header("idempotency-key").map(|key| key.trim().to_string());
-    if idempotency_key.as_ref().is_some_and(|key| key.is_empty() || key.len() > 255) {
-        return Err(Error::invalid("bad_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
-    }
+    let control = parse_control(&incoming.headers, config)?;
+    let idempotency_key = parse_idempotency_key(incoming.header("idempotency-key"))?;
     Ok(Submission {
         method,
         target: resolved.target,
@@ -80,6 +69,38 @@ pub fn parse_submission(incoming: Incoming, config: &Config) -> Result<Submissio
         control,
         idempotency_key,
     })
+}
+
+/// An HTTP method (a token), uppercased.
+pub(crate) fn parse_method(text: &str) -> Result<String, Error> {
+    let method = text.to_ascii_uppercase();
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+        return Err(Error::invalid("bad_method", format!("`{method}` is not an HTTP method")));
+    }
+    Ok(method)
+}
+
+/// The `Hookah-*` controls among `headers`, with the callback URL checked against the address
+/// policy.
+pub(crate) fn parse_control(headers: &[(String, String)], config: &Config) -> Result<Control, Error> {
+    let mut control = control::parse(headers)?;
+    if let Some(url) = &control.callback {
+        // A malformed value is a bad control header like any other; a refused address is not.
+        let callback = target::parse_url("hookah-callback", url)
+            .map_err(|e| Error::invalid("bad_control_header", e.to_string()))?;
+        address::check_target(&callback, &config.allowed_private_targets)?;
+        control.callback = Some(callback.url());
+    }
+    Ok(control)
+}
+
+/// An `Idempotency-Key`, trimmed: 1 to 255 characters.
+pub(crate) fn parse_idempotency_key(value: Option<&str>) -> Result<Option<String>, Error> {
+    let idempotency_key = value.map(|key| key.trim().to_string());
+    if idempotency_key.as_ref().is_some_and(|key| key.is_empty() || key.len() > 255) {
+        return Err(Error::invalid("bad_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
+    }
+    Ok(idempotency_key)
 }
 
 #[cfg(test)]

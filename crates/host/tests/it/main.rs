@@ -5,6 +5,7 @@
 
 mod support;
 
+mod batch;
 mod bounded;
 mod channels;
 mod dashboard;

@@ -16,6 +16,7 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+mod batch;
 mod bounded;
 mod failures;
 mod freeing;
