@@ -69,7 +69,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if let Some(key) = &submission.control.signing_key {
             self.check_key_exists(key)?;
         }
-        self.ensure_room()?;
+        self.ensure_room(1)?;
         let mut record = self.record_of(&submission, now);
         let mut extra = Vec::new();
         if let Some(key) = &submission.idempotency_key {

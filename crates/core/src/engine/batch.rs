@@ -54,7 +54,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 self.check_key_exists(key).map_err(|error| BatchError::at(index, error))?;
             }
         }
-        self.ensure_room()?;
+        self.ensure_room(calls.len() as u64)?;
         let mut records: Vec<JobRecord> = calls.iter().map(|call| self.record_of(call, now)).collect();
         // Read every key's record before any race counter moves.
         let mut originals: Vec<Option<JobRecord>> = vec![None; calls.len()];

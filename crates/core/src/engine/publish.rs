@@ -43,7 +43,7 @@ impl<K: Kv, T: Transport> Channels<'_, K, T> {
     ) -> Result<(EventRecord, Vec<JobRecord>), Error> {
         check_app_channel(channel)?;
         check_event_type(event_type)?;
-        self.0.ensure_room()?;
+        self.0.ensure_room(1)?;
         self.0.publish_internal(channel, event_type, headers, body, true).map_err(Error::from)
     }
 

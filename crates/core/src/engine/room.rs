@@ -29,10 +29,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(Some(StoreRoom::of(listed.len() as u64, jobs, self.config.store_max_keys)))
     }
 
-    /// Refuses new work (counted as one job) in a store too near its cap.
-    pub(crate) fn ensure_room(&self) -> Result<(), Error> {
+    /// Refuses new work counted as `jobs` jobs (a call, an event or a subscription is one; a
+    /// batch is one per call) in a store too near its cap.
+    pub(crate) fn ensure_room(&self, jobs: u64) -> Result<(), Error> {
         match self.store_room()? {
-            Some(room) if !room.admits_job() => Err(Error::StoreFull(format!(
+            Some(room) if !room.admits(jobs) => Err(Error::StoreFull(format!(
                 "the key-value store holds {} of its {} keys (store_max_keys), {} once its {} jobs have run their \
                  course; new work waits until deliveries and retention free keys",
                 room.keys, room.max_keys, room.projected_keys, room.jobs

@@ -156,7 +156,7 @@ impl<K: Kv, T: Transport> Channels<'_, K, T> {
         principal.check_channel(channel, true)?;
         let url = self.0.check_url("url", request.url.as_deref().ok_or_else(|| bad("url is required"))?)?;
         let event_types = check_filters(request.event_types.unwrap_or_default())?;
-        self.0.ensure_room()?;
+        self.0.ensure_room(1)?;
         let tenant = match (principal.tenant(), request.tenant) {
             (Some(own), Some(asked)) if own != asked => {
                 return Err(Error::forbidden("a token cannot act for another tenant"))

@@ -39,9 +39,9 @@ impl StoreRoom {
         StoreRoom { keys, max_keys, jobs, projected_keys, near_full: projected_keys * 4 >= max_keys * 3 }
     }
 
-    /// Whether a new job (or a record counted like one) fits, once grown, under the cap.
-    pub fn admits_job(&self) -> bool {
-        self.projected_keys + KEYS_PER_NEW_JOB + GROWTH_PER_JOB <= self.max_keys
+    /// Whether `jobs` new jobs (or records counted like them) fit, once grown, under the cap.
+    pub fn admits(&self, jobs: u64) -> bool {
+        self.projected_keys + jobs * (KEYS_PER_NEW_JOB + GROWTH_PER_JOB) <= self.max_keys
     }
 }
 
@@ -62,7 +62,14 @@ mod tests {
             (0, 0, 20, 16, true, false),
         ] {
             let room = StoreRoom::of(keys, jobs, max);
-            assert_eq!((room.projected_keys, room.near_full, room.admits_job()), (projected, near_full, admits));
+            assert_eq!((room.projected_keys, room.near_full, room.admits(1)), (projected, near_full, admits));
         }
+    }
+
+    #[test]
+    fn a_batch_must_fit_whole() {
+        let room = StoreRoom::of(500, 50, 1_024);
+        assert!(room.admits(30), "716 + 30 × 10 = 1,016 keys");
+        assert!(!room.admits(31), "716 + 31 × 10 = 1,026 keys");
     }
 }

@@ -164,3 +164,13 @@ fn a_full_store_refuses_the_batch() {
     let world = World::receiving(Config { store_max_keys: 1, ..Config::default() });
     assert_eq!(refused(&world, &calls(3)), (507, "store_full".into(), Value::Null));
 }
+
+#[test]
+fn a_batch_must_fit_whole_where_one_call_still_would() {
+    // An empty store capped at 200 keys: 16 reserved, 10 keys for each new job once grown.
+    let world = World::receiving(Config { store_max_keys: 200, ..Config::default() });
+    assert_eq!(refused(&world, &calls(19)), (507, "store_full".into(), Value::Null));
+    assert!(world.kv.data.borrow().is_empty(), "nothing stored");
+    let (answer, _) = post(&world, &calls(18));
+    assert_eq!(answer.status, 202, "{}", answer.json);
+}
