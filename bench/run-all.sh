@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark mode on both stores, one after another, appending the JSON lines to
-# bench/results.jsonl, then draws the sustained mode's chart. Takes about 40 minutes.
+# bench/results.jsonl, then draws the sustained mode's chart. Takes about an hour.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=bench/results.jsonl
@@ -15,7 +15,9 @@ for store in sqlite redis; do
     bench sustained --store "$store" --load 0.8 --duration 180
     bench backlog --store "$store" --jobs 20000
     bench fanout --store "$store" --subscriptions 2000
+    bench batch --store "$store" --jobs 5000 --concurrency 32
 done
+bench edge --store sqlite --duration 120
 bench takeover --store redis --rate 2000 --duration 60
 bench instances --store redis --jobs 5000 --concurrency 32
 python3 -c 'import matplotlib' 2>/dev/null || pip install matplotlib

@@ -5,6 +5,7 @@
 
 mod accept;
 mod backlog;
+mod batch;
 mod capacity;
 mod client;
 mod edge;
@@ -26,6 +27,8 @@ usage: bench <mode> [options]
 modes:
   accept     N submissions at concurrency C: accept rate, latency, accepted-and-delivered rate,
              and the same client against the floor (one `set` of a new key per request)
+  batch      jobs accepted and delivered per second through POST /_hookah/v1/batch, batches of
+             1, 10, 100 and 1,000 (about --jobs jobs each), beside the floor; writes per job
   sustained  open-loop load at --rate (or --load × a measured accept rate) for --duration with
              cron sweeps only; --fail-share of the jobs fail their first attempt; retry lateness
   backlog    one receiver down while --jobs retries pile up, then back: drain rate, and the
@@ -132,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
     match mode.as_str() {
         "accept" => accept::run(&options).await,
         "sustained" => sustained::run(&options).await,
+        "batch" => batch::run(&options).await,
         "backlog" => backlog::run(&options).await,
         "capacity" => capacity::run(&options).await,
         "fanout" => fanout::run(&options).await,
