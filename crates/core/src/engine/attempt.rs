@@ -54,6 +54,10 @@ pub struct Attempted {
     pub sent: Option<Sent>,
 }
 
+/// Time kept back after an attempt's timeout for recording its outcome, by an invocation that
+/// plans attempts inside `request_budget` (sweeps in passing, a batch's first attempts).
+pub(crate) const RECORD_MARGIN_MS: u64 = 1_000;
+
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Attempts a job this invocation holds the claim on.
     pub async fn attempt(&self, record: JobRecord) -> Result<Option<JobRecord>, KvError> {

@@ -34,15 +34,13 @@
 //! slot stored with them.
 
 use super::accept::{idempotency_entry, idempotency_of};
+use super::attempt::RECORD_MARGIN_MS;
 use super::{lists, timers, Accepted, Held, Hookah};
 use crate::job::{JobRecord, State};
 use crate::keys::{self, Entry};
 use crate::ports::{Kv, KvError, Transport};
 use crate::request::{BatchError, Submission};
 use futures::stream::{FuturesUnordered, StreamExt};
-
-/// Time kept back after a first attempt's timeout for recording its outcome.
-const RECORD_MARGIN_MS: u64 = 1_000;
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Stores a validated batch, all or nothing; answers each call's job in call order (the

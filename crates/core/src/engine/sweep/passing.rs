@@ -19,12 +19,11 @@
 //!   sweep takes over, and its bucket claims end with their window.
 
 use super::SweepReport;
+use crate::engine::attempt::RECORD_MARGIN_MS;
 use crate::engine::Hookah;
 use crate::keys::{self, bucket_of, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
 
-/// Time kept back beyond one delivery's timeout for recording what the sweep did.
-const RECORD_MARGIN_MS: u64 = 1_000;
 /// A sweep with less time than this to take batches is not worth starting.
 const MIN_SWEEP_MS: u64 = 250;
 
