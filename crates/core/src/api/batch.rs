@@ -13,7 +13,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// attempts of the jobs it stored claimed for after the answer.
     pub(super) fn batch_route(&self, incoming: Incoming) -> Result<Reply, ApiError> {
         only(&incoming, "POST")?;
-        let started = self.clock.now_ms();
         let calls = parse_batch(&incoming.body, self.config)?;
         let bodies: Vec<Vec<u8>> = calls.iter().map(|call| call.body.clone()).collect();
         let accepted = self.accept_batch(calls)?;
@@ -26,7 +25,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .map(|(accepted, body)| (accepted.record, Held { body, slot: accepted.slot }))
             .collect();
         if !first.is_empty() {
-            reply.follow_up = FollowUp::FirstAttempts(first, started + self.config.request_budget_ms);
+            reply.follow_up = FollowUp::FirstAttempts(first);
         }
         Ok(reply)
     }

@@ -41,16 +41,16 @@ pub enum FollowUp {
     /// holds: the body (not read back) and the job's timer slot.
     FirstAttempt(Box<JobRecord>, crate::engine::Held),
     /// The first attempts of a batch's jobs (`POST /_hookah/v1/batch`), `sweep_concurrency` at
-    /// once, each started only while it can end by the time given (Unix ms; the request budget's
-    /// end): the rest are left to the sweep.
-    FirstAttempts(Vec<(JobRecord, crate::engine::Held)>, u64),
+    /// once, each started only while it can end inside the invocation's `request_budget`: the
+    /// rest are left to the sweep.
+    FirstAttempts(Vec<(JobRecord, crate::engine::Held)>),
     /// The same for several jobs at once (a small fan-out).
     AttemptMany(Vec<JobRecord>),
     /// Only log lines to print (an HTTP-triggered sweep's).
     Log(Vec<String>),
-    /// A sweep that takes batches for this many milliseconds at most (the sweep token's route,
-    /// which has already passed the sweep gate).
-    Sweep(u64),
+    /// A sweep in what the invocation's `request_budget` leaves (the sweep token's route, which
+    /// has already passed the sweep gate).
+    Sweep,
 }
 
 impl Reply {
@@ -192,8 +192,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// unless the follow-up was a sweep or the answer an error (bad input stores nothing, not
     /// even a sweep's bookkeeping). Returns the log lines for the component to print.
     pub async fn after_answer(&self, follow_up: FollowUp, status: u16, started_ms: u64) -> Vec<String> {
-        let swept = matches!(follow_up, FollowUp::Sweep(_) | FollowUp::Log(_));
-        let mut lines = self.follow_up(follow_up).await;
+        let swept = matches!(follow_up, FollowUp::Sweep | FollowUp::Log(_));
+        let mut lines = self.follow_up_since(follow_up, started_ms).await;
         if !swept && status < 400 {
             let elapsed = self.clock.now_ms().saturating_sub(started_ms);
             // A failed sweep leaves its work to the next one; its error has nowhere to go.
@@ -204,20 +204,30 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         lines
     }
 
-    /// Carries out what a reply left to do, after the answer has gone out; returns the log
-    /// lines (one per attempt) for the component to print.
+    /// Carries out what a reply left to do, after the answer has gone out, in an invocation that
+    /// begins now; returns the log lines (one per attempt) for the component to print.
     pub async fn follow_up(&self, follow_up: FollowUp) -> Vec<String> {
+        self.follow_up_since(follow_up, self.clock.now_ms()).await
+    }
+
+    /// [`Self::follow_up`] in an invocation that began at `started_ms`: work that must end
+    /// inside the host's request time limit fits in what `request_budget` leaves of it.
+    async fn follow_up_since(&self, follow_up: FollowUp, started_ms: u64) -> Vec<String> {
         // A failure here is recovered by a sweep when the claims' leases end.
         let outcomes = match follow_up {
             FollowUp::Nothing => Vec::new(),
             FollowUp::Log(lines) => return lines,
-            FollowUp::Sweep(budget) => {
+            FollowUp::Sweep => {
+                let elapsed = self.clock.now_ms().saturating_sub(started_ms);
+                let Some(budget) = self.passing_budget(elapsed) else { return Vec::new() };
                 let report = self.sweep_for(budget).await;
                 return report.map(|report| report.log_lines(self.clock.now_ms())).unwrap_or_default();
             }
             FollowUp::Attempt(record) => vec![self.attempt(*record).await],
             FollowUp::FirstAttempt(record, held) => vec![self.first_attempt(*record, held).await],
-            FollowUp::FirstAttempts(jobs, until_ms) => self.first_attempts(jobs, until_ms).await,
+            FollowUp::FirstAttempts(jobs) => {
+                self.first_attempts(jobs, started_ms + self.config.request_budget_ms).await
+            }
             FollowUp::AttemptMany(records) => {
                 futures::future::join_all(records.into_iter().map(|record| self.attempt(record))).await
             }

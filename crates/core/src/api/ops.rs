@@ -70,7 +70,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             return Ok(skipped("a sweep started this second"));
         }
         let mut reply = Reply::json(202, &json!({ "sweep": "started", "budget_ms": budget }));
-        reply.follow_up = super::FollowUp::Sweep(budget);
+        reply.follow_up = super::FollowUp::Sweep;
         Ok(reply)
     }
 

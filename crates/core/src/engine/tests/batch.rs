@@ -174,3 +174,15 @@ fn a_batch_must_fit_whole_where_one_call_still_would() {
     let (answer, _) = post(&world, &calls(18));
     assert_eq!(answer.status, 202, "{}", answer.json);
 }
+
+#[test]
+fn first_attempts_fit_what_the_invocation_has_left_not_what_the_route_has() {
+    // The invocation began 20 s before the route ran (a slow upload): with 25 s of
+    // request_budget and a 15 s timeout, no first attempt can end in time.
+    let world = World::receiving(Config::default());
+    let (answer, reply) = post(&world, &calls(3));
+    assert_eq!(answer.status, 202, "{}", answer.json);
+    let started = world.clock.0.get() - 20_000;
+    block_on(world.hookah().after_answer(reply.follow_up, reply.status, started));
+    assert!(world.sent().is_empty(), "left to the sweep: {:?}", world.sent());
+}
