@@ -284,16 +284,15 @@ mod tests {
         assert!(matches!(bad, Err(ConfigError::Flag { name: "sweep_in_passing", .. })));
     }
 
+    /// The configuration with these variables set and the rest at their defaults.
+    fn with_variables(variables: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| variables.iter().find(|(n, _)| *n == name).map(|(_, value)| value.to_string()))
+    }
+
     #[test]
     fn regions_name_this_one_and_the_others() {
         let with = |region: &str, regions: &str| {
-            let (region, regions) = (region.to_string(), regions.to_string());
-            Config::from_lookup(move |name| match name {
-                "region" => Some(region.clone()),
-                "regions" => Some(regions.clone()),
-                _ => None,
-            })
-            .map(|config| (config.region, config.regions))
+            with_variables(&[("region", region), ("regions", regions)]).map(|config| (config.region, config.regions))
         };
         assert_eq!(with("", ""), Ok((String::new(), vec![String::new()])));
         assert_eq!(with("eu", ""), Ok(("eu".into(), vec!["eu".into()])));
@@ -307,14 +306,7 @@ mod tests {
 
     #[test]
     fn sweep_token_opens_nothing_else() {
-        let with = |sweep: &str, api: &str| {
-            let (sweep, api) = (sweep.to_string(), api.to_string());
-            Config::from_lookup(move |name| match name {
-                "sweep_token" => Some(sweep.clone()),
-                "api_token" => Some(api.clone()),
-                _ => None,
-            })
-        };
+        let with = |sweep: &str, api: &str| with_variables(&[("sweep_token", sweep), ("api_token", api)]);
         assert_eq!(with("", "app-token").unwrap().sweep_token.expose(), "");
         assert_eq!(with("0123456789abcdef", "app-token").unwrap().sweep_token.expose(), "0123456789abcdef");
         assert_eq!(with("0123456789abcdef", "0123456789abcdef"), Err(ConfigError::SweepToken));
