@@ -15,11 +15,17 @@ pub struct MemoryKv {
     pub failing_reads: RefCell<Option<String>>,
     /// Every key read, while this is `Some` (tests of what a sweep reads).
     pub read_log: RefCell<Option<Vec<String>>>,
+    /// Every commit, as `increment {key}` or `set_many {n}` (the number of entries), while this
+    /// is `Some` (tests of what one write holds).
+    pub commit_log: RefCell<Option<Vec<String>>>,
 }
 
 impl MemoryKv {
-    fn commit(&self) {
+    fn commit(&self, what: impl FnOnce() -> String) {
         self.commits.set(self.commits.get() + 1);
+        if let Some(log) = self.commit_log.borrow_mut().as_mut() {
+            log.push(what());
+        }
     }
     fn read<'k>(&self, keys: impl IntoIterator<Item = &'k str>) -> Result<(), KvError> {
         let failing = self.failing_reads.borrow();
@@ -46,12 +52,12 @@ impl Kv for MemoryKv {
         Ok(self.data.borrow().get(key).cloned())
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
-        self.commit();
+        self.commit(|| format!("set {key}"));
         self.data.borrow_mut().insert(key.to_string(), value.to_vec());
         Ok(())
     }
     fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.commit();
+        self.commit(|| format!("delete {key}"));
         self.data.borrow_mut().remove(key);
         Ok(())
     }
@@ -61,12 +67,12 @@ impl Kv for MemoryKv {
         Ok(keys.iter().map(|k| data.get(k).cloned()).collect())
     }
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
-        self.commit();
+        self.commit(|| format!("set_many {}", entries.len()));
         self.data.borrow_mut().extend(entries);
         Ok(())
     }
     fn delete_many(&self, keys: &[String]) -> Result<(), KvError> {
-        self.commit();
+        self.commit(|| format!("delete_many {}", keys.len()));
         let mut data = self.data.borrow_mut();
         for key in keys {
             data.remove(key);
@@ -74,7 +80,7 @@ impl Kv for MemoryKv {
         Ok(())
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
-        self.commit();
+        self.commit(|| format!("increment {key}"));
         let mut data = self.data.borrow_mut();
         // Counters are kept as ASCII decimal, like Spin's Redis store (the host's end-to-end
         // tests cover SQLite's 8-byte format), so a reader that assumes one format fails here.
@@ -107,6 +113,9 @@ type Script = Box<dyn FnMut(&OutboundRequest) -> Scripted>;
 pub struct ScriptedTransport {
     pub answer: RefCell<Script>,
     pub sent: RefCell<Vec<OutboundRequest>>,
+    /// Answer on the first poll instead of yielding once first, so calls started together end
+    /// together (tests that count grouped writes).
+    pub at_once: Cell<bool>,
 }
 
 impl ScriptedTransport {
@@ -116,7 +125,7 @@ impl ScriptedTransport {
     }
     /// Answers with a result and body of the script's choosing (a challenge echoed, a topic).
     pub fn replying(answer: impl FnMut(&OutboundRequest) -> Scripted + 'static) -> Self {
-        Self { answer: RefCell::new(Box::new(answer)), sent: RefCell::new(Vec::new()) }
+        Self { answer: RefCell::new(Box::new(answer)), sent: RefCell::new(Vec::new()), at_once: Cell::new(false) }
     }
     pub fn status(status: u16) -> Self {
         Self::new(move |_| AttemptResult::Response { status, retry_after: None })
@@ -126,7 +135,7 @@ impl ScriptedTransport {
 impl Transport for ScriptedTransport {
     async fn send(&self, request: OutboundRequest) -> Sent {
         // A real call waits for the network: let other tasks run meanwhile.
-        YieldOnce(false).await;
+        YieldOnce(self.at_once.get()).await;
         let Scripted { result, body } = (self.answer.borrow_mut())(&request);
         self.sent.borrow_mut().push(request);
         let response = matches!(result, AttemptResult::Response { .. }).then(|| Captured {

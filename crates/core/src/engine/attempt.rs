@@ -1,23 +1,21 @@
 //! Making one attempt for a claimed job and recording what came of it.
 //!
-//! - Only the claim's holder records the outcome, and only while its lease has more than
-//!   `LEASE_SAFETY_MS` left. Anyone else must win the job's next turn, which a takeover (or a
-//!   cancel that changes the record) does only once the lease has ended. So the holder writes
-//!   without reading the record, which is still the claim; it reads only the cancel flag (and the
-//!   default signing key's name). The argument on each backend is in `engine/fence.rs`.
-//! - The outcome is one `set_many`: the record; the finished record's copy in the claim's own
-//!   timer slot, or, for a retry, the retry's slot, a `pending` list entry and the emptied old
-//!   slot (`engine/timers.rs`); and the previous attempt's detail.
+//! - Only the claim's holder records the outcome, and only while its lease lasts, without reading
+//!   the record; several outcomes go in one write (`engine/outcome.rs`). The argument on each
+//!   backend is in `engine/fence.rs`.
+//! - An outcome writes the record; the finished record's copy in the claim's own timer slot, or,
+//!   for a retry, the retry's slot, a `pending` list entry and the emptied old slot
+//!   (`engine/timers.rs`); and the previous attempt's detail.
 //! - The last attempt's details (request headers, response headers and body) live in the record
 //!   (`last_detail`). The previous one is spilled to `job:{id}:attempt:{n}` in the next outcome's
 //!   batched write. A first attempt that succeeds costs nothing extra.
 //! - An attempt is never sent unsigned in place of a signed one: a key that cannot sign makes a
 //!   failed attempt that says why, retried on schedule.
 
-use super::{lists, timers, Hookah};
+use super::outcome::{holds, Made};
+use super::{timers, Hookah};
 use crate::delivery::AttemptResult;
-use crate::job::transition::{self, Decision};
-use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State, LEASE_SAFETY_MS};
+use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State};
 use crate::keys::{self, TypedKv};
 use crate::ports::{Captured, Kv, KvError, OutboundRequest, Sent, Transport};
 use crate::signing::{signature_header, SigningKey, WebhookId, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
@@ -71,17 +69,24 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(self.attempt_holding(record, AttemptOptions::default(), Some(held.body), held.slot).await?.record)
     }
 
-    /// A sweep's attempt of a claim whose timer slot (in its lease's bucket) is number `slot`.
-    pub(crate) async fn attempt_in_slot(&self, record: JobRecord, slot: u64) -> Result<Option<JobRecord>, KvError> {
-        Ok(self.attempt_holding(record, AttemptOptions::default(), None, Some(slot)).await?.record)
+    /// The first attempt of a job this invocation just stored, its outcome left for the caller
+    /// to record with others (`engine/outcome.rs`).
+    pub(crate) async fn make_first_attempt(&self, record: JobRecord, held: Held) -> Result<Option<Made>, KvError> {
+        self.make_attempt(record, AttemptOptions::default(), Some(held.body), held.slot).await
+    }
+
+    /// A sweep's attempt of a claim whose timer slot (in its lease's bucket) is number `slot`, its
+    /// outcome left for the sweep to record with others.
+    pub(crate) async fn make_attempt_in_slot(&self, record: JobRecord, slot: u64) -> Result<Option<Made>, KvError> {
+        self.make_attempt(record, AttemptOptions::default(), None, Some(slot)).await
     }
 
     pub async fn attempt_with(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
         self.attempt_holding(record, options, None, None).await
     }
 
-    /// `body`: the job's body if the invocation holds it; `slot`: the number of the claim's own
-    /// timer slot, if known.
+    /// An attempt and its outcome, recorded alone. `body`: the job's body if the invocation holds
+    /// it; `slot`: the number of the claim's own timer slot, if known.
     async fn attempt_holding(
         &self,
         record: JobRecord,
@@ -89,32 +94,47 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         body: Option<Vec<u8>>,
         slot: Option<u64>,
     ) -> Result<Attempted, KvError> {
-        let place = record.target_place;
-        let host = crate::stats::hosts::host_of(&record.url);
-        let attempted = self.make_attempt(record, options, body, slot).await;
-        // The place the claim took for its target is given back however the attempt went.
-        if let Some(epoch) = place {
-            self.release_target_place(&host, epoch)?;
-        }
-        attempted
+        let Some(made) = self.make_attempt(record, options, body, slot).await? else {
+            return Ok(Attempted { record: None, sent: None });
+        };
+        let record = self.record_outcomes(std::slice::from_ref(&made)).pop().unwrap_or(Ok(None))?;
+        Ok(Attempted { record, sent: Some(made.sent) })
     }
 
+    /// Makes the attempt, unrecorded; `None` if the job is not in flight or its body is gone.
     async fn make_attempt(
         &self,
         record: JobRecord,
         options: AttemptOptions,
         body: Option<Vec<u8>>,
         slot: Option<u64>,
-    ) -> Result<Attempted, KvError> {
+    ) -> Result<Option<Made>, KvError> {
+        let place = record.target_place;
+        let host = crate::stats::hosts::host_of(&record.url);
+        let made = self.send_attempt(record, options, body, slot).await;
+        // The place the claim took for its target is given back however the attempt went.
+        if let Some(epoch) = place {
+            self.release_target_place(&host, epoch)?;
+        }
+        made
+    }
+
+    async fn send_attempt(
+        &self,
+        record: JobRecord,
+        options: AttemptOptions,
+        body: Option<Vec<u8>>,
+        slot: Option<u64>,
+    ) -> Result<Option<Made>, KvError> {
         if !matches!(record.state, State::InFlight { .. }) {
-            return Ok(Attempted { record: None, sent: None });
+            return Ok(None);
         }
         let body = if let Some(body) = body.filter(|body| body.len() as u64 == record.body_len) {
             body
         } else if record.body_len > 0 {
             match self.kv.load(&keys::body(&record.id))? {
                 Some(body) => body,
-                None => return Ok(Attempted { record: None, sent: None }),
+                None => return Ok(None),
             }
         } else {
             Vec::new()
@@ -146,8 +166,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             request_headers,
             ..detail_of(sent.response.as_ref(), self.config.attempt_body_bytes)
         };
-        let record = self.record_outcome(&record, attempt, detail, &sent, slot).await?;
-        Ok(Attempted { record, sent: Some(sent) })
+        Ok(Some(Made { claimed: record, attempt, detail, sent, slot }))
     }
 
     fn capture_bytes(&self, record: &JobRecord) -> usize {
@@ -175,79 +194,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.kv.set_many(entries)?;
         Ok(true)
     }
-
-    /// Records what came of the attempt `claimed` holds. Only the claim's holder writes here, and
-    /// only while its lease lasts: anyone else must win the job's next turn, which a takeover, or
-    /// a cancel that changes the record, does only once the lease has ended (retries are for
-    /// finished jobs). So while the lease has over `LEASE_SAFETY_MS` left, the stored record is
-    /// still the claim: only the cancel flag is read.
-    async fn record_outcome(
-        &self,
-        claimed: &JobRecord,
-        attempt: Attempt,
-        detail: AttemptDetail,
-        sent: &Sent,
-        slot: Option<u64>,
-    ) -> Result<Option<JobRecord>, KvError> {
-        let id = &claimed.id;
-        let key = keys::job(id);
-        let cancel_key = keys::cancel_request(id);
-        let now = self.clock.now_ms();
-        // Too late to be sure it is not taken over: nothing to write.
-        let Some(claim) = holds(claimed, now) else { return Ok(None) };
-        let mut decision = transition::decide(claimed, &sent.result, now, self.config, self.entropy.next_u32());
-        if self.kv.exists(&cancel_key)? && matches!(decision, Decision::Retry { .. }) {
-            decision = Decision::Cancelled;
-        }
-        // Everything the new record points at goes in the same commit: the earlier attempt's
-        // detail, the retry's timer slot, the job's entry in the pending list.
-        let mut entries = Vec::new();
-        if let Some(previous) = &claimed.last_detail {
-            entries.push(keys::attempt_detail(id, previous.n).entry(previous));
-        }
-        let mut retry_timer = None;
-        let mut pending_entry = None;
-        if let Decision::Retry { at } = decision {
-            let bucket = keys::timer_bucket(at, now);
-            entries.extend(timers::allocate(self.kv, &self.config.region, &[(bucket, id.as_str())])?);
-            retry_timer = Some(bucket);
-            if claimed.pending_listed != Some(claimed.generation) {
-                let (listed, numbers) = lists::append(self.kv, "pending", &[(id, claimed.generation)])?;
-                entries.extend(listed);
-                pending_entry = numbers.first().copied();
-            }
-        }
-        let Some(mut next) = transition::complete(claimed, claim, attempt, Some(detail), &decision, retry_timer) else {
-            return Ok(None);
-        };
-        if let Some(k) = pending_entry {
-            next.note_pending_entry(k);
-        }
-        let (key_text, record_bytes) = key.entry(&next);
-        // The claim's own timer slot is still ahead (the lease has over `LEASE_SAFETY_MS` left).
-        if let Some(n) = slot {
-            if next.state.finished_at().is_some() && next.timer == claimed.timer {
-                // It carries the finished record for the sweep that files the job.
-                let value = timers::slot_value_with_record(id.as_str(), &record_bytes);
-                entries.push((keys::slot(&self.config.region, next.timer, n).into(), value));
-            } else if next.timer != claimed.timer {
-                // The timer moved to the retry's slot: this one is spent.
-                entries.push((keys::slot(&self.config.region, claimed.timer, n).into(), timers::SPENT_SLOT.to_vec()));
-            }
-        }
-        entries.push((key_text, record_bytes));
-        self.kv.set_many(entries)?;
-        self.report_if_asked(&next, Some(sent))?;
-        self.after_outcome(&next)?;
-        Ok(Some(next))
-    }
-}
-
-/// The claim number of `claimed` if its holder may still write the job without a turn: the
-/// lease has over `LEASE_SAFETY_MS` left, so nobody else has changed the record since the claim.
-fn holds(claimed: &JobRecord, now: u64) -> Option<u32> {
-    let State::InFlight { claim, lease_until } = claimed.state else { return None };
-    (now + LEASE_SAFETY_MS <= lease_until).then_some(claim)
 }
 
 /// The request exactly as the receiver gets it, signed with `keys` (Standard Webhooks) at

@@ -27,14 +27,16 @@
 //!
 //! # First attempts
 //!
-//! After the `202` the invocation attempts the batch's jobs, `sweep_concurrency` at once, each
-//! through the single call's path (`Hookah::first_attempt`), so each outcome is still its own
-//! `set_many`. An attempt starts only while it can end inside `request_budget` and its lease;
+//! After the `202` the invocation attempts the batch's jobs, `sweep_concurrency` at once, and
+//! records their outcomes in groups (`engine/outcome.rs`): each time it records, one `set_many`
+//! for every attempt that has ended (plus, when some will be retried, one `increment` per retry
+//! bucket and one for the `pending` list). An attempt starts only while it can end inside `request_budget` and its lease;
 //! the others stay claimed and a sweep takes them over at their lease's end, through the timer
 //! slot stored with them.
 
 use super::accept::{idempotency_entry, idempotency_of};
 use super::attempt::RECORD_MARGIN_MS;
+use super::outcome::ready;
 use super::{lists, timers, Accepted, Held, Hookah};
 use crate::job::{JobRecord, State};
 use crate::keys::{self, Entry};
@@ -123,6 +125,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// The first attempts of a batch's jobs this invocation stored claimed, `sweep_concurrency`
     /// at once; an attempt starts only while it can end by `until_ms` and inside its lease.
+    /// The outcomes are recorded in groups: whatever has ended whenever the invocation records.
     /// Answers the outcomes of the attempts made.
     pub(crate) async fn first_attempts(
         &self,
@@ -131,6 +134,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     ) -> Vec<Result<Option<JobRecord>, KvError>> {
         let mut queue = jobs.into_iter();
         let mut pool = FuturesUnordered::new();
+        let mut ended = Vec::new();
         let mut outcomes = Vec::new();
         loop {
             while pool.len() < self.config.sweep_concurrency {
@@ -140,11 +144,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 if now + record.timeout_ms + RECORD_MARGIN_MS > until_ms || !record.lease_fits_attempt(now) {
                     continue;
                 }
-                pool.push(self.first_attempt(record, held));
+                pool.push(self.make_first_attempt(record, held));
             }
+            ended.extend(ready(&mut pool));
+            outcomes.extend(self.record_ended(std::mem::take(&mut ended)));
             match pool.next().await {
-                Some(outcome) => outcomes.push(outcome),
-                None => break,
+                Some(attempt) => ended.push(attempt),
+                None if queue.len() == 0 => break,
+                None => {}
             }
         }
         outcomes

@@ -25,6 +25,7 @@ mod hub;
 mod jobs;
 mod keyring;
 mod lists;
+mod outcome;
 mod publish;
 mod recent;
 mod regions;

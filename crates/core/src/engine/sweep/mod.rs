@@ -62,6 +62,7 @@ mod slots;
 
 use self::slots::SlotsRead;
 use super::fence;
+use super::outcome::ready;
 use super::Hookah;
 use crate::job::{JobRecord, State, DELETION_GRACE_MS, LEASE_SAFETY_MS};
 use crate::keys::{self, bucket_of, TypedKv, BUCKET_CLAIM_WINDOW_MS, BUCKET_MS, SETTLE_MS};
@@ -139,6 +140,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // Claims whose target had no place in flight when their turn to start came, by host.
         let mut waiting: HashMap<String, Vec<(JobRecord, u64)>> = HashMap::new();
         let mut earlier_flights = HashMap::new();
+        // Attempts that have ended, recorded together at the top of the loop.
+        let mut ended = Vec::new();
         loop {
             while pool.len() < self.config.sweep_concurrency {
                 let Some((mut claim, slot)) = queue.pop_front() else { break };
@@ -161,7 +164,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 match place {
                     Ok(Some(place)) => {
                         claim.target_place = place;
-                        let attempt = self.attempt_in_slot(claim, slot);
+                        let attempt = self.make_attempt_in_slot(claim, slot);
                         pool.push(async move { (host, attempt.await) });
                     }
                     Ok(None) => waiting.entry(host).or_default().push((claim, slot)),
@@ -171,6 +174,21 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                         failure.get_or_insert(error);
                         waiting.entry(host).or_default().push((claim, slot));
                     }
+                }
+            }
+            // What has ended is recorded now, in one write, while the attempts just started
+            // go out.
+            for (host, attempt) in ready(&mut pool) {
+                // Its place is free: the claims waiting for its target may start.
+                queue.extend(waiting.remove(&host).unwrap_or_default());
+                ended.push(attempt);
+            }
+            for outcome in self.record_ended(std::mem::take(&mut ended)) {
+                if let Err(error) = tally(outcome, &mut report) {
+                    // Attempts already under way still finish and record what they can; no
+                    // new batch starts.
+                    deciding = false;
+                    failure.get_or_insert(error);
                 }
             }
             if deciding && queue.is_empty() && (!stalled || waiting.is_empty()) {
@@ -201,7 +219,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     None => deciding = false,
                 }
             }
-            let Some((host, outcome)) = pool.next().await else {
+            let Some((host, attempt)) = pool.next().await else {
                 if stalled && !waiting.is_empty() {
                     // None of this sweep's attempts is left to free a place for its waiting
                     // claims: they go back, and the next sweep decides afresh.
@@ -212,25 +230,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 }
                 break;
             };
-            // Its place is free: the claims waiting for its target may start.
             queue.extend(waiting.remove(&host).unwrap_or_default());
-            let outcome = match outcome {
-                Ok(outcome) => outcome,
-                Err(error) => {
-                    // Attempts already under way still finish and record what they can; no
-                    // new batch starts.
-                    deciding = false;
-                    failure.get_or_insert(error);
-                    continue;
-                }
-            };
-            report.attempts.extend(outcome.as_ref().and_then(crate::stats::log::AttemptLog::of));
-            match outcome {
-                Some(JobRecord { state: State::Delivered { .. }, .. }) => report.delivered += 1,
-                Some(JobRecord { state: State::Pending { .. }, .. }) => report.retrying += 1,
-                Some(_) => report.failed += 1,
-                None => report.lost_claims += 1,
-            }
+            ended.push(attempt);
         }
         // Claims that never got a place (other sweeps hold the target's): pending again in a
         // second, their attempt count unchanged.
@@ -452,6 +453,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         self.kv.save(&keys::sweep_cursor(index), &(walked[0].0 + finished))?;
         Ok(finished)
     }
+}
+
+/// Counts an outcome in the sweep's report; passes on a failure.
+fn tally(outcome: Result<Option<JobRecord>, KvError>, report: &mut SweepReport) -> Result<(), KvError> {
+    let outcome = outcome?;
+    report.attempts.extend(outcome.as_ref().and_then(crate::stats::log::AttemptLog::of));
+    match outcome {
+        Some(JobRecord { state: State::Delivered { .. }, .. }) => report.delivered += 1,
+        Some(JobRecord { state: State::Pending { .. }, .. }) => report.retrying += 1,
+        Some(_) => report.failed += 1,
+        None => report.lost_claims += 1,
+    }
+    Ok(())
 }
 
 /// What a sweep carries from one batch to the next, for one timer index.

@@ -236,7 +236,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let (mut entries, numbers) = new_timers.allocate(self.kv, &self.config.region)?;
         let claims = claims.into_iter().map(|(claim, i)| (claim, numbers[i])).collect();
         entries.extend(records.iter().map(|record| keys::job(&record.id).entry(record)));
-        self.kv.set_many(entries)?;
+        if !entries.is_empty() {
+            self.kv.set_many(entries)?;
+        }
         for record in records.iter().filter(|r| matches!(r.state, State::Cancelled { .. })) {
             self.report_if_asked(record, None)?;
         }

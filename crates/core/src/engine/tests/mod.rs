@@ -23,6 +23,7 @@ mod freeing;
 mod health;
 mod idempotency;
 mod jobs;
+mod outcomes;
 mod passing;
 mod regions;
 mod replay;
