@@ -34,6 +34,7 @@ pub mod duration;
 pub mod encoding;
 pub mod engine;
 pub mod error;
+pub mod flows;
 pub mod ids;
 pub mod job;
 pub mod keyring;

@@ -56,6 +56,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             ([], _) => Err(ApiError::method_not_allowed("GET, PUT")),
             (["events"], _) => {
                 only(incoming, "POST")?;
+                if incoming.header("hookah-flow-key").is_some() {
+                    // Each delivery's flow is its subscription's.
+                    let message = "a channel's deliveries each take their subscription's flow key: Hookah-Flow-Key does not apply";
+                    return Err(ApiError::bad_request("flow_key_not_allowed", message));
+                }
                 let event_type = incoming.header("hookah-event-type").ok_or_else(|| {
                     ApiError::bad_request("bad_event_type", "send the event type in Hookah-Event-Type")
                 })?;

@@ -92,6 +92,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         record.body_len = submission.body.len() as u64;
         record.body_sha256 = sha256_hex(&submission.body);
         record.max_attempts = control.max_attempts.unwrap_or_else(|| self.config.default_max_attempts());
+        record.max_attempts_asked = control.max_attempts.is_some();
+        record.flow = control.flow_key.clone();
         record.timeout_ms = control.timeout_ms.unwrap_or(self.config.timeout_ms);
         record.signing_key = control.signing_key.clone();
         record.callback = control.callback.clone().map(|url| Callback { url, attempts: control.callback_attempts });

@@ -179,6 +179,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         job.body_sha256 = crate::digest::sha256_hex(body);
         job.signing_key = Some(sub.key_id.clone());
         job.subscription = Some(sub.id.clone());
+        // One slow subscriber never holds back another.
+        job.flow = Some(sub.id.to_string());
         job.ops = event.channel == crate::channels::grammar::OPS_CHANNEL;
         if claimed {
             transition::claim(job, now)

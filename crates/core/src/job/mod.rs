@@ -80,6 +80,13 @@ pub struct JobRecord {
     /// Hookah's own operational event: its death raises no further event.
     #[serde(default)]
     pub ops: bool,
+    /// The flow key it was accepted with (`Hookah-Flow-Key`, or its subscription's id); `None`:
+    /// its target host's (`flow_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
+    /// The submission set its own `max_attempts`, which a flow's setting does not override.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub max_attempts_asked: bool,
     /// Key of the idempotency record that points here, deleted with the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -240,10 +247,20 @@ impl JobRecord {
             subscription: None,
             verifies: None,
             ops: false,
+            flow: None,
+            max_attempts_asked: false,
             idempotency_key: None,
             turn: 0,
             attempts_counted: 0,
             target_place: None,
+        }
+    }
+
+    /// The flow key the job belongs to: the one it was accepted with, or its target host.
+    pub fn flow_key(&self) -> std::borrow::Cow<'_, str> {
+        match &self.flow {
+            Some(key) => key.as_str().into(),
+            None => crate::stats::hosts::host_of(&self.url).into(),
         }
     }
 

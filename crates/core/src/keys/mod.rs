@@ -179,6 +179,35 @@ pub fn idempotency_race(key_hash: &str, window: u64) -> Key<Counter> {
 
 pub const IDEMPOTENCY_WINDOW_MS: u64 = 60_000;
 
+/// A flow key's stored settings (`flows`); the key is hashed so any key fits.
+pub fn flow(key: &str) -> Key<crate::flows::FlowRecord> {
+    typed!("flow:{}", host_hash(key))
+}
+
+/// The slot log of flow keys with stored settings (`engine::flows`).
+pub(crate) fn flow_log() -> LogBase<crate::engine::FlowName> {
+    LogBase::new("flows".into())
+}
+
+/// How many jobs ever began to wait in a flow's queue (a counter): the queue's entries are
+/// numbered 1 to this, in the order they began to wait.
+pub fn flow_wait_count(key: &str) -> Key<Counter> {
+    typed!("flow:{}:wait:n", host_hash(key))
+}
+
+/// Entry `n` of a flow's queue: the waiting job's id.
+pub fn flow_wait(key: &str, n: u64) -> Key<Bytes> {
+    typed!("flow:{}:wait:{n}", host_hash(key))
+}
+
+/// The id a flow's timer slots carry (`flw_{hash}`): a sweep that reads one takes the flow's
+/// next step.
+pub fn flow_timer_id(key: &str) -> String {
+    format!("{FLOW_TIMER_PREFIX}{}", host_hash(key))
+}
+
+pub const FLOW_TIMER_PREFIX: &str = "flw_";
+
 pub fn channel(name: &str) -> Key<Json<ChannelRecord>> {
     typed!("chan:{name}")
 }

@@ -66,6 +66,7 @@ struct Call {
     callback: Option<String>,
     callback_events: Option<String>,
     idempotency_key: Option<String>,
+    flow_key: Option<String>,
 }
 
 /// Validates a whole batch; the submissions come in call order.
@@ -112,6 +113,7 @@ fn parse_call(call: Value, config: &Config) -> Result<Submission, Error> {
         ("hookah-signing-key", call.signing_key),
         ("hookah-callback", call.callback),
         ("hookah-callback-events", call.callback_events),
+        ("hookah-flow-key", call.flow_key),
     ];
     let controls: Vec<(String, String)> =
         controls.into_iter().filter_map(|(name, value)| Some((name.to_string(), value?))).collect();

@@ -24,10 +24,12 @@ pub struct Control {
     pub callback: Option<String>,
     /// `Hookah-Callback-Events: attempts`: report every attempt too.
     pub callback_attempts: bool,
+    /// `Hookah-Flow-Key`: the flow the job belongs to instead of its target host's.
+    pub flow_key: Option<String>,
 }
 
 const KNOWN: &str = "hookah-max-attempts, hookah-timeout, hookah-delay, hookah-signing-key, hookah-mode, hookah-wait, \
-                     hookah-callback, hookah-callback-events";
+                     hookah-callback, hookah-callback-events, hookah-flow-key";
 
 /// Reads every `Hookah-*` header; unknown ones are refused so that typos are caught.
 pub fn parse(headers: &[(String, String)]) -> Result<Control, Error> {
@@ -47,6 +49,10 @@ pub fn parse(headers: &[(String, String)]) -> Result<Control, Error> {
             "mode" if value.eq_ignore_ascii_case("sync") => control.sync = true,
             "mode" if value.eq_ignore_ascii_case("async") => control.sync = false,
             "callback" => control.callback = Some(value.to_string()),
+            "flow-key" => {
+                crate::flows::check_flow_key(value)?;
+                control.flow_key = Some(value.to_string());
+            }
             "callback-events" if value.eq_ignore_ascii_case("attempts") => control.callback_attempts = true,
             "callback-events" if value.eq_ignore_ascii_case("end") => control.callback_attempts = false,
             "signing-key" | "mode" | "callback-events" => {
