@@ -43,7 +43,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) fn flow_counts(&self, record: &FlowRecord) -> Result<FlowCounts, KvError> {
         let queued = self.kv.load(&keys::flow_wait_count(&record.key))?;
         let epoch = self.clock.now_ms() / FLIGHT_EPOCH_MS;
-        let flights = [keys::target_flight(&record.key, epoch), keys::target_flight(&record.key, epoch.saturating_sub(1))];
+        let flights =
+            [keys::target_flight(&record.key, epoch), keys::target_flight(&record.key, epoch.saturating_sub(1))];
         let in_flight = self.kv.load_many(&flights)?.into_iter().sum();
         Ok(FlowCounts { waiting: queued.saturating_sub(record.queue.released), in_flight })
     }

@@ -113,7 +113,11 @@ enum Schedule {
 /// Parses a `PUT` body into the settings it sets: a field left out takes its default (`null`
 /// limits, `"1s"` period, not ordered, not paused).
 pub fn parse_settings(body: &[u8]) -> Result<FlowSettings, Error> {
-    let body: FlowBody = serde_json::from_slice(body).map_err(|error| bad_flow(error.to_string()))?;
+    let body: serde_json::Value = serde_json::from_slice(body).map_err(|error| bad_flow(error.to_string()))?;
+    if !body.is_object() {
+        return Err(bad_flow("a flow's settings are a JSON object"));
+    }
+    let body: FlowBody = serde_json::from_value(body).map_err(|error| bad_flow(error.to_string()))?;
     let period_ms = match &body.period {
         Some(text) => parse_duration_ms(text).map_err(|error| bad_flow(format!("period: {error}")))?,
         None => MIN_PERIOD_MS,

@@ -118,7 +118,7 @@ fn header() -> impl Strategy<Value = (String, String)> {
 /// `Hookah-*` headers with values near and past their limits, and a few strangers.
 fn control_header() -> impl Strategy<Value = (String, String)> {
     let option =
-        "(hookah|HOOKAH|Hookah)-(max-attempts|timeout|delay|wait|mode|signing-key|callback|callback-events|bogus)";
+        "(hookah|HOOKAH|Hookah)-(max-attempts|timeout|delay|wait|mode|signing-key|callback|callback-events|flow-key|bogus)";
     let value = prop_oneof![
         "[0-9]{1,4}",
         "[ +-]?[0-9]{0,21}[ .]?",
@@ -139,16 +139,20 @@ fn valid_control() -> impl Strategy<Value = Control> {
         proptest::option::of(1..=MAX_TIMEOUT_SECS),
         proptest::option::of("[!-~]([ -~]{0,20}[!-~])?"),
         any::<bool>(),
+        proptest::option::of("[!-~]([ -~]{0,40}[!-~])?"),
     )
-        .prop_map(|(max_attempts, timeout, delay, signing_key, sync, wait, callback, attempts)| Control {
-            max_attempts,
-            timeout_ms: timeout.map(|s| s * 1000),
-            delay_ms: if sync { 0 } else { delay * 1000 },
-            signing_key,
-            sync,
-            wait_ms: wait.map(|s| s * 1000),
-            callback_attempts: attempts && callback.is_some(),
-            callback,
+        .prop_map(|(max_attempts, timeout, delay, signing_key, sync, wait, callback, attempts, flow_key)| {
+            Control {
+                max_attempts,
+                timeout_ms: timeout.map(|s| s * 1000),
+                delay_ms: if sync { 0 } else { delay * 1000 },
+                signing_key,
+                sync,
+                wait_ms: wait.map(|s| s * 1000),
+                callback_attempts: attempts && callback.is_some(),
+                callback,
+                flow_key,
+            }
         })
 }
 
@@ -172,6 +176,9 @@ fn print_control(control: &Control, shout: bool) -> Vec<(String, String)> {
         add("hookah-signing-key", key.to_string());
     }
     add("hookah-mode", if control.sync { "sync" } else { "async" }.to_string());
+    if let Some(key) = &control.flow_key {
+        add("hookah-flow-key", key.clone());
+    }
     if let Some(ms) = control.wait_ms {
         add("hookah-wait", (ms / 1000).to_string());
     }
