@@ -34,6 +34,7 @@
 use super::{lists, timers, Hookah};
 use crate::digest::sha256_hex;
 use crate::error::Error;
+use crate::flows::FlowRecord;
 use crate::ids::{JobId, ID_RANDOM_BYTES};
 use crate::job::{transition, Callback, JobRecord, State, RECORD_VERSION};
 use crate::keys::{self, Entry, TypedKv};
@@ -71,6 +72,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         self.ensure_room(1)?;
         let mut record = self.record_of(&submission, now);
+        let flow = self.flow_record(&record.flow_key())?;
+        if let Some(flow) = &flow {
+            if submission.control.sync {
+                let message =
+                    "this job's flow key has stored settings: its attempts go at the flow's pace, never inline";
+                return Err(Error::conflict("flow_controlled", message));
+            }
+            waits_for_flow(&mut record, flow, now);
+        }
         let mut extra = Vec::new();
         if let Some(key) = &submission.idempotency_key {
             let (key_hash, fingerprint) = idempotency_of(key, &record);
@@ -79,6 +89,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             self.take_idempotency_key(&key_hash, now)?;
             extra.push(idempotency_entry(&mut record, key_hash, fingerprint, now));
+        }
+        if let Some(flow) = flow.filter(|_| record.waiting) {
+            extra.extend(self.enqueue(&flow.key, &[&record.id])?);
+            if !flow.settings.paused {
+                extra.extend(self.flow_wakeup(&flow.key)?);
+            }
+            self.store_waiting(&record, submission.body, extra)?;
+            return Ok(Accepted { record, replayed: false, slot: None });
         }
         let slot = self.store_with_slot(&record, submission.body, extra)?;
         Ok(Accepted { record, replayed: false, slot: Some(slot) })
@@ -129,6 +147,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// waits (a job in its first attempt is listed once that attempt ends), and `extra`.
     pub(crate) fn store(&self, record: &JobRecord, body: Vec<u8>, extra: Vec<Entry>) -> Result<(), KvError> {
         self.store_with_slot(record, body, extra).map(|_| ())
+    }
+
+    /// Writes a new job that waits in its flow's queue (no timer slot: the flow releases it),
+    /// with `extra` (its queue entry, its flow's wake-up) in one commit.
+    fn store_waiting(&self, record: &JobRecord, body: Vec<u8>, extra: Vec<Entry>) -> Result<(), KvError> {
+        let mut record = record.clone();
+        let mut entries = lists::append_pending(self.kv, &mut [&mut record])?;
+        entries.push(keys::job(&record.id).entry(&record));
+        if !body.is_empty() {
+            entries.push(keys::body(&record.id).entry(&body));
+        }
+        entries.extend(extra);
+        self.kv.set_many(entries)
     }
 
     /// [`Self::store`], answering the number of the job's timer slot.
@@ -184,6 +215,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         Ok(())
     }
+}
+
+/// A new job of a flow with settings is not claimed at accept: the flow's steps release it. It
+/// waits in the flow's queue from now when it is due now, and always in an ordered flow (whose
+/// order is the order of acceptance); a delayed job of another flow joins the queue when its
+/// timer comes due.
+pub(crate) fn waits_for_flow(record: &mut JobRecord, flow: &FlowRecord, now: u64) {
+    let next_at = match record.state {
+        State::Pending { next_at } => next_at,
+        _ => now,
+    };
+    record.state = State::Pending { next_at };
+    record.timer = keys::timer_bucket(next_at, now);
+    record.waiting = flow.settings.ordered || next_at <= now;
 }
 
 /// The key's hash and the call's fingerprint (method, target, body): what an idempotency record

@@ -15,6 +15,7 @@
 use super::outcome::{holds, Made};
 use super::{timers, Hookah};
 use crate::delivery::AttemptResult;
+use crate::flows::FlowRecord;
 use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State};
 use crate::keys::{self, TypedKv};
 use crate::ports::{Captured, Kv, KvError, OutboundRequest, Sent, Transport};
@@ -76,9 +77,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     }
 
     /// A sweep's attempt of a claim whose timer slot (in its lease's bucket) is number `slot`, its
-    /// outcome left for the sweep to record with others.
-    pub(crate) async fn make_attempt_in_slot(&self, record: JobRecord, slot: u64) -> Result<Option<Made>, KvError> {
-        self.make_attempt(record, AttemptOptions::default(), None, Some(slot)).await
+    /// outcome left for the sweep to record with others. `flow`: the settings of its flow.
+    pub(crate) async fn make_attempt_in_slot(
+        &self,
+        record: JobRecord,
+        slot: u64,
+        flow: Option<FlowRecord>,
+    ) -> Result<Option<Made>, KvError> {
+        let made = self.make_attempt(record, AttemptOptions::default(), None, Some(slot)).await?;
+        Ok(made.map(|made| Made { flow, ..made }))
     }
 
     pub async fn attempt_with(&self, record: JobRecord, options: AttemptOptions) -> Result<Attempted, KvError> {
@@ -110,7 +117,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         slot: Option<u64>,
     ) -> Result<Option<Made>, KvError> {
         let place = record.target_place;
-        let host = crate::stats::hosts::host_of(&record.url);
+        let host = record.flow_key().into_owned();
         let made = self.send_attempt(record, options, body, slot).await;
         // The place the claim took for its target is given back however the attempt went.
         if let Some(epoch) = place {
@@ -166,7 +173,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             request_headers,
             ..detail_of(sent.response.as_ref(), self.config.attempt_body_bytes)
         };
-        Ok(Some(Made { claimed: record, attempt, detail, sent, slot }))
+        Ok(Some(Made { claimed: record, attempt, detail, sent, slot, flow: None }))
     }
 
     fn capture_bytes(&self, record: &JobRecord) -> usize {

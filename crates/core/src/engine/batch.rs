@@ -34,15 +34,18 @@
 //! the others stay claimed and a sweep takes them over at their lease's end, through the timer
 //! slot stored with them.
 
-use super::accept::{idempotency_entry, idempotency_of};
+use super::accept::{idempotency_entry, idempotency_of, waits_for_flow};
 use super::attempt::RECORD_MARGIN_MS;
 use super::outcome::ready;
 use super::{lists, timers, Accepted, Held, Hookah};
+use crate::flows::FlowRecord;
+use crate::ids::JobId;
 use crate::job::{JobRecord, State};
 use crate::keys::{self, Entry};
 use crate::ports::{Kv, KvError, Transport};
 use crate::request::{BatchError, Submission};
 use futures::stream::{FuturesUnordered, StreamExt};
+use std::collections::{BTreeMap, HashMap};
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Stores a validated batch, all or nothing; answers each call's job in call order (the
@@ -56,6 +59,12 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         self.ensure_room(calls.len() as u64)?;
         let mut records: Vec<JobRecord> = calls.iter().map(|call| self.record_of(call, now)).collect();
+        let flows = self.flow_records_of(&records)?;
+        for record in &mut records {
+            if let Some(flow) = flows.get(record.flow_key().as_ref()) {
+                waits_for_flow(record, flow, now);
+            }
+        }
         // Read every key's record before any race counter moves.
         let mut originals: Vec<Option<JobRecord>> = vec![None; calls.len()];
         let mut keyed = Vec::new();
@@ -76,33 +85,49 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             extra.push(idempotency_entry(&mut records[index], key_hash, fingerprint, now));
         }
         let fresh: Vec<usize> = (0..calls.len()).filter(|&i| originals[i].is_none()).collect();
-        let slots = self.store_batch(&mut records, &fresh, &calls, extra)?;
+        let slots = self.store_batch(&mut records, &fresh, &calls, extra, &flows)?;
         let mut slots = slots.into_iter();
         let accepted = records
             .into_iter()
             .zip(originals)
             .map(|(record, original)| match original {
                 Some(original) => Accepted { record: original, replayed: true, slot: None },
-                None => Accepted { record, replayed: false, slot: slots.next() },
+                None => Accepted { record, replayed: false, slot: slots.next().flatten() },
             })
             .collect();
         Ok(accepted)
     }
 
     /// Writes the jobs at `fresh` (indexes into `records` and `calls`) with their bodies, timer
-    /// slots, pending-list entries and `extra` in one `set_many`; answers their slot numbers.
+    /// slots (or, for jobs that wait for their flow, queue entries and the flows' wake-ups),
+    /// pending-list entries and `extra` in one `set_many`; answers their slot numbers.
     fn store_batch(
         &self,
         records: &mut [JobRecord],
         fresh: &[usize],
         calls: &[Submission],
         extra: Vec<Entry>,
-    ) -> Result<Vec<u64>, KvError> {
+        flows: &HashMap<String, FlowRecord>,
+    ) -> Result<Vec<Option<u64>>, KvError> {
         if fresh.is_empty() {
             return Ok(Vec::new());
         }
-        let wanted: Vec<(u64, &str)> = fresh.iter().map(|&i| (records[i].timer, records[i].id.as_str())).collect();
+        let timed: Vec<usize> = fresh.iter().copied().filter(|&i| !records[i].waiting).collect();
+        let wanted: Vec<(u64, &str)> = timed.iter().map(|&i| (records[i].timer, records[i].id.as_str())).collect();
         let (mut entries, numbers) = timers::allocate_numbered(self.kv, &self.config.region, &wanted)?;
+        let mut queued: BTreeMap<String, Vec<&JobId>> = BTreeMap::new();
+        for &i in fresh.iter().filter(|&&i| records[i].waiting) {
+            queued.entry(records[i].flow_key().into_owned()).or_default().push(&records[i].id);
+        }
+        for (key, ids) in &queued {
+            entries.extend(self.enqueue(key, ids)?);
+            if flows.get(key).is_some_and(|flow| !flow.settings.paused) {
+                entries.extend(self.flow_wakeup(key)?);
+            }
+        }
+        let mut numbers = numbers.into_iter();
+        let slots: Vec<Option<u64>> =
+            fresh.iter().map(|&i| if records[i].waiting { None } else { numbers.next() }).collect();
         let mut waiting: Vec<&mut JobRecord> = records
             .iter_mut()
             .enumerate()
@@ -120,7 +145,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         entries.extend(extra);
         self.kv.set_many(entries)?;
-        Ok(numbers)
+        Ok(slots)
     }
 
     /// The first attempts of a batch's jobs this invocation stored claimed, `sweep_concurrency`

@@ -31,11 +31,13 @@
 //! bigger the next group, so no outcome waits on a timer.
 
 use super::{lists, timers, Hookah};
+use crate::flows::{self, FlowRecord};
 use crate::job::transition::{self, Decision};
 use crate::job::{Attempt, AttemptDetail, JobRecord, State, LEASE_SAFETY_MS};
 use crate::keys::{self, Entry};
 use crate::ports::{Kv, KvError, Sent, Transport};
 use futures::{FutureExt, Stream, StreamExt};
+use std::collections::BTreeSet;
 
 /// An attempt made and not yet recorded.
 #[derive(Debug)]
@@ -47,6 +49,8 @@ pub(crate) struct Made {
     pub(crate) sent: Sent,
     /// The number of the claim's own timer slot, in its lease's bucket, if known.
     pub(crate) slot: Option<u64>,
+    /// The settings of the job's flow, as its claimer knew them (`None`: the variables').
+    pub(crate) flow: Option<FlowRecord>,
 }
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
@@ -111,6 +115,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 entries.extend(self.outcome_entries(made, next));
             }
         }
+        // An ordered flow's head that ended lets the next job go: its flow's step runs next.
+        let ended_heads: BTreeSet<&str> = made
+            .iter()
+            .zip(&next)
+            .filter(|(made, next)| {
+                let ordered = made.flow.as_ref().is_some_and(|flow| flow.settings.ordered);
+                ordered && next.as_ref().is_some_and(|next| next.state.finished_at().is_some())
+            })
+            .filter_map(|(made, _)| made.flow.as_ref().map(|flow| flow.key.as_str()))
+            .collect();
+        for key in ended_heads {
+            entries.extend(self.flow_wakeup(key)?);
+        }
         if !entries.is_empty() {
             self.kv.set_many(entries)?;
         }
@@ -126,7 +143,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             .map(|made| {
                 let claim = holds(&made.claimed, now)?;
                 let random = self.entropy.next_u32();
-                Some((claim, transition::decide(&made.claimed, &made.sent.result, now, self.config, random)))
+                let settings = made.flow.as_ref().map(|flow| &flow.settings);
+                Some((claim, flows::decide(&made.claimed, settings, &made.sent.result, now, self.config, random)))
             })
             .collect();
         let retrying: Vec<usize> =

@@ -27,6 +27,7 @@ use crate::ids::{derived_job_id, EventId, JobId, SubscriptionId, ID_RANDOM_BYTES
 use crate::job::{transition, JobRecord, State};
 use crate::keys::{self, Entry, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
+use std::collections::BTreeMap;
 
 /// A fan-out step that creates at most this many jobs delivers them itself, right away.
 pub(super) const IMMEDIATE_JOBS: usize = 16;
@@ -133,7 +134,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             let job = self.event_job(&event, sub, id, body, now, immediate);
             jobs.push(job);
         }
-        let wanted: Vec<(u64, &str)> = jobs.iter().map(|job| (job.timer, job.id.as_str())).collect();
+        // A subscription whose flow has settings gets its deliveries through the flow's queue.
+        let flows = self.flow_records_of(&jobs)?;
+        let mut queued: BTreeMap<String, Vec<JobId>> = BTreeMap::new();
+        for job in &mut jobs {
+            if let Some(flow) = flows.get(job.flow_key().as_ref()) {
+                super::accept::waits_for_flow(job, flow, now);
+                queued.entry(flow.key.clone()).or_default().push(job.id.clone());
+            }
+        }
+        for (key, ids) in &queued {
+            entries.extend(self.enqueue(key, &ids.iter().collect::<Vec<_>>())?);
+            if !flows[key].settings.paused {
+                entries.extend(self.flow_wakeup(key)?);
+            }
+        }
+        let wanted: Vec<(u64, &str)> =
+            jobs.iter().filter(|job| !job.waiting).map(|job| (job.timer, job.id.as_str())).collect();
         entries.extend(timers::allocate(self.kv, &self.config.region, &wanted)?);
         let mut waiting: Vec<&mut JobRecord> =
             jobs.iter_mut().filter(|j| matches!(j.state, State::Pending { .. })).collect();

@@ -31,7 +31,6 @@ use super::Hookah;
 use crate::job::JobRecord;
 use crate::keys::{self, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
-use crate::stats::hosts::host_of;
 use std::collections::{BTreeSet, HashMap};
 
 /// Longer than the longest lease (2 × 300 s timeout + 30 s).
@@ -60,13 +59,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// it may have. `earlier` remembers the last epoch's count per host for the sweep: nothing
     /// is added to a past epoch, so a count read a moment ago can only be too high, which holds
     /// back, never lets through, an attempt too many.
+    /// `limit`: the attempts the flow may have in flight (0: no limit).
     pub(crate) fn take_target_place(
         &self,
         host: &str,
+        limit: u64,
         now: u64,
         earlier: &mut HashMap<String, u64>,
     ) -> Result<Option<Option<u64>>, KvError> {
-        if self.config.target_concurrency == 0 {
+        if limit == 0 {
             return Ok(Some(None));
         }
         let epoch = now / FLIGHT_EPOCH_MS;
@@ -83,7 +84,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 count
             }
         };
-        if (mine.max(0) as u64).saturating_add(earlier) > self.config.target_concurrency {
+        if (mine.max(0) as u64).saturating_add(earlier) > limit {
             self.kv.add_to(&current, -1)?;
             return Ok(None);
         }
@@ -96,10 +97,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// attempt starts, and an attempt is dated by its start or, if abandoned, by its lease's
     /// end, at most one epoch later.
     pub(crate) fn spent_flight_counters(&self, job: &JobRecord, now: u64) -> Vec<String> {
-        if self.config.target_concurrency == 0 {
-            return Vec::new();
-        }
-        let host = host_of(&job.url);
+        let host = job.flow_key();
         let spent = (now / FLIGHT_EPOCH_MS).saturating_sub(2);
         let epochs: BTreeSet<u64> =
             job.attempts.iter().map(|a| a.at / FLIGHT_EPOCH_MS).flat_map(|e| [e.saturating_sub(1), e]).collect();

@@ -7,9 +7,13 @@
 //! parallelism, rate, retry policy, order and pause; any other key gets the variables'
 //! defaults (`target_concurrency`, `target_rate`, `retry_schedule`, `max_attempts`).
 
+use crate::delivery::AttemptResult;
 use crate::duration::parse_duration_ms;
 use crate::engine::fence::TurnMark;
 use crate::error::Error;
+use crate::job::transition::{self, Decision};
+use crate::job::JobRecord;
+use crate::Config;
 use serde::{Deserialize, Serialize};
 
 pub const RECORD_VERSION: u32 = 1;
@@ -80,6 +84,36 @@ pub struct FlowQueue {
     /// For an ordered flow: the job whose turn it is, until it is finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<crate::ids::JobId>,
+    /// The `rate` period the flow's steps last started attempts in, and how many.
+    #[serde(default)]
+    pub window: u64,
+    #[serde(default)]
+    pub started: u64,
+}
+
+/// What comes of an attempt of `job`, whose flow has `settings` (if stored): the flow's retry
+/// schedule and `max_attempts` stand in for the variables', though not for a `max_attempts` the
+/// submission set itself.
+pub fn decide(
+    job: &JobRecord,
+    settings: Option<&FlowSettings>,
+    result: &AttemptResult,
+    now: u64,
+    config: &Config,
+    random: u32,
+) -> Decision {
+    let Some(settings) = settings.filter(|s| s.retry_schedule_ms.is_some() || s.max_attempts.is_some()) else {
+        return transition::decide(job, result, now, config, random);
+    };
+    let mut config = config.clone();
+    if let Some(schedule) = &settings.retry_schedule_ms {
+        config.retry_schedule_ms = schedule.clone();
+    }
+    let mut job = job.clone();
+    if let (Some(max), false) = (settings.max_attempts, job.max_attempts_asked) {
+        job.max_attempts = max;
+    }
+    transition::decide(&job, result, now, &config, random)
 }
 
 /// The body of `PUT /_hookah/v1/flows/{key}`: every field optional, unknown ones refused.

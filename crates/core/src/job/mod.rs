@@ -84,6 +84,10 @@ pub struct JobRecord {
     /// its target host's (`flow_key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<String>,
+    /// It waits in its flow's queue (or, as an ordered flow's head, for the flow's next step):
+    /// only that flow's step claims it (`engine/flows.rs`), never its own timer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waiting: bool,
     /// The submission set its own `max_attempts`, which a flow's setting does not override.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub max_attempts_asked: bool,
@@ -248,6 +252,7 @@ impl JobRecord {
             verifies: None,
             ops: false,
             flow: None,
+            waiting: false,
             max_attempts_asked: false,
             idempotency_key: None,
             turn: 0,

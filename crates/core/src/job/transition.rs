@@ -39,7 +39,8 @@ pub fn on_timer(record: &JobRecord, slot_bucket: u64, now: u64, config: &Config)
             TimerAction::Skip
         };
     }
-    if slot_bucket < record.timer {
+    // A job waiting for its flow goes when the flow's step releases it, not by its timer.
+    if slot_bucket < record.timer || record.waiting {
         return TimerAction::Skip;
     }
     match record.state {

@@ -189,6 +189,12 @@ pub(crate) fn flow_log() -> LogBase<crate::engine::FlowName> {
     LogBase::new("flows".into())
 }
 
+/// A flow's record, by the hash its timer slots carry (`flw_{hash}`).
+pub(crate) fn flow_by_timer_id(id: &str) -> Option<Key<crate::flows::FlowRecord>> {
+    let hash = id.strip_prefix(FLOW_TIMER_PREFIX)?;
+    (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then(|| typed!("flow:{hash}"))
+}
+
 /// How many jobs ever began to wait in a flow's queue (a counter): the queue's entries are
 /// numbered 1 to this, in the order they began to wait.
 pub fn flow_wait_count(key: &str) -> Key<Counter> {

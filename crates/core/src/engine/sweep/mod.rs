@@ -67,10 +67,9 @@ use super::Hookah;
 use crate::job::{JobRecord, State, DELETION_GRACE_MS, LEASE_SAFETY_MS};
 use crate::keys::{self, bucket_of, TypedKv, BUCKET_CLAIM_WINDOW_MS, BUCKET_MS, SETTLE_MS};
 use crate::ports::{Kv, KvError, Transport};
-use crate::stats::hosts::host_of;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
@@ -91,6 +90,8 @@ pub struct SweepReport {
     pub lost_claims: u64,
     /// Event timers handled (fan-out steps and event deletions).
     pub events: u64,
+    /// Flow steps taken (`engine/flows.rs`), each releasing what its flow lets go.
+    pub flow_steps: u64,
     pub finished_buckets: u64,
     /// Due jobs left for a second because their target had all the attempts it may have.
     pub held_back: u64,
@@ -140,6 +141,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // Claims whose target had no place in flight when their turn to start came, by host.
         let mut waiting: HashMap<String, Vec<(JobRecord, u64)>> = HashMap::new();
         let mut earlier_flights = HashMap::new();
+        // The settings of each flow key this sweep started attempts for.
+        let mut flows = HashMap::new();
         // Attempts that have ended, recorded together at the top of the loop.
         let mut ended = Vec::new();
         loop {
@@ -154,17 +157,28 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     }
                     continue;
                 }
-                let host = host_of(&claim.url);
+                let host = claim.flow_key().into_owned();
                 // Behind claims already waiting for this target, without asking again.
+                let flow = match self.flow_known(&host, &mut flows) {
+                    Ok(flow) => flow,
+                    Err(error) => {
+                        // Given back below with the rest; no new batch starts.
+                        deciding = false;
+                        failure.get_or_insert(error);
+                        waiting.entry(host).or_default().push((claim, slot));
+                        continue;
+                    }
+                };
                 let place = if waiting.contains_key(&host) {
                     Ok(None)
                 } else {
-                    self.take_target_place(&host, self.clock.now_ms(), &mut earlier_flights)
+                    let limit = self.flow_parallelism(flow.as_ref());
+                    self.take_target_place(&host, limit, self.clock.now_ms(), &mut earlier_flights)
                 };
                 match place {
                     Ok(Some(place)) => {
                         claim.target_place = place;
-                        let attempt = self.make_attempt_in_slot(claim, slot);
+                        let attempt = self.make_attempt_in_slot(claim, slot, flow);
                         pool.push(async move { (host, attempt.await) });
                     }
                     Ok(None) => waiting.entry(host).or_default().push((claim, slot)),
@@ -362,9 +376,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         report.buckets += walked.len() as u64;
         report.slots += slot_keys.len() as u64;
 
-        let SlotsRead { found, events, orphaned_entries } = self.read_slots(&slot_keys, &slot_buckets, now)?;
-        report.skipped += slot_keys.len() as u64 - found.len() as u64 - events.len() as u64;
-        let claims = self.act_on_slots(found, orphaned_entries, now, report, blocked)?;
+        let SlotsRead { found, events, flows, orphaned_entries } = self.read_slots(&slot_keys, &slot_buckets, now)?;
+        report.skipped += (slot_keys.len() - found.len() - events.len() - flows.len()) as u64;
+        let mut claims = self.act_on_slots(found, orphaned_entries, now, report, blocked)?;
+        // Each flow's step once a batch, however many of its slots came due.
+        let flows: BTreeSet<String> = flows.into_iter().collect();
+        for flow in flows {
+            report.flow_steps += 1;
+            let released = self.flow_step(&flow, now)?;
+            report.claimed += released.len() as u64;
+            claims.extend(released);
+        }
         for (bucket, id) in events {
             report.events += 1;
             self.event_timer(&id, bucket)?;

@@ -30,14 +30,14 @@ use crate::engine::stats::Seen;
 use crate::engine::targets::HOLD_BACK_MS;
 use crate::engine::timers::{self, Carried};
 use crate::engine::Hookah;
+use crate::flows::FlowRecord;
 use crate::ids::{EventId, JobId};
 use crate::job::transition::{self, TimerAction};
 use crate::job::view::public_state;
 use crate::job::{JobRecord, State};
 use crate::keys::{self, Bytes, Key, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
-use crate::stats::hosts::host_of;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// A slot read during the sweep and the record it pointed at, as stored.
 pub(super) struct Found {
@@ -57,6 +57,8 @@ pub(super) struct SlotsRead {
     pub(super) found: Vec<Found>,
     /// Events, whose timers drive fan-out.
     pub(super) events: Vec<(u64, EventId)>,
+    /// Flows whose next step is due, by the id their slots carry (`engine/flows.rs`).
+    pub(super) flows: Vec<String>,
     /// List entries carried by slots whose job is gone: they go with this batch's deletions.
     pub(super) orphaned_entries: Vec<String>,
 }
@@ -72,6 +74,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         now: u64,
     ) -> Result<SlotsRead, KvError> {
         let mut events = Vec::new();
+        let mut flows = Vec::new();
         // In slot order: a carried record, or the id whose record is read below.
         let mut slots: Vec<SlotRead> = Vec::new();
         for (value, &bucket) in self.kv.load_many(slot_keys)?.into_iter().zip(slot_buckets) {
@@ -80,6 +83,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             // A slot names an event or a job by its prefix; one that names neither has no record.
             if let Some(event) = EventId::parse(&id) {
                 events.push((bucket, event));
+                continue;
+            }
+            if id.starts_with(keys::FLOW_TIMER_PREFIX) {
+                flows.push(id);
                 continue;
             }
             let Some(id) = JobId::parse(&id) else { continue };
@@ -105,7 +112,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 None => orphaned_entries.extend(list_entry.map(String::from)),
             }
         }
-        Ok(SlotsRead { found, events, orphaned_entries })
+        Ok(SlotsRead { found, events, flows, orphaned_entries })
     }
 
     /// Carries out each slot's timer action; returns the records this sweep now holds claims on,
@@ -151,15 +158,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // again: the rest of their jobs wait.
         let mut full_targets = blocked;
         let mut placed = Vec::new();
+        // Due jobs of flows with settings wait for their flow's step instead (`engine/flows.rs`).
+        let flows =
+            self.flow_records_of(wanted.iter().filter(|(_, next)| next.is_some()).map(|(slot, _)| &slot.record))?;
         for (slot, next) in wanted {
             // A batch slowed down (a busy disk) stops taking turns well before their deadline;
             // what it did not get to is looked at again a second later.
             let late = self.clock.now_ms() > now + fence::TURN_DEADLINE_MS / 2;
-            let host = host_of(&slot.record.url);
+            let host = slot.record.flow_key().into_owned();
             let wants_start = next.is_some();
             let allowed = match (late, wants_start) {
                 (true, _) => false,
                 (false, false) => true,
+                (false, true) if flows.contains_key(&host) => true,
                 (false, true) if full_targets.contains(&host) => false,
                 (false, true) => self.take_target_start(&host, now)?,
             };
@@ -179,6 +190,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut cancelled = self.kv.exist_many(&cancel_keys)?.into_iter();
 
         let mut records = Vec::new();
+        let mut handed: HashMap<String, Vec<(JobId, bool)>> = HashMap::new();
         let mut deletions = orphaned_entries;
         let mut claims = Vec::new();
         for (slot, next) in placed {
@@ -222,6 +234,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             visits.push(Seen::Claimed(if pending { slot.record.clone() } else { next.clone() }));
             next.attempts_counted = next.attempts.len() as u32;
             next.turn = turn;
+            if let Some((flow, queued)) = waits_for_flow(&flows, &next) {
+                // Pending now, for the flow's step to release; its timer slot is spent.
+                next.state = State::Pending { next_at: now };
+                next.waiting = true;
+                handed.entry(flow).or_default().push((next.id.clone(), queued));
+                report.rescheduled += 1;
+                records.push(next);
+                continue;
+            }
             claims.push((next.clone(), new_timers.push(next.timer, slot.id.as_str())));
             report.claimed += 1;
             records.push(next);
@@ -236,6 +257,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let (mut entries, numbers) = new_timers.allocate(self.kv, &self.config.region)?;
         let claims = claims.into_iter().map(|(claim, i)| (claim, numbers[i])).collect();
         entries.extend(records.iter().map(|record| keys::job(&record.id).entry(record)));
+        for (flow, jobs) in &handed {
+            let queued: Vec<&JobId> = jobs.iter().filter(|(_, queued)| *queued).map(|(id, _)| id).collect();
+            entries.extend(self.enqueue(flow, &queued)?);
+            if !flows[flow].settings.paused {
+                entries.extend(self.flow_wakeup(flow)?);
+            }
+        }
         if !entries.is_empty() {
             self.kv.set_many(entries)?;
         }
@@ -270,6 +298,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         Ok(doomed)
     }
+}
+
+/// Whether a due job waits for its flow instead of being claimed: its flow key, and whether it
+/// joins the flow's queue (an ordered flow's head keeps its place at the front and only waits
+/// while the flow is paused).
+fn waits_for_flow(flows: &HashMap<String, FlowRecord>, job: &JobRecord) -> Option<(String, bool)> {
+    let key = job.flow_key();
+    let flow = flows.get(key.as_ref())?;
+    let head = flow.settings.ordered && flow.queue.head.as_ref() == Some(&job.id);
+    (flow.settings.paused || !head).then(|| (key.into_owned(), !head))
 }
 
 /// Puts a slot off for a second, unchanged (its target is full, or the batch ran late).

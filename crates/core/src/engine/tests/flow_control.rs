@@ -1,0 +1,250 @@
+//! Flow keys with settings (`engine/flows.rs`): pause and resume, rate and parallelism, ordered
+//! delivery, per-flow retry policy, and that one flow's backlog holds back no other.
+
+use super::{Answer, World};
+use crate::flows::{FlowRecord, FlowSettings, RECORD_VERSION};
+use crate::job::State;
+use crate::keys::{self, TypedKv};
+use crate::ports::Kv;
+use crate::Config;
+use futures::executor::block_on;
+
+const A: &str = "https://a.example/";
+
+/// Stores `settings` for flow `key` as its `PUT` does: the queue kept, a wake-up when unpaused.
+fn set_flow(world: &World, key: &str, settings: FlowSettings) {
+    let hookah = world.hookah();
+    let now = world.clock.0.get();
+    let existing = hookah.flow_record(key).unwrap();
+    let queue = existing.as_ref().map(|flow| flow.queue.clone()).unwrap_or_default();
+    let turn = existing.as_ref().map_or(0, |flow| flow.turn);
+    let record = FlowRecord {
+        v: RECORD_VERSION,
+        key: key.into(),
+        settings: settings.clone(),
+        created_at: now,
+        updated_at: now,
+        queue,
+        turn,
+        turn_mark: Default::default(),
+    };
+    world.kv.save(&keys::flow(key), &record).unwrap();
+    if !settings.paused {
+        world.kv.set_many(hookah.flow_wakeup(key).unwrap()).unwrap();
+    }
+}
+
+fn settings() -> FlowSettings {
+    FlowSettings { period_ms: 1_000, ..FlowSettings::default() }
+}
+
+/// Submits a call to `a.example/{n}` in flow `key`, carrying out its follow-up; its job id.
+fn submit(world: &World, key: &str, n: usize) -> String {
+    let answer = world.call(
+        "POST",
+        &format!("/{A}{n}"),
+        &[("authorization", "Bearer t"), ("hookah-flow-key", key)],
+        format!("{{\"n\":{n}}}").as_bytes(),
+    );
+    assert_eq!(answer.status, 202, "{}", answer.json);
+    answer.json["id"].as_str().unwrap().to_string()
+}
+
+/// The paths sent to, in order (`/0`, `/1`, …).
+fn paths(world: &World) -> Vec<String> {
+    world.sent().iter().map(|sent| sent.rsplit('/').next().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_paused_flow_makes_no_attempts_until_resumed_and_holds_back_no_other_flow() {
+    let world = World::receiving(Config::default());
+    set_flow(&world, "tenant-a", FlowSettings { paused: true, ..settings() });
+    let ids: Vec<String> = (0..3).map(|n| submit(&world, "tenant-a", n)).collect();
+    let other = submit(&world, "tenant-b", 9);
+    assert_eq!(world.sent(), vec![format!("POST {A}9")], "only the other flow's job went, at once");
+    world.sweep_each_second(120);
+    assert_eq!(world.sent().len(), 1, "a paused flow makes no attempts");
+    for id in &ids {
+        let job = world.job(id).unwrap();
+        assert!(job.waiting && job.attempts.is_empty(), "{:?}", job.state);
+    }
+    let flow = world.hookah().flow_record("tenant-a").unwrap().unwrap();
+    assert_eq!(world.hookah().flow_counts(&flow).unwrap().waiting, 3);
+    assert!(matches!(world.job(&other).unwrap().state, State::Delivered { .. }));
+
+    set_flow(&world, "tenant-a", settings());
+    world.sweep_each_second(2);
+    assert_eq!(paths(&world), ["9", "0", "1", "2"], "released in the order they began to wait");
+    for id in &ids {
+        assert!(matches!(world.job(id).unwrap().state, State::Delivered { .. }));
+    }
+    let flow = world.hookah().flow_record("tenant-a").unwrap().unwrap();
+    assert_eq!(world.hookah().flow_counts(&flow).unwrap().waiting, 0);
+    assert!(world.kv.keys_with_prefix("flow:").iter().all(|key| !key.contains(":wait:") || key.ends_with(":wait:n")));
+}
+
+#[test]
+fn a_flows_rate_lets_that_many_start_a_period() {
+    let world = World::receiving(Config::default());
+    set_flow(&world, "slow", FlowSettings { rate: Some(2), ..settings() });
+    for n in 0..6 {
+        submit(&world, "slow", n);
+    }
+    assert!(world.sent().is_empty(), "a flow with settings attempts nothing inline");
+    let mut per_second = Vec::new();
+    for _ in 0..5 {
+        let before = world.sent().len();
+        world.sweep_each_second(1);
+        per_second.push(world.sent().len() - before);
+    }
+    assert_eq!(per_second, [2, 2, 2, 0, 0]);
+    assert_eq!(paths(&world), ["0", "1", "2", "3", "4", "5"]);
+}
+
+#[test]
+fn a_flows_rate_counts_over_its_period() {
+    let world = World::receiving(Config::default());
+    // At the start of a period.
+    world.clock.advance(60_000 - world.clock.0.get() % 60_000);
+    set_flow(&world, "hourly", FlowSettings { rate: Some(3), period_ms: 60_000, ..settings() });
+    for n in 0..5 {
+        submit(&world, "hourly", n);
+    }
+    world.sweep_each_second(59);
+    let sent_first_minute = world.sent().len();
+    world.sweep_each_second(62);
+    assert_eq!(sent_first_minute, 3, "as many as the rate in the first period");
+    assert_eq!(world.sent().len(), 5, "the rest in the next period");
+}
+
+#[test]
+fn an_ordered_flow_delivers_one_at_a_time_in_acceptance_order_and_a_failing_head_blocks_it() {
+    let world = World::receiving(Config::default());
+    set_flow(&world, "orders", FlowSettings { ordered: true, ..settings() });
+    world.answer(&format!("{A}0"), Answer::Status(503));
+    let ids: Vec<String> = (0..3).map(|n| submit(&world, "orders", n)).collect();
+    world.sweep_each_second(3);
+    assert_eq!(paths(&world), ["0"], "the head failed; nothing after it goes");
+    world.sweep_each_second(30);
+    assert!(paths(&world).iter().all(|path| path == "0"), "{:?}", paths(&world));
+    let flow = world.hookah().flow_record("orders").unwrap().unwrap();
+    assert_eq!(flow.queue.head.as_ref().map(|id| id.to_string()), Some(ids[0].clone()), "the head blocks");
+
+    world.answer(&format!("{A}0"), Answer::Status(200));
+    // Its next retry comes on the variables' schedule; the others follow it at once.
+    world.sweep_each_second(300);
+    let sent = paths(&world);
+    let first_other = sent.iter().position(|path| path != "0").unwrap();
+    assert_eq!(&sent[first_other..], ["1", "2"], "then the rest, in order: {sent:?}");
+    assert!(ids.iter().all(|id| matches!(world.job(id).unwrap().state, State::Delivered { .. })));
+}
+
+#[test]
+fn an_ordered_flows_cancelled_head_lets_the_next_job_go() {
+    let world = World::receiving(Config::default());
+    set_flow(&world, "orders", FlowSettings { ordered: true, ..settings() });
+    world.answer(&format!("{A}0"), Answer::Status(503));
+    let ids: Vec<String> = (0..2).map(|n| submit(&world, "orders", n)).collect();
+    world.sweep_each_second(2);
+    let cancelled = world.request("DELETE", &format!("/_hookah/v1/jobs/{}", ids[0]), "");
+    assert_eq!(cancelled.status, 200, "{}", cancelled.json);
+    world.sweep_each_second(40);
+    assert_eq!(paths(&world), ["0", "1"]);
+}
+
+#[test]
+fn parallelism_caps_the_attempts_a_flows_step_releases() {
+    let world = World::receiving(Config::default());
+    set_flow(&world, "one-at-a-time", FlowSettings { parallelism: Some(1), ..settings() });
+    for n in 0..3 {
+        submit(&world, "one-at-a-time", n);
+    }
+    let mut per_second = Vec::new();
+    for _ in 0..4 {
+        let before = world.sent().len();
+        world.sweep_each_second(1);
+        per_second.push(world.sent().len() - before);
+    }
+    assert_eq!(per_second, [1, 1, 1, 0]);
+}
+
+#[test]
+fn a_flows_retry_schedule_and_max_attempts_stand_in_for_the_variables() {
+    let world = World::receiving(Config::default());
+    let policy = FlowSettings { retry_schedule_ms: Some(vec![60_000]), max_attempts: Some(2), ..settings() };
+    set_flow(&world, "patient", policy);
+    world.answer(A, Answer::Status(500));
+    let id = submit(&world, "patient", 0);
+    world.sweep_each_second(2);
+    let State::Pending { next_at } = world.job(&id).unwrap().state else { panic!("not pending") };
+    let attempted = world.job(&id).unwrap().attempts[0].at;
+    assert!((48_000..=72_000).contains(&(next_at - attempted)), "the flow's 60 s ± 20 %: {}", next_at - attempted);
+    world.sweep_each_second(80);
+    let job = world.job(&id).unwrap();
+    assert!(matches!(job.state, State::Dead { .. }), "dead after the flow's 2 attempts: {:?}", job.state);
+    assert_eq!(job.attempts.len(), 2);
+
+    // A submission's own Hookah-Max-Attempts still wins.
+    let answer = world.call(
+        "POST",
+        &format!("/{A}own"),
+        &[("authorization", "Bearer t"), ("hookah-flow-key", "patient"), ("hookah-max-attempts", "3")],
+        b"{}",
+    );
+    world.sweep_each_second(200);
+    let own = world.job(answer.json["id"].as_str().unwrap()).unwrap();
+    assert_eq!(own.attempts.len(), 3, "{:?}", own.state);
+}
+
+#[test]
+fn a_paused_subscriptions_flow_holds_only_its_own_deliveries() {
+    let world = World::receiving(Config::default());
+    world.open_channel("orders");
+    world.subscribe("orders", "https://slow.example/hook");
+    world.subscribe("orders", "https://fast.example/hook");
+    let subs =
+        world.hookah().channels().list_subscriptions(&crate::engine::Principal::App, "orders", 10, None).unwrap();
+    let slow = subs.items.iter().find(|sub| sub.url.contains("slow")).unwrap().id.to_string();
+    set_flow(&world, &slow, FlowSettings { paused: true, ..settings() });
+    let published = world.call(
+        "POST",
+        "/_hookah/v1/channels/orders/events",
+        &[("authorization", "Bearer t"), ("hookah-event-type", "order.created")],
+        b"{}",
+    );
+    assert_eq!(published.status, 202, "{}", published.json);
+    world.sweep_each_second(10);
+    assert_eq!(world.urls_sent(), ["https://fast.example/hook"]);
+    set_flow(&world, &slow, settings());
+    world.sweep_each_second(2);
+    assert_eq!(world.urls_sent(), ["https://fast.example/hook", "https://slow.example/hook"]);
+}
+
+#[test]
+fn a_batchs_calls_in_an_ordered_flow_go_in_call_order() {
+    let world = World::receiving(Config::default());
+    set_flow(&world, "orders", FlowSettings { ordered: true, ..settings() });
+    let calls: serde_json::Value =
+        (0..5).map(|n| serde_json::json!({ "url": format!("{A}{n}"), "flow_key": "orders" })).collect();
+    let (answer, reply) = super::batch::post(&world, &calls);
+    assert_eq!(answer.status, 202, "{}", answer.json);
+    block_on(world.hookah().follow_up(reply.follow_up));
+    assert!(world.sent().is_empty());
+    world.sweep_each_second(10);
+    assert_eq!(paths(&world), ["0", "1", "2", "3", "4"]);
+}
+
+#[test]
+fn a_sync_call_to_a_flow_with_settings_is_refused_and_stores_nothing() {
+    let world = World::receiving(Config::default());
+    set_flow(&world, "tenant-a", settings());
+    let before = world.kv.data.borrow().clone();
+    let answer = world.call(
+        "POST",
+        &format!("/{A}0"),
+        &[("authorization", "Bearer t"), ("hookah-flow-key", "tenant-a"), ("hookah-mode", "sync")],
+        b"{}",
+    );
+    assert_eq!((answer.status, answer.code()), (409, "flow_controlled"));
+    assert_eq!(*world.kv.data.borrow(), before);
+}
