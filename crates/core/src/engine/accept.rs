@@ -92,9 +92,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         if let Some(flow) = flow.filter(|_| record.waiting) {
             extra.extend(self.enqueue(&flow.key, &[&record.id])?);
-            if !flow.settings.paused {
-                extra.extend(self.flow_wakeup(&flow.key)?);
-            }
+            extra.extend(self.flow_wakeup_for(&flow)?);
             self.store_waiting(&record, submission.body, extra)?;
             return Ok(Accepted { record, replayed: false, slot: None });
         }

@@ -121,8 +121,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         for (key, ids) in &queued {
             entries.extend(self.enqueue(key, ids)?);
-            if flows.get(key).is_some_and(|flow| !flow.settings.paused) {
-                entries.extend(self.flow_wakeup(key)?);
+            if let Some(flow) = flows.get(key) {
+                entries.extend(self.flow_wakeup_for(flow)?);
             }
         }
         let mut numbers = numbers.into_iter();

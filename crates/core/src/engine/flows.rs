@@ -82,11 +82,17 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) fn flow_wakeup(&self, key: &str) -> Result<Vec<Entry>, KvError> {
         self.flow_wakeup_at(key, self.clock.now_ms())
     }
+
+    /// [`Self::flow_wakeup`] for a writer that read `flow` (new work for it): none while the
+    /// flow is paused or a step it scheduled is still to come.
+    pub(crate) fn flow_wakeup_for(&self, flow: &FlowRecord) -> Result<Vec<Entry>, KvError> {
+        if flow.settings.paused || flow.queue.wake_pending(self.clock.now_ms()) {
+            return Ok(Vec::new());
+        }
+        self.flow_wakeup(&flow.key)
+    }
 }
 
-/// How often an ordered flow whose head is out on its own (in flight, or pending its own retry)
-/// looks at it again, should the wake-up its end writes be lost with a crash.
-const HEAD_CHECK_MS: u64 = 30_000;
 /// Queue entries an ordered flow's step reads at most, looking for its next head past entries
 /// whose jobs are finished or gone.
 const ORDERED_SCAN: u64 = 16;
@@ -122,8 +128,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// added to the current one is never lost; a sweep that read it before is `timers`' slow
     /// writer case.
     pub(crate) fn flow_wakeup_at(&self, key: &str, at: u64) -> Result<Vec<Entry>, KvError> {
-        let now = self.clock.now_ms();
-        let bucket = keys::bucket_of(at).saturating_sub(1).max(keys::bucket_of(now));
+        let bucket = wake_bucket(at, self.clock.now_ms());
         timers::allocate(self.kv, &self.config.region, &[(bucket, &keys::flow_timer_id(key))])
     }
 
@@ -145,18 +150,55 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// A flow's timer slot came due: releases what its settings let go now. Answers the claims
     /// made, each with the number of its timer slot, for the sweep to attempt.
     pub(crate) fn flow_step(&self, timer_id: &str, now: u64) -> Result<Vec<(JobRecord, u64)>, KvError> {
-        let Some(key) = keys::flow_by_timer_id(timer_id) else { return Ok(Vec::new()) };
-        // A paused flow sleeps until resumed: its resume wakes it.
-        let Some(flow) = self.kv.load(&key)?.filter(|flow| !flow.settings.paused) else { return Ok(Vec::new()) };
-        let release = if flow.settings.ordered { self.next_head(&flow, now)? } else { self.next_batch(&flow, now)? };
-        if release.consumed == 0 && release.claimable.is_empty() && release.head == flow.queue.head {
-            // Nothing changes: no turn, at most a later look.
-            if let Some(at) = release.wake_at {
-                self.kv.set_many(self.flow_wakeup_at(&flow.key, at)?)?;
-            }
-            return Ok(Vec::new());
+        match keys::flow_by_timer_id(timer_id) {
+            Some(key) => self.step_flow(&key, now),
+            None => Ok(Vec::new()),
         }
-        let turn = match fence::take_turn_of_existing(self.kv, &key, flow.turn, now)? {
+    }
+
+    /// After `job`'s outcome: if it was an ordered flow's head and has ended, the flow's next
+    /// step at once (its claims for the caller to attempt), rather than a second later.
+    /// `known`: the flows' settings as the caller read them.
+    pub(crate) fn next_in_order(
+        &self,
+        job: &JobRecord,
+        known: &HashMap<String, Option<FlowRecord>>,
+    ) -> Result<Vec<(JobRecord, u64)>, KvError> {
+        let ordered = known.get(job.flow_key().as_ref()).and_then(Option::as_ref).filter(|flow| flow.settings.ordered);
+        match ordered {
+            Some(flow) if job.state.finished_at().is_some() => {
+                self.step_flow(&keys::flow(&flow.key), self.clock.now_ms())
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// A job that ended outside an attempt (a cancel): if it was its ordered flow's head, the
+    /// flow's next step runs soon.
+    pub(crate) fn after_head_ended(&self, job: &JobRecord) -> Result<(), KvError> {
+        let Some(flow) = self.flow_record(&job.flow_key())? else { return Ok(()) };
+        if flow.settings.ordered && flow.queue.head.as_ref() == Some(&job.id) {
+            self.kv.set_many(self.flow_wakeup(&flow.key)?)?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::flow_step`] for the flow stored at `key`.
+    pub(crate) fn step_flow(&self, key: &Key<FlowRecord>, now: u64) -> Result<Vec<(JobRecord, u64)>, KvError> {
+        // A paused flow sleeps until resumed: its resume wakes it.
+        let Some(flow) = self.kv.load(key)?.filter(|flow| !flow.settings.paused) else { return Ok(Vec::new()) };
+        let mut release =
+            if flow.settings.ordered { self.next_head(&flow, now)? } else { self.next_batch(&flow, now)? };
+        if flow.queue.wake_pending(now) {
+            // The step it scheduled will look again: one chain of steps a flow.
+            release.wake_at = None;
+        }
+        if release.consumed == 0 && release.claimable.is_empty() && release.head == flow.queue.head {
+            if release.wake_at.is_none() {
+                return Ok(Vec::new());
+            }
+        }
+        let turn = match fence::take_turn_of_existing(self.kv, key, flow.turn, now)? {
             Turn::Won(turn) => turn,
             // Another step or a settings change holds the flow: look again in a second.
             Turn::Busy => {
@@ -165,7 +207,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             }
             Turn::Gone => return Ok(Vec::new()),
         };
-        self.write_release(&key, flow, release, turn, now)
+        self.write_release(key, flow, release, turn, now)
     }
 
     /// The next waiting jobs of a flow that is not ordered, as many as its limits let start.
@@ -217,15 +259,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let head = Some(job.id.clone());
         let next_at = match job.state {
             State::Pending { next_at } if job.waiting => next_at,
-            // Out on its own (in flight, or pending its own retry): its end wakes the flow.
-            _ => return Release { consumed, claimable: Vec::new(), head, wake_at: Some(now + HEAD_CHECK_MS) },
+            // Out on its own (in flight, or pending its own retry): its end (its outcome, or a
+            // cancel) wakes the flow.
+            _ => return Release { consumed, claimable: Vec::new(), head, wake_at: None },
         };
         let rate_left = self.rate_left(flow, now);
         if next_at > now || rate_left == 0 {
             let wake_at = next_at.max(self.when_rate_allows(flow, now, rate_left));
             return Release { consumed, claimable: Vec::new(), head, wake_at: Some(wake_at) };
         }
-        Release { consumed, claimable: vec![job], head, wake_at: Some(now + HEAD_CHECK_MS) }
+        Release { consumed, claimable: vec![job], head, wake_at: None }
     }
 
     /// How many more attempts the flow's `rate` lets start in the current period.
@@ -306,8 +349,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let retired = fence::retire_turn_keys(key, &mut flow, now);
         let wanted: Vec<(u64, &str)> = claims.iter().map(|claim| (claim.timer, claim.id.as_str())).collect();
         let (mut entries, numbers) = timers::allocate_numbered(self.kv, &self.config.region, &wanted)?;
-        if let Some(at) = release.wake_at.or_else(|| (claims.is_empty() && consumed > 0).then_some(now + 1_000)) {
-            entries.extend(self.flow_wakeup_at(&flow.key, at)?);
+        let stalled = claims.is_empty() && consumed > 0 && !flow.queue.wake_pending(now);
+        if let Some(at) = release.wake_at.or_else(|| stalled.then_some(now + 1_000)) {
+            let wake = self.flow_wakeup_at(&flow.key, at)?;
+            flow.queue.wake = wake_bucket(at, now);
+            entries.extend(wake);
         }
         entries.extend(claims.iter().map(|claim| keys::job(&claim.id).entry(claim)));
         entries.push(key.entry(&flow));
@@ -329,6 +375,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let ids = self.kv.load_many(&entries)?;
         Ok(ids.iter().position(|id| id.as_deref() == Some(job.id.as_str().as_bytes())).map_or(consumed, |i| i as u64))
     }
+}
+
+/// The bucket whose end is `at`, or the current one: sweeps take a bucket once it has ended.
+fn wake_bucket(at: u64, now: u64) -> u64 {
+    keys::bucket_of(at).saturating_sub(1).max(keys::bucket_of(now))
 }
 
 /// A job its flow may release: waiting, and not finished.

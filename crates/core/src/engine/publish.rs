@@ -145,9 +145,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         for (key, ids) in &queued {
             entries.extend(self.enqueue(key, &ids.iter().collect::<Vec<_>>())?);
-            if !flows[key].settings.paused {
-                entries.extend(self.flow_wakeup(key)?);
-            }
+            entries.extend(self.flow_wakeup_for(&flows[key])?);
         }
         let wanted: Vec<(u64, &str)> =
             jobs.iter().filter(|job| !job.waiting).map(|job| (job.timer, job.id.as_str())).collect();

@@ -93,6 +93,7 @@ impl<K: Kv, T: Transport> Jobs<'_, K, T> {
             Ok(next)
         })?;
         self.0.report_if_asked(&cancelled, None)?;
+        self.0.after_head_ended(&cancelled)?;
         Ok(cancelled)
     }
 

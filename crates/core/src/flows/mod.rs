@@ -89,6 +89,17 @@ pub struct FlowQueue {
     pub window: u64,
     #[serde(default)]
     pub started: u64,
+    /// The timer bucket of the next step a step scheduled: while it is not past, no other wake-up
+    /// is scheduled, so a flow has one chain of steps however many wake-ups were written.
+    #[serde(default)]
+    pub wake: u64,
+}
+
+impl FlowQueue {
+    /// A step the flow's last step scheduled has not run yet.
+    pub fn wake_pending(&self, now: u64) -> bool {
+        self.wake >= crate::keys::bucket_of(now)
+    }
 }
 
 /// What comes of an attempt of `job`, whose flow has `settings` (if stored): the flow's retry

@@ -198,6 +198,19 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 ended.push(attempt);
             }
             for outcome in self.record_ended(std::mem::take(&mut ended)) {
+                // An ordered flow's head that ended hands its turn on at once.
+                if let Ok(Some(job)) = &outcome {
+                    match self.next_in_order(job, &flows) {
+                        Ok(claims) => {
+                            report.claimed += claims.len() as u64;
+                            queue.extend(claims);
+                        }
+                        Err(error) => {
+                            deciding = false;
+                            failure.get_or_insert(error);
+                        }
+                    }
+                }
                 if let Err(error) = tally(outcome, &mut report) {
                     // Attempts already under way still finish and record what they can; no
                     // new batch starts.

@@ -260,9 +260,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         for (flow, jobs) in &handed {
             let queued: Vec<&JobId> = jobs.iter().filter(|(_, queued)| *queued).map(|(id, _)| id).collect();
             entries.extend(self.enqueue(flow, &queued)?);
-            if !flows[flow].settings.paused {
-                entries.extend(self.flow_wakeup(flow)?);
-            }
+            entries.extend(self.flow_wakeup_for(&flows[flow])?);
         }
         if !entries.is_empty() {
             self.kv.set_many(entries)?;

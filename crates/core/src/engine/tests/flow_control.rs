@@ -248,3 +248,36 @@ fn a_sync_call_to_a_flow_with_settings_is_refused_and_stores_nothing() {
     assert_eq!((answer.status, answer.code()), (409, "flow_controlled"));
     assert_eq!(*world.kv.data.borrow(), before);
 }
+
+#[test]
+fn an_ordered_flows_head_hands_its_turn_on_within_the_sweep() {
+    let world = World::receiving(Config::default());
+    set_flow(&world, "orders", FlowSettings { ordered: true, ..settings() });
+    for n in 0..10 {
+        submit(&world, "orders", n);
+    }
+    world.sweep_each_second(2);
+    assert_eq!(paths(&world), ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], "each the moment the last ended");
+}
+
+#[test]
+fn a_flow_has_one_chain_of_steps_however_many_wake_ups_were_written() {
+    let world = World::receiving(Config::default());
+    set_flow(&world, "trickle", FlowSettings { rate: Some(1), ..settings() });
+    // A job a second for 30 s, each accept in a bucket of its own, into a flow that lets one go a
+    // second: the queue stays long, and every accept finds a step already scheduled.
+    let mut steps = 0;
+    for n in 0..30 {
+        submit(&world, "trickle", n);
+        submit(&world, "trickle", 100 + n);
+        world.clock.advance(1_000);
+        steps += world.sweep().flow_steps;
+    }
+    assert!(steps <= 31, "{steps} steps in 30 s");
+    let mut later = Vec::new();
+    for _ in 0..10 {
+        world.clock.advance(1_000);
+        later.push(world.sweep().flow_steps);
+    }
+    assert!(later.iter().all(|&n| n == 1), "one step a second: {later:?}");
+}
