@@ -1,9 +1,57 @@
 //! Flow control: carrying out a flow key's stored settings (`flows/`).
 //!
 //! A job's flow key is `JobRecord::flow_key`. A key without stored settings is limited as a
-//! target host always was (`engine/targets.rs`, with the variables' defaults). This module holds
-//! what every part of the engine asks of a flow: its record, how many of its jobs wait and are in
-//! flight, and the timer slot that wakes it.
+//! target host always was (`engine/targets.rs`, with the variables' defaults), and its jobs are
+//! attempted at accept and by their own timers. A key with settings gets its jobs through a
+//! *queue* that its own *steps* release.
+//!
+//! # The queue
+//!
+//! - `flow:{hash}:wait:{n}` = a job id, numbered by one `increment` of `flow:{hash}:wait:n` per
+//!   writer, in the order jobs began to wait. The flow's record keeps how far it has released
+//!   (`FlowQueue::released`); what lies past that waits.
+//! - A job joins when it is accepted (due now, or, in an ordered flow, whatever its delay: the
+//!   queue's order is the accepts' own), when a fan-out step makes it, or when a sweep finds it
+//!   due (a delayed first attempt, a retry, a takeover): then it is written back pending with
+//!   `waiting` set, and its timer no longer claims it (`transition::on_timer`).
+//! - An entry whose job is gone or no longer waiting (cancelled) is passed over.
+//!
+//! # Steps
+//!
+//! A flow's step runs when a sweep reads one of its timer slots (`flw_{hash}`, in the timer
+//! index like a job's). It takes the flow record's next fenced turn, claims what may go now, each
+//! with the job's own turn, and writes the claims, their timer slots and the flow record in one
+//! `set_many`; the sweep attempts the claims like its own. What may go:
+//!
+//! - paused: nothing, and no further step until a settings change that resumes it;
+//! - otherwise up to `sweep_batch` waiting jobs, no more than `parallelism` less the attempts in
+//!   flight (the per-key counters of `engine/targets.rs`) and than `rate` less those started in
+//!   the current `period` (counted in the flow record, which only steps change);
+//! - ordered: one job at a time. The record names the *head*, the job whose turn it is; it goes
+//!   when it is due, and keeps the turn through its retries (its own timer claims it, unless
+//!   the flow is paused) until it ends. Its outcome, or its cancel, wakes the flow; a sweep that
+//!   records a head's end takes the flow's next step at once.
+//!
+//! A step that leaves work schedules the next (a second on, or when the rate's next period
+//! starts) and records its bucket (`FlowQueue::wake`). While it is to come, no other step
+//! schedules one and accepts write no wake-up: a flow has one chain of steps, whatever number of
+//! wake-ups were written. Steps find a flow's due work by its queue, not by its jobs' timers, so a
+//! backlog or a pause on one key costs other keys nothing.
+//!
+//! # Crashes and order
+//!
+//! A job is claimed only by winning its turn, so a step redone after a crash, or racing the
+//! job's own timer, attempts nothing twice. An ordered head is never released before the last
+//! one ended: the record names it until then, and a takeover of a head is a claim of the head.
+//! A crash between a step's write and its deletion of the entries it passed leaves those keys
+//! behind (never read again); a number reserved and never written is a hole that steps pass.
+//!
+//! # Cost
+//!
+//! A job of a flow with settings costs, beyond a plain job: a read of the flow record at accept,
+//! the queue's `increment`, a share of its flow's step (the flow's turn and a `set_many` for
+//! the step's claims), its own claim turn, and a share of one `delete_many`. An ordered flow
+//! takes a step a job. See ARCHITECTURE.md for the figures.
 
 use super::fence::{self, Turn};
 use super::slot_log::Item;

@@ -281,3 +281,30 @@ fn a_flow_has_one_chain_of_steps_however_many_wake_ups_were_written() {
     }
     assert!(later.iter().all(|&n| n == 1), "one step a second: {later:?}");
 }
+
+#[test]
+fn what_a_job_of_an_ordered_flow_costs() {
+    let world = World::receiving(Config::default());
+    world.transport.at_once.set(true);
+    set_flow(&world, "orders", FlowSettings { ordered: true, ..settings() });
+    world.sweep_each_second(1);
+    *world.kv.commit_log.borrow_mut() = Some(Vec::new());
+    let reads = world.kv.reads.get();
+    for n in 0..20 {
+        submit(&world, "orders", n);
+    }
+    let accepted = world.kv.commit_log.borrow_mut().replace(Vec::new()).unwrap();
+    let accept_reads = world.kv.reads.get() - reads;
+    world.sweep_each_second(2);
+    assert_eq!(world.sent().len(), 20);
+    let delivered = world.kv.commit_log.borrow_mut().take().unwrap();
+    // Accepting: the queue's increment, the pending list's, a wake-up slot's, one set_many; and
+    // one read of the flow's settings.
+    assert_eq!((accepted.len(), accept_reads), (4 * 20, 20), "{accepted:#?}");
+    // Delivering, a step a job: the flow's turn and the job's, the claim's timer slot, the
+    // step's set_many and its deletion of the entry passed, the outcome's set_many and its
+    // wake-up slot; and the sweeps' own few writes.
+    let steps = delivered.iter().filter(|c| c.starts_with("increment flow:") && c.contains(":turn:")).count();
+    assert_eq!(steps, 20 + 1, "a step a job, and one that finds the last ended");
+    assert!(delivered.len() <= 8 * 20, "{} commits: {delivered:#?}", delivered.len());
+}
