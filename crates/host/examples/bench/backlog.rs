@@ -1,11 +1,13 @@
 //! `backlog`: a receiver is down while N jobs fail their first attempt and their 5 s retry, then
 //! it comes back and the host's clock jumps past their next retry (5 min ±20 %), so all N are due
-//! at once: a receiver back after an outage. Cron sweeps drain them. Meanwhile background traffic
-//! to other receivers (a share failing once) goes on; its first-attempt delays and retry lateness
-//! are compared between a quiet baseline and the drain.
+//! at once: a receiver back after an outage. Cron sweeps drain them. Before that, a paused flow
+//! key piles up jobs and an ordered key works through a stream (`flows.rs`). Meanwhile background
+//! traffic to other receivers (a share failing once) goes on; its first-attempt delays and retry
+//! lateness are compared between a quiet baseline, beside the flows, and the drain.
 
 use crate::accept::wait_for;
 use crate::client::{closed_loop, new_client, open_loop, percentile, Outcome, UrlFor};
+use crate::flows::Flows;
 use crate::hosts;
 use crate::receiver::{Arrival, Class, Receiver};
 use crate::report::Report;
@@ -58,6 +60,13 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     tokio::time::sleep(BASELINE).await;
     let baseline_to = host.clock().now_unix_ms();
 
+    // A paused key piling up and an ordered key streaming, beside the same traffic.
+    let flows_from = host.clock().now_unix_ms();
+    let flows = Flows::start(&client, &base, &receiver).await?;
+    flows.report_ordered(&mut report).await;
+    tokio::time::sleep(BASELINE.saturating_sub(Duration::from_millis(host.clock().now_unix_ms() - flows_from))).await;
+    let flows_to = host.clock().now_unix_ms();
+
     receiver.set_down(true);
     let (down_base, down_target) = (base.clone(), receiver.clone());
     let down_url: UrlFor = Arc::new(move |k| format!("{down_base}/{}", down_target.target("down", &k.to_string())));
@@ -94,7 +103,12 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<()> {
     let first_to_last = drain_started.zip(drained).map(|(a, b)| b.saturating_sub(a) as f64 / 1e3);
     report.num("first_retry_after_jump", drain_started.map(|at| at.saturating_sub(drain_from) as f64 / 1e3), 1, "s");
     report.num("drain_rate_once_started", first_to_last.map(|secs| piled as f64 / secs), 0, "jobs/s");
-    let windows = [("baseline", baseline_from, baseline_to), ("during_drain", drain_from, drain_to)];
+    flows.resume(&client, &mut report).await;
+    let windows = [
+        ("baseline", baseline_from, baseline_to),
+        ("beside_paused_and_ordered_keys", flows_from, flows_to),
+        ("during_drain", drain_from, drain_to),
+    ];
     for (name, from, to) in windows {
         let delays = first_attempt_delays(&background, &arrivals, share, from, to);
         report.count(&format!("others_first_attempts_{name}"), delays.len());

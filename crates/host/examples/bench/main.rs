@@ -10,6 +10,7 @@ mod capacity;
 mod client;
 mod edge;
 mod fanout;
+mod flows;
 mod hosts;
 mod instances;
 mod receiver;
