@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 
 const EVENTS: &str = "/_hookah/v1/channels/shop/events";
 
+/// A delivery as the test compares it: path, body, `webhook-event-type`, `content-type`.
+type Delivery = (String, Vec<u8>, Option<String>, Option<String>);
+
 /// A host whose channel `shop` has two active subscriptions on `receiver` (`/a` and `/b`).
 async fn shop(variables: &[(&str, &str)], receiver: &Receiver) -> TestHookah {
     let hookah = TestHookah::start_with(variables).await;
@@ -40,7 +43,7 @@ async fn an_array_of_3_events_to_2_subscriptions_makes_6_deliveries() {
         assert_eq!((event["matched"].as_u64(), event["fanout_complete"].as_bool()), (Some(2), Some(true)));
     }
 
-    let mut got: Vec<(String, Vec<u8>, Option<String>, Option<String>)> = receiver
+    let mut got: Vec<Delivery> = receiver
         .wait_for(6, WAIT)
         .await
         .into_iter()
