@@ -5,7 +5,7 @@ use super::{only, views, FollowUp, PageQuery, Reply};
 use crate::engine::{event_id, token_id, ChannelRequest, Hookah, Principal, SubscriptionRequest, TokenRequest};
 use crate::job::JobRecord;
 use crate::ports::{Kv, Transport};
-use crate::request::Incoming;
+use crate::request::{is_event_batch, parse_event_batch, Incoming};
 use serde_json::{json, Value};
 
 fn with_follow_up(status: u16, body: &Value, jobs: Vec<JobRecord>) -> Reply {
@@ -61,9 +61,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     let message = "a channel's deliveries each take their subscription's flow key: Hookah-Flow-Key does not apply";
                     return Err(ApiError::bad_request("flow_key_not_allowed", message));
                 }
-                let event_type = incoming.header("hookah-event-type").ok_or_else(|| {
-                    ApiError::bad_request("bad_event_type", "send the event type in Hookah-Event-Type")
-                })?;
+                let Some(event_type) = incoming.header("hookah-event-type") else {
+                    if is_event_batch(&incoming.body) {
+                        return self.publish_batch_route(channel, incoming);
+                    }
+                    let message = "send the event type in Hookah-Event-Type, or a JSON array of events";
+                    return Err(ApiError::bad_request("bad_event_type", message));
+                };
                 let headers: Vec<(String, String)> = incoming
                     .header("content-type")
                     .map(|ct| vec![("content-type".to_string(), ct.to_string())])
@@ -78,6 +82,20 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             (["subscriptions", rest @ ..], _) => self.subscriptions_route(principal, incoming, query, channel, rest),
             _ => Err(ApiError::not_found("no such channel route")),
         }
+    }
+
+    /// A batch of events (a JSON array, without `Hookah-Event-Type`): answers
+    /// `202 {"events": [<event>, …]}` in batch order, each what a single publish answers, and
+    /// leaves the first attempts of a small fan-out for after the answer.
+    fn publish_batch_route(&self, channel: &str, incoming: &Incoming) -> Result<Reply, ApiError> {
+        let events = parse_event_batch(&incoming.body, self.config)?;
+        let published = self.channels().publish_batch(channel, events)?;
+        let views: Vec<Value> = published.events.iter().map(views::event).collect();
+        let mut reply = Reply::json(202, &json!({ "events": views }));
+        if !published.attempt.is_empty() {
+            reply.follow_up = FollowUp::FirstAttempts(published.attempt);
+        }
+        Ok(reply)
     }
 
     fn subscriptions_route(

@@ -40,9 +40,9 @@ pub enum FollowUp {
     /// Make the first attempt of a job this invocation just stored, claimed, with what it still
     /// holds: the body (not read back) and the job's timer slot.
     FirstAttempt(Box<JobRecord>, crate::engine::Held),
-    /// The first attempts of a batch's jobs (`POST /_hookah/v1/batch`), `sweep_concurrency` at
-    /// once, each started only while it can end inside the invocation's `request_budget`: the
-    /// rest are left to the sweep.
+    /// The first attempts of a batch's jobs (`POST /_hookah/v1/batch`, or a batch of events'
+    /// small fan-out), `sweep_concurrency` at once, each started only while it can end inside the
+    /// invocation's `request_budget`: the rest are left to the sweep.
     FirstAttempts(Vec<(JobRecord, crate::engine::Held)>),
     /// The same for several jobs at once (a small fan-out).
     AttemptMany(Vec<JobRecord>),

@@ -34,18 +34,15 @@
 //! the others stay claimed and a sweep takes them over at their lease's end, through the timer
 //! slot stored with them.
 
-use super::accept::{idempotency_entry, idempotency_of, waits_for_flow};
+use super::accept::{idempotency_entry, idempotency_of};
 use super::attempt::RECORD_MARGIN_MS;
 use super::outcome::ready;
 use super::{lists, timers, Accepted, Held, Hookah};
-use crate::flows::FlowRecord;
-use crate::ids::JobId;
 use crate::job::{JobRecord, State};
 use crate::keys::{self, Entry};
 use crate::ports::{Kv, KvError, Transport};
 use crate::request::{BatchError, Submission};
 use futures::stream::{FuturesUnordered, StreamExt};
-use std::collections::{BTreeMap, HashMap};
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// Stores a validated batch, all or nothing; answers each call's job in call order (the
@@ -59,12 +56,6 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         self.ensure_room(calls.len() as u64)?;
         let mut records: Vec<JobRecord> = calls.iter().map(|call| self.record_of(call, now)).collect();
-        let flows = self.flow_records_of(&records)?;
-        for record in &mut records {
-            if let Some(flow) = flows.get(record.flow_key().as_ref()) {
-                waits_for_flow(record, flow, now);
-            }
-        }
         // Read every key's record before any race counter moves.
         let mut originals: Vec<Option<JobRecord>> = vec![None; calls.len()];
         let mut keyed = Vec::new();
@@ -85,7 +76,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             extra.push(idempotency_entry(&mut records[index], key_hash, fingerprint, now));
         }
         let fresh: Vec<usize> = (0..calls.len()).filter(|&i| originals[i].is_none()).collect();
-        let slots = self.store_batch(&mut records, &fresh, &calls, extra, &flows)?;
+        let slots = self.store_batch(&mut records, &fresh, &calls, extra, now)?;
         let mut slots = slots.into_iter();
         let accepted = records
             .into_iter()
@@ -107,24 +98,18 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         fresh: &[usize],
         calls: &[Submission],
         extra: Vec<Entry>,
-        flows: &HashMap<String, FlowRecord>,
+        now: u64,
     ) -> Result<Vec<Option<u64>>, KvError> {
         if fresh.is_empty() {
             return Ok(Vec::new());
         }
+        let mut new: Vec<&mut JobRecord> =
+            records.iter_mut().enumerate().filter(|(i, _)| fresh.contains(i)).map(|(_, record)| record).collect();
+        let queued = self.queue_new_jobs(&mut new, now)?;
         let timed: Vec<usize> = fresh.iter().copied().filter(|&i| !records[i].waiting).collect();
         let wanted: Vec<(u64, &str)> = timed.iter().map(|&i| (records[i].timer, records[i].id.as_str())).collect();
         let (mut entries, numbers) = timers::allocate_numbered(self.kv, &self.config.region, &wanted)?;
-        let mut queued: BTreeMap<String, Vec<&JobId>> = BTreeMap::new();
-        for &i in fresh.iter().filter(|&&i| records[i].waiting) {
-            queued.entry(records[i].flow_key().into_owned()).or_default().push(&records[i].id);
-        }
-        for (key, ids) in &queued {
-            entries.extend(self.enqueue(key, ids)?);
-            if let Some(flow) = flows.get(key) {
-                entries.extend(self.flow_wakeup_for(flow)?);
-            }
-        }
+        entries.extend(queued);
         let mut numbers = numbers.into_iter();
         let slots: Vec<Option<u64>> =
             fresh.iter().map(|&i| if records[i].waiting { None } else { numbers.next() }).collect();

@@ -62,7 +62,7 @@ use crate::ids::JobId;
 use crate::job::{transition, JobRecord, State};
 use crate::keys::{self, Entry, Key, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A flow key, as the list of flows holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -178,6 +178,28 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) fn flow_wakeup_at(&self, key: &str, at: u64) -> Result<Vec<Entry>, KvError> {
         let bucket = wake_bucket(at, self.clock.now_ms());
         timers::allocate(self.kv, &self.config.region, &[(bucket, &keys::flow_timer_id(key))])
+    }
+
+    /// New jobs, not yet stored, of flows with settings wait in their flows' queues instead of
+    /// being claimed or timed (`accept::waits_for_flow`): marks them, and answers their queue
+    /// entries (one `increment` a flow) and their flows' wake-ups, for the caller's batched
+    /// write, which stores no timer slot for a waiting job.
+    pub(crate) fn queue_new_jobs(&self, jobs: &mut [&mut JobRecord], now: u64) -> Result<Vec<Entry>, KvError> {
+        let flows = self.flow_records_of(jobs.iter().map(|job| &**job))?;
+        let mut queued: BTreeMap<&str, Vec<JobId>> = BTreeMap::new();
+        for job in jobs.iter_mut() {
+            let Some(flow) = flows.get(job.flow_key().as_ref()) else { continue };
+            super::accept::waits_for_flow(job, flow, now);
+            if job.waiting {
+                queued.entry(&flow.key).or_default().push(job.id.clone());
+            }
+        }
+        let mut entries = Vec::new();
+        for (key, ids) in queued {
+            entries.extend(self.enqueue(key, &ids.iter().collect::<Vec<_>>())?);
+            entries.extend(self.flow_wakeup_for(&flows[key])?);
+        }
+        Ok(entries)
     }
 
     /// The stored settings of each flow key of `jobs` that has them.

@@ -5,8 +5,8 @@
 //!
 //! - `hookah.keyring()`: `Keyring`, `keyring.rs`;
 //! - `hookah.channels()`: `Channels` (channel settings, subscriptions, publishing and events,
-//!   scoped tokens), defined in `subscriptions.rs`, with methods in `sub_list.rs`, `publish.rs`
-//!   and `tokens.rs`;
+//!   scoped tokens), defined in `subscriptions.rs`, with methods in `sub_list.rs`, `publish.rs`,
+//!   `event_batch.rs` and `tokens.rs`;
 //! - `hookah.jobs()`: `Jobs`, `jobs.rs` (find and list; retry, cancel and bulk replay in
 //!   `replay.rs`; the receivers' delivery check in `verify.rs`);
 //! - `hookah.hub()`: `Hub`, `hub.rs`.
@@ -19,6 +19,7 @@ mod accept;
 mod attempt;
 mod batch;
 mod channel_list;
+mod event_batch;
 pub(crate) mod fence;
 mod flows;
 mod health;
@@ -49,6 +50,7 @@ pub use accept::{Accepted, IDEMPOTENCY_TTL_MS};
 pub use attempt::{outbound_request, AttemptOptions, Attempted, Held, USER_AGENT};
 pub(crate) use channel_list::ChannelName;
 pub use channel_list::{ChannelPage, ListedChannel};
+pub use event_batch::PublishedBatch;
 pub use flows::FlowCounts;
 pub(crate) use flows::FlowName;
 pub use hub::{topic_channel, HubDone, HubOutcome};

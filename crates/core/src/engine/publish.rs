@@ -27,7 +27,6 @@ use crate::ids::{derived_job_id, EventId, JobId, SubscriptionId, ID_RANDOM_BYTES
 use crate::job::{transition, JobRecord, State};
 use crate::keys::{self, Entry, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
-use std::collections::BTreeMap;
 
 /// A fan-out step that creates at most this many jobs delivers them itself, right away.
 pub(super) const IMMEDIATE_JOBS: usize = 16;
@@ -65,13 +64,36 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         claim_small: bool,
     ) -> Result<(EventRecord, Vec<JobRecord>), KvError> {
         let now = self.clock.now_ms();
+        let total = self.subscriptions_to_fan_out(channel)?;
+        let event = self.new_event(channel, event_type, headers, &body, total, now);
+        let mut entries = vec![keys::event_body(&event.id).entry(&body)];
+        let (event, jobs) = self.fanout_step(event, &body, now, claim_small, &mut entries)?;
+        self.kv.set_many(entries)?;
+        let immediate = jobs.into_iter().filter(|job| matches!(job.state, State::InFlight { .. })).collect();
+        Ok((event, immediate))
+    }
+
+    /// The subscription log's slot count at publish time (an event's `total`), after a
+    /// compaction step of the log when it carries much dead history.
+    pub(super) fn subscriptions_to_fan_out(&self, channel: &str) -> Result<u64, KvError> {
+        let bounds = subscription_log(channel).bounds(self.kv)?;
+        self.tidy_subscriptions(channel, &bounds)?;
+        Ok(bounds.count)
+    }
+
+    /// A new event, its fan-out not begun (no timer yet).
+    pub(super) fn new_event(
+        &self,
+        channel: &str,
+        event_type: &str,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+        total: u64,
+        now: u64,
+    ) -> EventRecord {
         let mut random = [0u8; ID_RANDOM_BYTES];
         self.entropy.fill(&mut random);
-        let log = subscription_log(channel);
-        let bounds = log.bounds(self.kv)?;
-        self.tidy_subscriptions(channel, &bounds)?;
-        let total = bounds.count;
-        let event = EventRecord {
+        EventRecord {
             v: RECORD_VERSION,
             id: EventId::from_random(&random),
             channel: channel.to_string(),
@@ -86,12 +108,41 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             fanned_out_at: None,
             fanout_error: None,
             turn: 0,
+        }
+    }
+
+    /// What the fan-out step of an event of `channel` at `cursor` covers: the next
+    /// `fanout_batch` subscription slots, and the subscriptions there born by publish time
+    /// (`total`) that receive now, whatever the event's type.
+    pub(super) fn step_window(&self, channel: &str, cursor: u64, total: u64, now: u64) -> Result<Window, KvError> {
+        // Compaction may have raised the floor past the cursor, moving the live entries below it
+        // to the top (past `total`, keeping their birth): the walk skips to the floor and goes on
+        // as far as the moves reach, taking only subscriptions born by publish time.
+        let log = subscription_log(channel);
+        let bounds = log.bounds(self.kv)?;
+        let start = cursor.max(bounds.meta.floor);
+        let last = total.max(bounds.meta.moved_top);
+        let end = last.min(start + self.config.fanout_batch as u64).max(start);
+        let entries_read = log.read(self.kv, start + 1..=end)?;
+        let ids: Vec<SubscriptionId> =
+            entries_read.into_iter().filter(|entry| entry.birth <= total).map(|entry| entry.id).collect();
+        let subscribers =
+            self.load_subscriptions(channel, &ids)?.into_iter().flatten().filter(|sub| sub.receives(now)).collect();
+        Ok(Window { end, last, subscribers })
+    }
+
+    /// Moves `event` past a step over `window` that made `made` jobs, and sets its timer: now
+    /// for its next step, or the end of its retention once the fan-out is done.
+    pub(super) fn stepped(&self, event: &mut EventRecord, window: &Window, made: usize, now: u64) {
+        event.cursor = window.end;
+        event.matched += made as u64;
+        let next_wake = if event.cursor >= window.last {
+            event.fanned_out_at = Some(now);
+            now + self.config.retention_ms
+        } else {
+            now
         };
-        let mut entries = vec![keys::event_body(&event.id).entry(&body)];
-        let (event, jobs) = self.fanout_step(event, &body, now, claim_small, &mut entries)?;
-        self.kv.set_many(entries)?;
-        let immediate = jobs.into_iter().filter(|job| matches!(job.state, State::InFlight { .. })).collect();
-        Ok((event, immediate))
+        event.timer = keys::timer_bucket(next_wake, now);
     }
 
     /// One fan-out step over the next `fanout_batch` subscription slots: adds the new jobs, their
@@ -105,29 +156,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         claim_small: bool,
         entries: &mut Vec<Entry>,
     ) -> Result<(EventRecord, Vec<JobRecord>), KvError> {
-        // Compaction may have raised the floor past the cursor, moving the live entries below it
-        // to the top (past `total`, keeping their birth): the walk skips to the floor and goes on
-        // as far as the moves reach, taking only subscriptions born by publish time.
-        let log = subscription_log(&event.channel);
-        let bounds = log.bounds(self.kv)?;
-        let start = event.cursor.max(bounds.meta.floor);
-        let last = event.total.max(bounds.meta.moved_top);
-        let end = last.min(start + self.config.fanout_batch as u64).max(start);
-        let entries_read = log.read(self.kv, start + 1..=end)?;
-        let ids: Vec<SubscriptionId> =
-            entries_read.into_iter().filter(|entry| entry.birth <= event.total).map(|entry| entry.id).collect();
-        let subscribers: Vec<SubscriptionRecord> = self
-            .load_subscriptions(&event.channel, &ids)?
-            .into_iter()
-            .flatten()
-            .filter(|sub| sub.receives(now) && matches_any(&sub.event_types, &event.event_type))
-            .collect();
+        let window = self.step_window(&event.channel, event.cursor, event.total, now)?;
+        let subscribers: Vec<&SubscriptionRecord> = window.matching(&event.event_type).collect();
         let job_ids: Vec<JobId> =
             subscribers.iter().map(|sub| derived_job_id(&[event.id.as_str(), sub.id.as_str()])).collect();
         let existing = self.kv.exist_many(&job_ids.iter().map(keys::job).collect::<Vec<_>>())?;
         let immediate = claim_small && subscribers.len() <= IMMEDIATE_JOBS;
         let mut jobs = Vec::new();
-        for ((sub, id), existing) in subscribers.iter().zip(job_ids).zip(existing) {
+        for ((sub, id), existing) in subscribers.into_iter().zip(job_ids).zip(existing) {
             if existing {
                 continue; // made by an earlier try of this step
             }
@@ -135,18 +171,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             jobs.push(job);
         }
         // A subscription whose flow has settings gets its deliveries through the flow's queue.
-        let flows = self.flow_records_of(&jobs)?;
-        let mut queued: BTreeMap<String, Vec<JobId>> = BTreeMap::new();
-        for job in &mut jobs {
-            if let Some(flow) = flows.get(job.flow_key().as_ref()) {
-                super::accept::waits_for_flow(job, flow, now);
-                queued.entry(flow.key.clone()).or_default().push(job.id.clone());
-            }
-        }
-        for (key, ids) in &queued {
-            entries.extend(self.enqueue(key, &ids.iter().collect::<Vec<_>>())?);
-            entries.extend(self.flow_wakeup_for(&flows[key])?);
-        }
+        entries.extend(self.queue_new_jobs(&mut jobs.iter_mut().collect::<Vec<_>>(), now)?);
         let wanted: Vec<(u64, &str)> =
             jobs.iter().filter(|job| !job.waiting).map(|job| (job.timer, job.id.as_str())).collect();
         entries.extend(timers::allocate(self.kv, &self.config.region, &wanted)?);
@@ -159,21 +184,13 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 entries.push(keys::body(&job.id).entry(body));
             }
         }
-        event.cursor = end;
-        event.matched += jobs.len() as u64;
-        let next_wake = if event.cursor >= last {
-            event.fanned_out_at = Some(now);
-            now + self.config.retention_ms
-        } else {
-            now
-        };
-        event.timer = keys::timer_bucket(next_wake, now);
+        self.stepped(&mut event, &window, jobs.len(), now);
         entries.extend(timers::allocate(self.kv, &self.config.region, &[(event.timer, event.id.as_str())])?);
         entries.push(keys::event(&event.id).entry(&event));
         Ok((event, jobs))
     }
 
-    fn event_job(
+    pub(super) fn event_job(
         &self,
         event: &EventRecord,
         sub: &SubscriptionRecord,
@@ -262,6 +279,23 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut entries = timers::allocate(self.kv, &self.config.region, &[(event.timer, event.id.as_str())])?;
         entries.push(keys::event(&event.id).entry(&event));
         self.kv.set_many(entries)
+    }
+}
+
+/// The subscription slots one fan-out step covers, read once for every event it serves.
+pub(super) struct Window {
+    /// The last slot the step covers: the event's cursor after it.
+    end: u64,
+    /// The last slot the fan-out must reach.
+    last: u64,
+    /// The subscriptions in the step's slots that receive now, whatever the event's type.
+    subscribers: Vec<SubscriptionRecord>,
+}
+
+impl Window {
+    /// The subscriptions an event of `event_type` goes to.
+    pub(super) fn matching<'w>(&'w self, event_type: &'w str) -> impl Iterator<Item = &'w SubscriptionRecord> {
+        self.subscribers.iter().filter(move |sub| matches_any(&sub.event_types, event_type))
     }
 }
 

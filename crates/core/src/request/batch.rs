@@ -26,10 +26,17 @@ pub struct BatchError {
 impl BatchError {
     /// `error` about call `index`: its message is prefixed `call {index}: `.
     pub fn at(index: usize, error: Error) -> Self {
+        Self::about("call", index, error)
+    }
+
+    /// `error` about the `item` (`call`, `event`) at `index`: its message is prefixed
+    /// `{item} {index}: `.
+    pub fn about(item: &str, index: usize, error: Error) -> Self {
+        let named = |message: String| format!("{item} {index}: {message}");
         let error = match error {
-            Error::Invalid { code, message } => Error::Invalid { code, message: format!("call {index}: {message}") },
-            Error::Conflict { code, message } => Error::Conflict { code, message: format!("call {index}: {message}") },
-            Error::Refused { code, message } => Error::Refused { code, message: format!("call {index}: {message}") },
+            Error::Invalid { code, message } => Error::Invalid { code, message: named(message) },
+            Error::Conflict { code, message } => Error::Conflict { code, message: named(message) },
+            Error::Refused { code, message } => Error::Refused { code, message: named(message) },
             other => other,
         };
         BatchError { index: Some(index), error }
@@ -71,20 +78,7 @@ struct Call {
 
 /// Validates a whole batch; the submissions come in call order.
 pub fn parse_batch(body: &[u8], config: &Config) -> Result<Vec<Submission>, BatchError> {
-    if body.len() > config.max_body_bytes {
-        return Err(super::too_large(config.max_body_bytes).into());
-    }
-    let calls: Vec<Value> = match serde_json::from_slice(body) {
-        Ok(Value::Array(calls)) => calls,
-        Ok(_) => return Err(Error::invalid("bad_json", "a batch is a JSON array of calls").into()),
-        Err(error) => return Err(Error::invalid("bad_json", format!("the batch is not JSON: {error}")).into()),
-    };
-    if calls.is_empty() {
-        return Err(Error::invalid("empty_batch", "a batch holds at least one call").into());
-    }
-    if calls.len() > config.batch_max_calls {
-        return Err(Error::TooManyCalls { limit: config.batch_max_calls }.into());
-    }
+    let calls = batch_items(body, config, "call")?;
     let mut keys = HashSet::new();
     let mut submissions = Vec::with_capacity(calls.len());
     for (index, call) in calls.into_iter().enumerate() {
@@ -124,15 +118,41 @@ fn parse_call(call: Value, config: &Config) -> Result<Submission, Error> {
         check_header(&name, &value)?;
         sent.push((name, value));
     }
-    let body = match (call.body, call.body_base64) {
-        (Some(_), Some(_)) => return Err(Error::invalid("bad_call", "give body or body_base64, not both")),
-        (Some(text), None) => text.into_bytes(),
-        (None, Some(encoded)) => {
-            STANDARD.decode(encoded.trim()).map_err(|_| Error::invalid("bad_call", "body_base64 is not base64"))?
-        }
-        (None, None) => Vec::new(),
-    };
+    let body = item_body(call.body, call.body_base64, "bad_call")?;
     Ok(Submission { method, target, headers: headers::forwarded(&sent), body, control, idempotency_key })
+}
+
+/// The items of a batch of `item`s (`call`, `event`): a JSON array of 1 to `batch_max_calls`
+/// values in a body of at most `max_body_bytes`. The items themselves are the caller's to check.
+pub(super) fn batch_items(body: &[u8], config: &Config, item: &str) -> Result<Vec<Value>, BatchError> {
+    if body.len() > config.max_body_bytes {
+        return Err(super::too_large(config.max_body_bytes).into());
+    }
+    let items: Vec<Value> = match serde_json::from_slice(body) {
+        Ok(Value::Array(items)) => items,
+        Ok(_) => return Err(Error::invalid("bad_json", format!("a batch is a JSON array of {item}s")).into()),
+        Err(error) => return Err(Error::invalid("bad_json", format!("the batch is not JSON: {error}")).into()),
+    };
+    if items.is_empty() {
+        return Err(Error::invalid("empty_batch", format!("a batch holds at least one {item}")).into());
+    }
+    if items.len() > config.batch_max_calls {
+        return Err(Error::TooManyCalls { limit: config.batch_max_calls }.into());
+    }
+    Ok(items)
+}
+
+/// An item's body, given as text (`body`) or as base64 (`body_base64`), or empty; `code` is the
+/// item's error code for giving both or bad base64.
+pub(super) fn item_body(text: Option<String>, base64: Option<String>, code: &'static str) -> Result<Vec<u8>, Error> {
+    match (text, base64) {
+        (Some(_), Some(_)) => Err(Error::invalid(code, "give body or body_base64, not both")),
+        (Some(text), None) => Ok(text.into_bytes()),
+        (None, Some(encoded)) => {
+            STANDARD.decode(encoded.trim()).map_err(|_| Error::invalid(code, "body_base64 is not base64"))
+        }
+        (None, None) => Ok(Vec::new()),
+    }
 }
 
 /// A header a call asks to send: a token for its name, a value without control characters (but
@@ -142,12 +162,18 @@ fn check_header(name: &str, value: &str) -> Result<(), Error> {
     if !token {
         return Err(Error::invalid("bad_header", format!("`{name}` is not a header name")));
     }
-    if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
-        return Err(Error::invalid("bad_header", format!("header {name} holds control characters")));
-    }
+    check_header_value(name, value)?;
     if name.to_ascii_lowercase().starts_with("hookah-") {
         let message = format!("header {name}: a call's controls are its fields (max_attempts, delay, …)");
         return Err(Error::invalid("bad_header", message));
+    }
+    Ok(())
+}
+
+/// A header value an item asks to send: no control characters but tabs.
+pub(super) fn check_header_value(name: &str, value: &str) -> Result<(), Error> {
+    if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+        return Err(Error::invalid("bad_header", format!("header {name} holds control characters")));
     }
     Ok(())
 }

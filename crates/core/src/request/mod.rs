@@ -3,6 +3,7 @@
 pub mod address;
 pub mod batch;
 pub mod control;
+pub mod event_batch;
 pub mod headers;
 pub mod target;
 
@@ -13,6 +14,7 @@ use crate::config::Config;
 use crate::error::Error;
 pub use batch::{parse_batch, BatchError};
 pub use control::Control;
+pub use event_batch::{is_event_batch, parse_event_batch, NewEvent};
 pub use target::{Scheme, Target};
 
 /// A dispatch request as the adapter received it.

@@ -87,8 +87,13 @@ proptest! {
                 prop_assert!(control.timeout_ms.is_none_or(|ms| ms <= MAX_TIMEOUT_SECS * 1000));
                 prop_assert!(control.delay_ms <= MAX_DELAY_SECS * 1000);
                 prop_assert!(!(control.sync && control.delay_ms > 0));
+                prop_assert!(control.flow_key.as_deref().is_none_or(|key| crate::flows::check_flow_key(key).is_ok()));
             }
-            Err(error) => prop_assert!(matches!(error, crate::Error::Invalid { code: "bad_control_header", .. }), "{:?}", error),
+            Err(error) => prop_assert!(
+                matches!(error, crate::Error::Invalid { code: "bad_control_header" | "bad_flow_key", .. }),
+                "{:?}",
+                error
+            ),
         }
     }
 

@@ -12,6 +12,7 @@ mod dashboard;
 mod delivery;
 mod durability;
 mod edge;
+mod event_batch;
 mod flow_control;
 mod limits;
 mod multi_instance;

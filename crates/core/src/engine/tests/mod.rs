@@ -18,6 +18,7 @@ use std::rc::Rc;
 
 mod batch;
 mod bounded;
+mod event_batch;
 mod failures;
 mod flow_control;
 mod freeing;
