@@ -5,6 +5,8 @@ use crate::support::{Answer, HostProcess, Launch, Lift, Receiver, TestHookah, Te
 use std::collections::HashMap;
 use std::time::Duration;
 
+mod batches;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_submissions_are_all_delivered() {
     // A load test sized beyond a standard plan: 1,000 jobs held at once are more keys than a
