@@ -44,6 +44,20 @@ async fn a_batch_of_50_is_delivered_in_call_order_of_its_answer() {
         let job = hookah.wait_state(job["id"].as_str().unwrap(), "delivered").await;
         assert_eq!(job["attempt_count"], 1);
     }
+    // Stats and listings (the dashboard's sources) count batch jobs like any other, once a
+    // sweep past their leases has filed them.
+    hookah.advance_idle(std::time::Duration::from_secs(70)).await;
+    hookah.sweep().await;
+    let stats = hookah.call("GET", "/_hookah/v1/stats", &[], b"").await.json();
+    assert_eq!(stats["jobs"]["delivered"], 50, "{stats:#}");
+    assert_eq!(stats["attempts"]["delivered_total"], 50, "{stats:#}");
+    let listed = hookah.call("GET", "/_hookah/v1/jobs?state=delivered&limit=100", &[], b"").await.json();
+    let mut listed: Vec<&str> =
+        listed["data"].as_array().unwrap().iter().map(|job| job["id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = jobs.iter().map(|job| job["id"].as_str().unwrap()).collect();
+    listed.sort();
+    ids.sort();
+    assert_eq!(listed, ids);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
