@@ -19,6 +19,7 @@ use std::rc::Rc;
 mod batch;
 mod bounded;
 mod failures;
+mod flows;
 mod freeing;
 mod health;
 mod idempotency;
