@@ -12,6 +12,7 @@ mod dashboard;
 mod delivery;
 mod durability;
 mod edge;
+mod flows;
 mod limits;
 mod multi_instance;
 mod ops;
