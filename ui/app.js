@@ -251,13 +251,45 @@ async function channelsView(name) {
   out.replaceChildren(panel("Channel " + name, el("pre", {}, JSON.stringify(channel, null, 2))), panel("Subscriptions", rows.length ? table(["id", "url", "status", "event types", ""], rows) : el("p", {}, "No subscriptions.")));
 }
 
+/** What a flow's settings limit, in words ("2 at once, 10 per 1m, ordered"). */
+function flowLimits(flow) {
+  const limits = [
+    flow.parallelism ? `${flow.parallelism} at once` : null,
+    flow.rate ? `${flow.rate} per ${flow.period}` : null,
+    flow.max_attempts ? count(flow.max_attempts, "attempt", "attempts") : null,
+    flow.ordered ? "ordered" : null,
+  ];
+  return limits.filter(Boolean).join(", ") || "defaults";
+}
+
+/** The flows with stored settings, a page at a time, each with its Pause or Resume button. */
+async function flowsView(cursor = null) {
+  const query = new URLSearchParams({ limit: "50" });
+  if (cursor) query.set("cursor", cursor);
+  const page = await api("GET", API + "/flows?" + query);
+  const toggle = (flow) => {
+    const action = flow.paused ? "resume" : "pause";
+    const path = `${API}/flows/${encodeURIComponent(flow.key)}/${action}`;
+    return el("button", { type: "button", class: flow.paused ? "primary" : "danger", "data-flow-action": flow.key, onclick: () => api("POST", path).then(() => flowsView(cursor)).catch(fail) }, flow.paused ? "Resume" : "Pause");
+  };
+  const rows = page.data.map((flow) => el("tr", {},
+    el("td", { class: "wide" }, flow.key), el("td", {}, flowLimits(flow)),
+    el("td", { class: flow.paused ? "bad" : "ok", "data-flow-state": flow.key }, flow.paused ? "paused" : "running"),
+    el("td", { class: "num", "data-waiting": flow.key }, flow.waiting), el("td", { class: "num", "data-in-flight": flow.key }, flow.in_flight),
+    el("td", {}, toggle(flow))));
+  const next = page.next_cursor ? el("button", { type: "button", onclick: () => flowsView(page.next_cursor).catch(fail) }, "Next page") : null;
+  show(panel("Flows with stored settings",
+    rows.length ? table(["flow", "settings", "state", "waiting", "in flight", ""], rows) : el("p", {}, "No flow has stored settings."),
+    el("div", { class: "actions" }, next)));
+}
+
 async function keysView() {
   const keys = await api("GET", API + "/keys");
   const rows = keys.data.map((k) => el("tr", {}, el("td", {}, k.id), el("td", {}, k.type), el("td", {}, k.default ? "default" : ""), el("td", { class: "wide" }, k.created_at || "")));
   show(panel("Signing keys (secrets are never shown here)", rows.length ? table(["id", "type", "", "created"], rows) : el("p", {}, "No stored keys.")));
 }
 
-const VIEWS = { overview, jobs: () => jobsView("delivered"), dead: deadView, channels: () => channelsView(), keys: keysView };
+const VIEWS = { overview, jobs: () => jobsView("delivered"), dead: deadView, channels: () => channelsView(), flows: () => flowsView(), keys: keysView };
 
 function route() {
   const hash = location.hash.slice(1) || "overview";

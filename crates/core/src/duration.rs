@@ -30,6 +30,19 @@ pub fn parse_duration_list_ms(text: &str) -> Result<Vec<u64>, BadDuration> {
     text.split(',').filter(|part| !part.trim().is_empty()).map(parse_duration_ms).collect()
 }
 
+/// Writes a duration in its largest whole unit ("90s", "2m", "1d"), as [`parse_duration_ms`]
+/// reads it back; a part of a second is dropped.
+pub fn format_duration_ms(ms: u64) -> String {
+    let seconds = ms / 1_000;
+    match [(86_400, 'd'), (3_600, 'h'), (60, 'm')]
+        .into_iter()
+        .find(|(unit, _)| seconds > 0 && seconds.is_multiple_of(*unit))
+    {
+        Some((unit, suffix)) => format!("{}{suffix}", seconds / unit),
+        None => format!("{seconds}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +65,17 @@ mod tests {
         check("1.5h", None);
         check("5w", None);
         check("99999999999999999999d", None);
+    }
+
+    #[test]
+    fn formatted_in_the_largest_whole_unit() {
+        for (ms, text) in [(0, "0s"), (1_000, "1s"), (90_000, "90s"), (120_000, "2m"), (3_600_000, "1h")] {
+            assert_eq!(format_duration_ms(ms), text);
+            assert_eq!(parse_duration_ms(text), Ok(ms));
+        }
+        assert_eq!(format_duration_ms(86_400_000), "1d");
+        assert_eq!(format_duration_ms(90_000_000), "25h");
+        assert_eq!(format_duration_ms(1_500), "1s");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod batch;
 mod channels;
 mod error;
+mod flows;
 mod jobs;
 mod keys;
 mod ops;
@@ -156,6 +157,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 Ok(Reply::json(200, &views::channel_page(&self.channels().list_channels(limit, cursor)?)))
             }
             ["v1", "channels", channel, rest @ ..] => self.channels_route(&principal, &incoming, &query, channel, rest),
+            ["v1", "flows", rest @ ..] => self.flows_route(&incoming, &query, rest),
             _ => Err(ApiError::not_found(format!("no API route {path}"))),
         }
     }

@@ -2,7 +2,11 @@
 //! times, no internals (timers, leases, turns, secrets except where one is shown once).
 
 use crate::channels::record::{ChannelRecord, EventRecord, SubscriptionRecord};
-use crate::engine::{ChannelPage, HubDone, KeyState, NewSubscription, NewToken, RotatedSubscription, SubscriptionPage};
+use crate::duration::format_duration_ms;
+use crate::engine::{
+    ChannelPage, FlowPage, FlowState, HubDone, KeyState, NewSubscription, NewToken, RotatedSubscription,
+    SubscriptionPage,
+};
 use crate::job::view::{public_state, rfc3339};
 use crate::job::{Attempt, AttemptDetail, AttemptError, JobRecord, State};
 use crate::stats::latency;
@@ -32,6 +36,7 @@ pub(super) fn job(record: &JobRecord) -> Value {
         "created_at": rfc3339(record.created_at),
         "attempt_count": record.attempts.len(),
         "max_attempts": record.max_attempts,
+        "flow_key": record.flow_key(),
         "next_attempt_at": next_attempt_at,
         "finished_at": record.state.finished_at().map(rfc3339),
         "attempts": attempts,
@@ -156,6 +161,37 @@ pub(super) fn event(event: &EventRecord) -> Value {
     })
 }
 
+/// A flow's stored settings and counts; durations in their largest whole unit.
+pub(super) fn flow(state: &FlowState) -> Value {
+    let FlowState { record, counts } = state;
+    let settings = &record.settings;
+    let schedule = settings
+        .retry_schedule_ms
+        .as_ref()
+        .map(|delays| delays.iter().map(|&ms| format_duration_ms(ms)).collect::<Vec<_>>());
+    json!({
+        "key": record.key,
+        "parallelism": settings.parallelism,
+        "rate": settings.rate,
+        "period": format_duration_ms(settings.period_ms),
+        "retry_schedule": schedule,
+        "max_attempts": settings.max_attempts,
+        "ordered": settings.ordered,
+        "paused": settings.paused,
+        "waiting": counts.waiting,
+        "in_flight": counts.in_flight,
+        "head": record.queue.head,
+        "created_at": rfc3339(record.created_at),
+        "updated_at": rfc3339(record.updated_at),
+    })
+}
+
+/// `GET /_hookah/v1/flows`: flows with stored settings, newest first.
+pub(super) fn flow_page(page: &FlowPage) -> Value {
+    let data: Vec<Value> = page.items.iter().map(flow).collect();
+    json!({ "data": data, "next_cursor": page.next_cursor.map(|c| c.to_string()) })
+}
+
 /// A token just minted, with the text to present (shown this once).
 pub(super) fn new_token(minted: &NewToken) -> Value {
     let record = &minted.record;
@@ -218,6 +254,13 @@ pub(super) fn stats(snapshot: &Snapshot) -> Value {
             "per_minute": per_minute,
         },
         "failing_hosts": stats.hosts,
+        "flows": snapshot.flows.iter().map(|flow| json!({
+            "key": flow.key,
+            "paused": flow.paused,
+            "ordered": flow.ordered,
+            "waiting": flow.waiting,
+            "in_flight": flow.in_flight,
+        })).collect::<Vec<_>>(),
         "first_attempt_latency": {
             "count": latency_count,
             "sum_ms": stats.latency_sum_ms,

@@ -72,7 +72,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         self.ensure_room(1)?;
         let mut record = self.record_of(&submission, now);
-        let flow = self.flow_record(&record.flow_key())?;
+        let flow = self.flow_settings(&record.flow_key())?;
         if let Some(flow) = &flow {
             if submission.control.sync {
                 let message =

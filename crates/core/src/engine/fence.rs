@@ -226,6 +226,28 @@ pub(crate) fn take_turn_of_existing<K: Kv, V>(
     Ok(turn)
 }
 
+/// [`take_turn`] for a record whose key outlives it: deleted, then stored again under the same key
+/// (a flow's settings). A writer that read `current` before a deletion could win a turn of the
+/// record stored since, which [`take_turn_of_existing`] would not tell. Re-reading the record
+/// after winning and finding the very version read does: a record created again differs at least
+/// in when it was created. A turn won over anything else is given back.
+pub(crate) fn take_turn_of_version<K: Kv, R: Fenced + PartialEq>(
+    kv: &K,
+    key: &Key<R>,
+    current: &R,
+    read_at: u64,
+) -> Result<Turn, KvError> {
+    let turn = take_turn(kv, key, current.turn(), read_at)?;
+    let Turn::Won(won) = turn else { return Ok(turn) };
+    match kv.load(key)? {
+        Some(stored) if stored == *current => Ok(turn),
+        stored => {
+            kv.remove(&keys::turn(key, won))?;
+            Ok(if stored.is_none() { Turn::Gone } else { Turn::Busy })
+        }
+    }
+}
+
 /// The keys a fenced record leaves behind up to `turn`, for its deletion.
 pub(crate) fn turn_keys<V>(key: &Key<V>, turn: u64) -> impl Iterator<Item = String> + '_ {
     turn_keys_between(key, 1, turn + 1)
@@ -278,11 +300,50 @@ pub(crate) fn update_or_create<K: Kv, R: Fenced, E: From<KvError>>(
     replace(kv, key, now, Some(create), change)
 }
 
+/// [`update`], or with `create`, [`update_or_create`], for a record whose key outlives it: it may
+/// be deleted and stored again under the same key (a flow's settings). Each turn is taken with
+/// [`take_turn_of_version`], so a writer that read a version before its deletion neither brings
+/// it back nor writes over the record stored since; it re-reads, and with `create`, a record found
+/// missing is created afresh (`change` sees it as `create()` made it, at turn 0).
+pub(crate) fn update_reused_key<K: Kv, R: Fenced + PartialEq, E: From<KvError>>(
+    kv: &K,
+    key: &Key<R>,
+    now: &dyn Fn() -> u64,
+    create: Option<&dyn Fn() -> R>,
+    change: impl FnMut(&R, u64) -> Result<Option<(R, Vec<Entry>)>, E>,
+) -> Result<Updated<R>, E> {
+    let take = |current: &R, existed: bool, started: u64| match existed {
+        true => take_turn_of_version(kv, key, current, started),
+        false => take_turn(kv, key, current.turn(), started),
+    };
+    replace_with(kv, key, now, create, create.is_some(), take, change)
+}
+
 fn replace<K: Kv, R: Fenced, E: From<KvError>>(
     kv: &K,
     key: &Key<R>,
     now: &dyn Fn() -> u64,
     create: Option<&dyn Fn() -> R>,
+    change: impl FnMut(&R, u64) -> Result<Option<(R, Vec<Entry>)>, E>,
+) -> Result<Updated<R>, E> {
+    // A record that may be deleted must still exist once the turn is won; one that is
+    // created here is never deleted, so winning its first turn is enough.
+    let take = |current: &R, existed: bool, started: u64| match existed && create.is_none() {
+        true => take_turn_of_existing(kv, key, current.turn(), started),
+        false => take_turn(kv, key, current.turn(), started),
+    };
+    replace_with(kv, key, now, create, false, take, change)
+}
+
+/// The loop of [`update`] and its kin: `take` takes the next turn of the version read (`true`:
+/// it was stored); with `recreate`, a record found gone is read again (and created).
+fn replace_with<K: Kv, R: Fenced, E: From<KvError>>(
+    kv: &K,
+    key: &Key<R>,
+    now: &dyn Fn() -> u64,
+    create: Option<&dyn Fn() -> R>,
+    recreate: bool,
+    take: impl Fn(&R, bool, u64) -> Result<Turn, KvError>,
     mut change: impl FnMut(&R, u64) -> Result<Option<(R, Vec<Entry>)>, E>,
 ) -> Result<Updated<R>, E> {
     for _ in 0..UPDATE_ATTEMPTS {
@@ -297,16 +358,10 @@ fn replace<K: Kv, R: Fenced, E: From<KvError>>(
         let Some((mut next, mut entries)) = change(&current, started)? else {
             return Ok(Updated::Unchanged(current));
         };
-        // A record that may be deleted must still exist once the turn is won; one that is
-        // created here is never deleted, so winning its first turn is enough.
-        let turn = if existed && create.is_none() {
-            take_turn_of_existing(kv, key, current.turn(), started)?
-        } else {
-            take_turn(kv, key, current.turn(), started)?
-        };
-        let turn = match turn {
+        let turn = match take(&current, existed, started)? {
             Turn::Won(turn) => turn,
             Turn::Busy => continue,
+            Turn::Gone if recreate => continue,
             Turn::Gone => return Ok(Updated::Missing),
         };
         if now() > started + TURN_DEADLINE_MS {

@@ -59,7 +59,7 @@ use super::targets::FLIGHT_EPOCH_MS;
 use super::{timers, Hookah};
 use crate::flows::{check_flow_key, FlowRecord};
 use crate::ids::JobId;
-use crate::job::{transition, JobRecord, State};
+use crate::job::{transition, JobRecord, State, DELETION_GRACE_MS};
 use crate::keys::{self, Entry, Key, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -85,9 +85,14 @@ pub struct FlowCounts {
 }
 
 impl<K: Kv, T: Transport> Hookah<'_, K, T> {
-    /// The stored settings of flow `key`, if any.
+    /// The stored record of flow `key`, if any (a deleted one that still drains included).
     pub(crate) fn flow_record(&self, key: &str) -> Result<Option<FlowRecord>, KvError> {
         Ok(self.kv.load(&keys::flow(key))?.filter(|record| record.key == key))
+    }
+
+    /// The settings that apply to flow `key`'s jobs: its record unless deleted.
+    pub(crate) fn flow_settings(&self, key: &str) -> Result<Option<FlowRecord>, KvError> {
+        Ok(self.flow_record(key)?.filter(|record| !record.deleted))
     }
 
     /// How many jobs wait in `record`'s queue and how many attempts of its key are in flight
@@ -111,7 +116,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         if let Some(flow) = known.get(key) {
             return Ok(flow.clone());
         }
-        let flow = self.flow_record(key)?;
+        let flow = self.flow_settings(key)?;
         known.insert(key.to_string(), flow.clone());
         Ok(flow)
     }
@@ -213,7 +218,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(wanted
             .into_iter()
             .zip(records)
-            .filter_map(|(key, record)| record.filter(|record| record.key == key).map(|record| (key, record)))
+            .filter_map(|(key, record)| record.filter(|r| r.key == key && !r.deleted).map(|record| (key, record)))
             .collect())
     }
 
@@ -246,7 +251,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     /// A job that ended outside an attempt (a cancel): if it was its ordered flow's head, the
     /// flow's next step runs soon.
     pub(crate) fn after_head_ended(&self, job: &JobRecord) -> Result<(), KvError> {
-        let Some(flow) = self.flow_record(&job.flow_key())? else { return Ok(()) };
+        let Some(flow) = self.flow_settings(&job.flow_key())? else { return Ok(()) };
         if flow.settings.ordered && flow.queue.head.as_ref() == Some(&job.id) {
             self.kv.set_many(self.flow_wakeup(&flow.key)?)?;
         }
@@ -257,6 +262,16 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
     pub(crate) fn step_flow(&self, key: &Key<FlowRecord>, now: u64) -> Result<Vec<(JobRecord, u64)>, KvError> {
         // A paused flow sleeps until resumed: its resume wakes it.
         let Some(flow) = self.kv.load(key)?.filter(|flow| !flow.settings.paused) else { return Ok(Vec::new()) };
+        if flow.deleted && self.flow_counts(&flow)?.waiting == 0 {
+            // Drained: once every writer that read it before the deletion has written, it goes.
+            let grace_end = flow.updated_at + DELETION_GRACE_MS;
+            if now < grace_end {
+                self.kv.set_many(self.flow_wakeup_at(&flow.key, grace_end)?)?;
+            } else {
+                self.forget_deleted_flow(&flow.key)?;
+            }
+            return Ok(Vec::new());
+        }
         let mut release =
             if flow.settings.ordered { self.next_head(&flow, now)? } else { self.next_batch(&flow, now)? };
         if flow.queue.wake_pending(now) {
@@ -268,7 +283,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                 return Ok(Vec::new());
             }
         }
-        let turn = match fence::take_turn_of_existing(self.kv, key, flow.turn, now)? {
+        // Its key outlives it (deleted, stored again): the turn is of the very version read.
+        let turn = match fence::take_turn_of_version(self.kv, key, &flow, now)? {
             Turn::Won(turn) => turn,
             // Another step or a settings change holds the flow: look again in a second.
             Turn::Busy => {

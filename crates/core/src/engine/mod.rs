@@ -9,7 +9,8 @@
 //!   `event_batch.rs` and `tokens.rs`;
 //! - `hookah.jobs()`: `Jobs`, `jobs.rs` (find and list; retry, cancel and bulk replay in
 //!   `replay.rs`; the receivers' delivery check in `verify.rs`);
-//! - `hookah.hub()`: `Hub`, `hub.rs`.
+//! - `hookah.hub()`: `Hub`, `hub.rs`;
+//! - `hookah.flows()`: `Flows`, `flow_settings.rs` (a flow's stored settings).
 //!
 //! `Hookah` itself keeps `handle`, `follow_up`, `sweep`, accepting, attempting, the stats reads,
 //! and the `pub(crate)` helpers these share. Records that several writers change are replaced
@@ -21,6 +22,7 @@ mod batch;
 mod channel_list;
 mod event_batch;
 pub(crate) mod fence;
+mod flow_settings;
 mod flows;
 mod health;
 mod hub;
@@ -51,6 +53,7 @@ pub use attempt::{outbound_request, AttemptOptions, Attempted, Held, USER_AGENT}
 pub(crate) use channel_list::ChannelName;
 pub use channel_list::{ChannelPage, ListedChannel};
 pub use event_batch::PublishedBatch;
+pub use flow_settings::{FlowPage, FlowState, Flows, StoredFlow, MAX_FLOW_STATS};
 pub use flows::FlowCounts;
 pub(crate) use flows::FlowName;
 pub use hub::{topic_channel, HubDone, HubOutcome};

@@ -93,13 +93,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let backlog = self.backlog(now)?;
         let (open, list_reads) = self.open_jobs()?;
         let recent = self.recently_finished(now, super::recent::RECENT_SLOTS)?;
-        let reads = 2 + 2 * backlog.buckets_read + list_reads + recent.reads;
+        let (flows, flow_reads) = self.flow_stats()?;
+        let reads = 2 + 2 * backlog.buckets_read + list_reads + recent.reads + flow_reads;
         let mut unfiled = RecentJobs { exact: recent.exact, ..RecentJobs::default() };
         for job in &recent.jobs {
             *unfiled.by_state.entry(public_state(&job.state).to_string()).or_default() += 1;
         }
         let room = self.store_room()?;
-        Ok(Snapshot { now, stats, backlog, open, recent: unfiled, room, reads })
+        Ok(Snapshot { now, stats, backlog, open, recent: unfiled, room, flows, reads })
     }
 }
 

@@ -68,6 +68,10 @@ pub struct FlowRecord {
     /// it as it is.
     #[serde(default)]
     pub queue: FlowQueue,
+    /// Its settings were deleted while jobs still waited: it keeps the defaults until its queue
+    /// has drained, and the API shows it as absent (`engine/flow_settings.rs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
     #[serde(default)]
     pub turn: u64,
     #[serde(default)]

@@ -21,4 +21,4 @@ pub mod room;
 pub mod view;
 
 pub use record::{StatsRecord, Visit};
-pub use view::{Backlog, Snapshot};
+pub use view::{Backlog, FlowStat, Snapshot};

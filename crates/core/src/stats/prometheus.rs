@@ -77,6 +77,14 @@ pub fn render(snapshot: &Snapshot) -> String {
             seconds(host.last_at),
         );
     }
+    out.family("hookah_flow_waiting", "gauge", "Jobs waiting in the queue of each flow with stored settings.");
+    for flow in &snapshot.flows {
+        out.sample("hookah_flow_waiting", &[("flow", &flow.key)], flow.waiting);
+    }
+    out.family("hookah_flow_in_flight", "gauge", "Attempts in flight of each flow with stored settings.");
+    for flow in &snapshot.flows {
+        out.sample("hookah_flow_in_flight", &[("flow", &flow.key)], flow.in_flight);
+    }
     let name = "hookah_first_attempt_latency_seconds";
     out.family(name, "histogram", "Time from accepting a job to its first attempt.");
     let mut cumulative = 0;
@@ -105,8 +113,11 @@ mod tests {
             last_error: "HTTP 500".into(),
             last_at: 1_500,
         });
+        snapshot.flows.push(crate::stats::FlowStat { key: "tenant \"7\"".into(), waiting: 4, ..Default::default() });
         let text = render(&snapshot);
         assert!(text.contains("hookah_target_host_failures{target_host=\"we\\\"ird\\\\host\"} 3\n"), "{text}");
+        assert!(text.contains("hookah_flow_waiting{flow=\"tenant \\\"7\\\"\"} 4\n"), "{text}");
+        assert!(text.contains("hookah_flow_in_flight{flow=\"tenant \\\"7\\\"\"} 0\n"), "{text}");
         assert!(text.contains("# TYPE hookah_first_attempt_latency_seconds histogram\n"));
         assert!(text.contains("hookah_first_attempt_latency_seconds_bucket{le=\"+Inf\"} 0\n"));
         assert!(text.contains("hookah_first_attempt_latency_seconds_bucket{le=\"0.01\"} 0\n"));

@@ -38,6 +38,17 @@ pub struct RecentJobs {
     pub exact: bool,
 }
 
+/// A flow with stored settings, as the statistics show it (`engine/flow_settings.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowStat {
+    pub key: String,
+    pub paused: bool,
+    pub ordered: bool,
+    /// Jobs waiting in its queue, and its attempts in flight.
+    pub waiting: u64,
+    pub in_flight: u64,
+}
+
 /// Everything one stats request knows.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -48,6 +59,8 @@ pub struct Snapshot {
     pub recent: RecentJobs,
     /// How full the store is, when it has a cap.
     pub room: Option<super::room::StoreRoom>,
+    /// The flows with stored settings (at most `engine::MAX_FLOW_STATS`, newest first).
+    pub flows: Vec<FlowStat>,
     /// Keys read to build it.
     pub reads: u64,
 }

@@ -1,5 +1,5 @@
 // Drives the dashboard in headless Debian Chromium: sign in, read the last sweep, find a delivered
-// job, open its attempts, retry it, see the new attempt, and see why a dead job failed.
+// job, open its attempts, retry it, see the new attempt, pause a flow, and see why a dead job failed.
 // Arguments: base URL, API token, delivered job id, screenshot dir, dead job id.
 import { chromium } from "playwright-core";
 
@@ -58,6 +58,14 @@ try {
   if (subscriptions !== "1") throw new Error("the orders channel should list 1 subscription, not " + subscriptions);
   await page.click('[data-channel="orders"]');
   await page.waitForSelector("text=Subscriptions", { timeout: WAIT });
+
+  // The flows with stored settings, and the button that pauses one.
+  await page.click('nav [data-view="flows"]');
+  await page.waitForSelector('[data-flow-state="tenant 7"]', { timeout: WAIT });
+  await page.click('[data-flow-action="tenant 7"]');
+  await page.waitForSelector('[data-flow-state="tenant 7"].bad', { timeout: WAIT });
+  const flowState = await page.textContent('[data-flow-state="tenant 7"]');
+  if (flowState !== "paused") throw new Error("the Pause button should pause the flow, not leave it " + flowState);
 
   // A dead letter says why it failed: the receiver's last answer, and when.
   await page.click('nav [data-view="dead"]');

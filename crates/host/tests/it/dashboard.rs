@@ -23,6 +23,9 @@ async fn an_operator_signs_in_opens_a_delivered_job_and_retries_it() {
     let body = format!(r#"{{"url": "http://{}/orders"}}"#, receiver.host_port());
     let subscribed = hookah.call("POST", "/_hookah/v1/channels/orders/subscriptions", &[], body.as_bytes()).await;
     assert_eq!(subscribed.status, 201);
+    // A flow with stored settings, running until the dashboard pauses it.
+    let flow = hookah.call("PUT", "/_hookah/v1/flows/tenant%207", &[], br#"{"rate": 5}"#).await;
+    assert_eq!(flow.status, 201);
     // A sweep makes the attempt of a delayed job (which also fails), but the clock moves only
     // that far: the jobs are not filed (that waits for their leases' end), and the dashboard
     // must show them all the same, as soon as their outcomes are in.
@@ -67,4 +70,6 @@ async fn an_operator_signs_in_opens_a_delivered_job_and_retries_it() {
     assert!(output.status.success() && log.contains("dashboard ok"), "{log}");
     assert_eq!(receiver.requests().len(), 2, "the retry button made a real second delivery");
     assert_eq!(failing.requests().len(), 2);
+    let flow = hookah.call("GET", "/_hookah/v1/flows/tenant%207", &[], b"").await;
+    assert_eq!(flow.json()["paused"], true, "the Pause button paused the flow");
 }

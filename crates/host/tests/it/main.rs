@@ -14,6 +14,7 @@ mod durability;
 mod edge;
 mod event_batch;
 mod flow_control;
+mod flows;
 mod limits;
 mod multi_instance;
 mod ops;

@@ -147,6 +147,7 @@ fn concrete(path: &str) -> String {
     path.replace("{channel}", "orders")
         .replace("{id}", "job_0000000000000000000000000")
         .replace("{sweep_token}", SWEEP_TOKEN)
+        .replace("{key}", "tenant%207")
 }
 
 const SWEEP_TOKEN: &str = "openapi-sweep-token-0123";

@@ -147,6 +147,8 @@ pub(crate) struct Page<I, R> {
     pub(crate) items: Vec<(Entry<I>, R)>,
     /// The slot the next page starts at; `None` at the end.
     pub(crate) next: Option<u64>,
+    /// Keys read: the entries, and the ids `load` was given.
+    pub(crate) reads: u64,
 }
 
 impl<I: Item> SlotLog<I> {
@@ -252,9 +254,10 @@ impl<I: Item> SlotLog<I> {
                 ((start..=end).collect(), (end < count).then_some(end + 1))
             }
         };
+        let read = slots.len() as u64;
         let entries = self.read(kv, slots.into_iter())?;
         let ids: Vec<I> = entries.iter().map(|entry| entry.id.clone()).collect();
-        let mut page = Page { items: Vec::new(), next: after };
+        let mut page = Page { items: Vec::new(), next: after, reads: read + ids.len() as u64 };
         for (entry, record) in entries.into_iter().zip(load(&ids)?) {
             if page.items.len() == limit {
                 page.next = Some(entry.slot);
@@ -272,10 +275,11 @@ impl<I: Item> SlotLog<I> {
     }
 }
 
-/// `{id} {birth}`; an entry written before births were kept is its own birth.
+/// `{id} {birth}`; an entry written before births were kept is its own birth. The birth is
+/// after the last space: a flow key may hold spaces.
 fn parse_entry<I: Item>(slot: u64, bytes: &[u8]) -> Option<Entry<I>> {
     let text = std::str::from_utf8(bytes).ok()?;
-    let (id, birth) = match text.split_once(' ') {
+    let (id, birth) = match text.rsplit_once(' ') {
         Some((id, birth)) => (id, birth.parse().ok()?),
         None => (text, slot),
     };

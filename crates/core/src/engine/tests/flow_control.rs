@@ -2,40 +2,16 @@
 //! delivery, per-flow retry policy, and that one flow's backlog holds back no other.
 
 use super::{Answer, World};
-use crate::flows::{FlowRecord, FlowSettings, RECORD_VERSION};
 use crate::job::State;
-use crate::keys::{self, TypedKv};
-use crate::ports::Kv;
 use crate::Config;
 use futures::executor::block_on;
 
 const A: &str = "https://a.example/";
 
-/// Stores `settings` for flow `key` as its `PUT` does: the queue kept, a wake-up when unpaused.
-fn set_flow(world: &World, key: &str, settings: FlowSettings) {
-    let hookah = world.hookah();
-    let now = world.clock.0.get();
-    let existing = hookah.flow_record(key).unwrap();
-    let queue = existing.as_ref().map(|flow| flow.queue.clone()).unwrap_or_default();
-    let turn = existing.as_ref().map_or(0, |flow| flow.turn);
-    let record = FlowRecord {
-        v: RECORD_VERSION,
-        key: key.into(),
-        settings: settings.clone(),
-        created_at: now,
-        updated_at: now,
-        queue,
-        turn,
-        turn_mark: Default::default(),
-    };
-    world.kv.save(&keys::flow(key), &record).unwrap();
-    if !settings.paused {
-        world.kv.set_many(hookah.flow_wakeup(key).unwrap()).unwrap();
-    }
-}
-
-fn settings() -> FlowSettings {
-    FlowSettings { period_ms: 1_000, ..FlowSettings::default() }
+/// Stores `settings` (a JSON body) for flow `key` through its `PUT` route.
+fn set_flow(world: &World, key: &str, settings: &str) {
+    let answer = world.request("PUT", &format!("/_hookah/v1/flows/{key}"), settings);
+    assert!(matches!(answer.status, 200 | 201), "{}", answer.json);
 }
 
 /// Submits a call to `a.example/{n}` in flow `key`, carrying out its follow-up; its job id.
@@ -58,7 +34,7 @@ fn paths(world: &World) -> Vec<String> {
 #[test]
 fn a_paused_flow_makes_no_attempts_until_resumed_and_holds_back_no_other_flow() {
     let world = World::receiving(Config::default());
-    set_flow(&world, "tenant-a", FlowSettings { paused: true, ..settings() });
+    set_flow(&world, "tenant-a", r#"{"paused":true}"#);
     let ids: Vec<String> = (0..3).map(|n| submit(&world, "tenant-a", n)).collect();
     let other = submit(&world, "tenant-b", 9);
     assert_eq!(world.sent(), vec![format!("POST {A}9")], "only the other flow's job went, at once");
@@ -72,7 +48,7 @@ fn a_paused_flow_makes_no_attempts_until_resumed_and_holds_back_no_other_flow() 
     assert_eq!(world.hookah().flow_counts(&flow).unwrap().waiting, 3);
     assert!(matches!(world.job(&other).unwrap().state, State::Delivered { .. }));
 
-    set_flow(&world, "tenant-a", settings());
+    set_flow(&world, "tenant-a", "{}");
     world.sweep_each_second(2);
     assert_eq!(paths(&world), ["9", "0", "1", "2"], "released in the order they began to wait");
     for id in &ids {
@@ -86,7 +62,7 @@ fn a_paused_flow_makes_no_attempts_until_resumed_and_holds_back_no_other_flow() 
 #[test]
 fn a_flows_rate_lets_that_many_start_a_period() {
     let world = World::receiving(Config::default());
-    set_flow(&world, "slow", FlowSettings { rate: Some(2), ..settings() });
+    set_flow(&world, "slow", r#"{"rate":2}"#);
     for n in 0..6 {
         submit(&world, "slow", n);
     }
@@ -106,7 +82,7 @@ fn a_flows_rate_counts_over_its_period() {
     let world = World::receiving(Config::default());
     // At the start of a period.
     world.clock.advance(60_000 - world.clock.0.get() % 60_000);
-    set_flow(&world, "hourly", FlowSettings { rate: Some(3), period_ms: 60_000, ..settings() });
+    set_flow(&world, "hourly", r#"{"rate":3,"period":"1m"}"#);
     for n in 0..5 {
         submit(&world, "hourly", n);
     }
@@ -120,7 +96,7 @@ fn a_flows_rate_counts_over_its_period() {
 #[test]
 fn an_ordered_flow_delivers_one_at_a_time_in_acceptance_order_and_a_failing_head_blocks_it() {
     let world = World::receiving(Config::default());
-    set_flow(&world, "orders", FlowSettings { ordered: true, ..settings() });
+    set_flow(&world, "orders", r#"{"ordered":true}"#);
     world.answer(&format!("{A}0"), Answer::Status(503));
     let ids: Vec<String> = (0..3).map(|n| submit(&world, "orders", n)).collect();
     world.sweep_each_second(3);
@@ -129,6 +105,8 @@ fn an_ordered_flow_delivers_one_at_a_time_in_acceptance_order_and_a_failing_head
     assert!(paths(&world).iter().all(|path| path == "0"), "{:?}", paths(&world));
     let flow = world.hookah().flow_record("orders").unwrap().unwrap();
     assert_eq!(flow.queue.head.as_ref().map(|id| id.to_string()), Some(ids[0].clone()), "the head blocks");
+    let shown = world.request("GET", "/_hookah/v1/flows/orders", "");
+    assert_eq!((shown.json["head"].as_str(), shown.json["waiting"].as_u64()), (Some(ids[0].as_str()), Some(2)));
 
     world.answer(&format!("{A}0"), Answer::Status(200));
     // Its next retry comes on the variables' schedule; the others follow it at once.
@@ -142,7 +120,7 @@ fn an_ordered_flow_delivers_one_at_a_time_in_acceptance_order_and_a_failing_head
 #[test]
 fn an_ordered_flows_cancelled_head_lets_the_next_job_go() {
     let world = World::receiving(Config::default());
-    set_flow(&world, "orders", FlowSettings { ordered: true, ..settings() });
+    set_flow(&world, "orders", r#"{"ordered":true}"#);
     world.answer(&format!("{A}0"), Answer::Status(503));
     let ids: Vec<String> = (0..2).map(|n| submit(&world, "orders", n)).collect();
     world.sweep_each_second(2);
@@ -155,7 +133,7 @@ fn an_ordered_flows_cancelled_head_lets_the_next_job_go() {
 #[test]
 fn parallelism_caps_the_attempts_a_flows_step_releases() {
     let world = World::receiving(Config::default());
-    set_flow(&world, "one-at-a-time", FlowSettings { parallelism: Some(1), ..settings() });
+    set_flow(&world, "one-at-a-time", r#"{"parallelism":1}"#);
     for n in 0..3 {
         submit(&world, "one-at-a-time", n);
     }
@@ -171,8 +149,7 @@ fn parallelism_caps_the_attempts_a_flows_step_releases() {
 #[test]
 fn a_flows_retry_schedule_and_max_attempts_stand_in_for_the_variables() {
     let world = World::receiving(Config::default());
-    let policy = FlowSettings { retry_schedule_ms: Some(vec![60_000]), max_attempts: Some(2), ..settings() };
-    set_flow(&world, "patient", policy);
+    set_flow(&world, "patient", r#"{"retry_schedule":["60s"],"max_attempts":2}"#);
     world.answer(A, Answer::Status(500));
     let id = submit(&world, "patient", 0);
     world.sweep_each_second(2);
@@ -205,7 +182,7 @@ fn a_paused_subscriptions_flow_holds_only_its_own_deliveries() {
     let subs =
         world.hookah().channels().list_subscriptions(&crate::engine::Principal::App, "orders", 10, None).unwrap();
     let slow = subs.items.iter().find(|sub| sub.url.contains("slow")).unwrap().id.to_string();
-    set_flow(&world, &slow, FlowSettings { paused: true, ..settings() });
+    set_flow(&world, &slow, r#"{"paused":true}"#);
     let published = world.call(
         "POST",
         "/_hookah/v1/channels/orders/events",
@@ -215,7 +192,7 @@ fn a_paused_subscriptions_flow_holds_only_its_own_deliveries() {
     assert_eq!(published.status, 202, "{}", published.json);
     world.sweep_each_second(10);
     assert_eq!(world.urls_sent(), ["https://fast.example/hook"]);
-    set_flow(&world, &slow, settings());
+    set_flow(&world, &slow, "{}");
     world.sweep_each_second(2);
     assert_eq!(world.urls_sent(), ["https://fast.example/hook", "https://slow.example/hook"]);
 }
@@ -223,7 +200,7 @@ fn a_paused_subscriptions_flow_holds_only_its_own_deliveries() {
 #[test]
 fn a_batchs_calls_in_an_ordered_flow_go_in_call_order() {
     let world = World::receiving(Config::default());
-    set_flow(&world, "orders", FlowSettings { ordered: true, ..settings() });
+    set_flow(&world, "orders", r#"{"ordered":true}"#);
     let calls: serde_json::Value =
         (0..5).map(|n| serde_json::json!({ "url": format!("{A}{n}"), "flow_key": "orders" })).collect();
     let (answer, reply) = super::batch::post(&world, &calls);
@@ -237,7 +214,7 @@ fn a_batchs_calls_in_an_ordered_flow_go_in_call_order() {
 #[test]
 fn a_sync_call_to_a_flow_with_settings_is_refused_and_stores_nothing() {
     let world = World::receiving(Config::default());
-    set_flow(&world, "tenant-a", settings());
+    set_flow(&world, "tenant-a", "{}");
     let before = world.kv.data.borrow().clone();
     let answer = world.call(
         "POST",
@@ -252,7 +229,7 @@ fn a_sync_call_to_a_flow_with_settings_is_refused_and_stores_nothing() {
 #[test]
 fn an_ordered_flows_head_hands_its_turn_on_within_the_sweep() {
     let world = World::receiving(Config::default());
-    set_flow(&world, "orders", FlowSettings { ordered: true, ..settings() });
+    set_flow(&world, "orders", r#"{"ordered":true}"#);
     for n in 0..10 {
         submit(&world, "orders", n);
     }
@@ -263,7 +240,7 @@ fn an_ordered_flows_head_hands_its_turn_on_within_the_sweep() {
 #[test]
 fn a_flow_has_one_chain_of_steps_however_many_wake_ups_were_written() {
     let world = World::receiving(Config::default());
-    set_flow(&world, "trickle", FlowSettings { rate: Some(1), ..settings() });
+    set_flow(&world, "trickle", r#"{"rate":1}"#);
     // A job a second for 30 s, each accept in a bucket of its own, into a flow that lets one go a
     // second: the queue stays long, and every accept finds a step already scheduled.
     let mut steps = 0;
@@ -286,7 +263,7 @@ fn a_flow_has_one_chain_of_steps_however_many_wake_ups_were_written() {
 fn what_a_job_of_an_ordered_flow_costs() {
     let world = World::receiving(Config::default());
     world.transport.at_once.set(true);
-    set_flow(&world, "orders", FlowSettings { ordered: true, ..settings() });
+    set_flow(&world, "orders", r#"{"ordered":true}"#);
     world.sweep_each_second(1);
     *world.kv.commit_log.borrow_mut() = Some(Vec::new());
     let reads = world.kv.reads.get();

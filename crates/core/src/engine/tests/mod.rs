@@ -21,6 +21,7 @@ mod bounded;
 mod event_batch;
 mod failures;
 mod flow_control;
+mod flows;
 mod freeing;
 mod health;
 mod idempotency;
