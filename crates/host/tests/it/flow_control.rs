@@ -25,7 +25,7 @@ async fn sweep_until(hookah: &TestHookah, receiver: &Receiver, n: usize) {
         hookah.advance_idle(Duration::from_secs(1)).await;
         hookah.sweep().await;
     }
-    panic!("{} of {n} requests after 600 sweeps", receiver.requests().len());
+    panic!("{} of {n} requests after 600 sweeps: {:?}", receiver.requests().len(), sequence(receiver));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,7 +33,7 @@ async fn a_paused_flow_holds_its_jobs_and_no_others_until_resumed() {
     let hookah = TestHookah::start().await;
     let receiver = Receiver::start().await;
     let put = hookah.call("PUT", "/_hookah/v1/flows/tenant%20a", &[], br#"{"paused": true}"#).await;
-    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
     let target = receiver.host_port();
     for seq in 0..3 {
         let body = format!(r#"{{"seq":{seq}}}"#);
@@ -57,7 +57,7 @@ async fn a_paused_flow_holds_its_jobs_and_no_others_until_resumed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ordered_flow_delivers_in_acceptance_order_through_a_failing_head() {
-    let hookah = TestHookah::start_with(&[("retry_schedule", "2s")]).await;
+    let hookah = TestHookah::start_with(&[("retry_schedule", "2s,2s")]).await;
     let receiver = Receiver::start().await;
     // The first job fails twice; nothing after it may go before it is delivered.
     receiver.answer(|request, index| {
@@ -65,7 +65,7 @@ async fn an_ordered_flow_delivers_in_acceptance_order_through_a_failing_head() {
         Answer::status(if first && index < 2 { 503 } else { 200 })
     });
     let put = hookah.call("PUT", "/_hookah/v1/flows/orders", &[], br#"{"ordered": true}"#).await;
-    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
     let target = receiver.host_port();
     for seq in 0..8 {
         let body = format!(r#"{{"seq":{seq}}}"#);
@@ -88,7 +88,7 @@ async fn an_ordered_flow_keeps_its_order_across_a_hard_kill() {
     let sweep_token = [("sweep_token", SWEEP_TOKEN)];
     let mut first = HostProcess::start_with(&store, 0, &sweep_token);
     let put = first.call("PUT", "/_hookah/v1/flows/orders", br#"{"ordered": true}"#).await;
-    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
     let target = receiver.host_port();
     let mut accepted = Vec::new();
     for seq in 0..20u64 {
