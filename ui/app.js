@@ -276,10 +276,11 @@ async function flowsView(cursor = null) {
     el("td", { class: "wide" }, flow.key), el("td", {}, flowLimits(flow)),
     el("td", { class: flow.paused ? "bad" : "ok", "data-flow-state": flow.key }, flow.paused ? "paused" : "running"),
     el("td", { class: "num", "data-waiting": flow.key }, flow.waiting), el("td", { class: "num", "data-in-flight": flow.key }, flow.in_flight),
+    el("td", { "data-head": flow.key }, flow.head ? el("a", { href: "#job/" + flow.head }, flow.head) : ""),
     el("td", {}, toggle(flow))));
   const next = page.next_cursor ? el("button", { type: "button", onclick: () => flowsView(page.next_cursor).catch(fail) }, "Next page") : null;
   show(panel("Flows with stored settings",
-    rows.length ? table(["flow", "settings", "state", "waiting", "in flight", ""], rows) : el("p", {}, "No flow has stored settings."),
+    rows.length ? table(["flow", "settings", "state", "waiting", "in flight", "its turn (ordered)", ""], rows) : el("p", {}, "No flow has stored settings."),
     el("div", { class: "actions" }, next)));
 }
 
