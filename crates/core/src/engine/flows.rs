@@ -278,10 +278,9 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             // The step it scheduled will look again: one chain of steps a flow.
             release.wake_at = None;
         }
-        if release.consumed == 0 && release.claimable.is_empty() && release.head == flow.queue.head {
-            if release.wake_at.is_none() {
-                return Ok(Vec::new());
-            }
+        let unchanged = release.consumed == 0 && release.claimable.is_empty() && release.head == flow.queue.head;
+        if unchanged && release.wake_at.is_none() {
+            return Ok(Vec::new());
         }
         // Its key outlives it (deleted, stored again): the turn is of the very version read.
         let turn = match fence::take_turn_of_version(self.kv, key, &flow, now)? {
