@@ -12,10 +12,11 @@
 //!    record and the finished record's copy in the job's timer slot, a retry's slot or the
 //!    previous attempt's detail.
 //!
-//! Before that write it reads the cancel flag (and the default signing key's name). The body and
-//! the record it still holds, since nobody else may change the record while its lease lasts. On
-//! Redis, where every read is a round trip, a delivered job costs five calls (three writes, two
-//! reads), and filing it later one read of its slot.
+//! The accept reads the flow key's settings (`engine/flows.rs`: a key with settings gets its jobs
+//! through its queue instead); the attempt reads the default signing key's name. The body and the
+//! record it still holds, since nobody else may change the record while its lease lasts, and a
+//! delivered outcome needs no cancel flag. On Redis, where every read is a round trip, a delivered
+//! job costs five calls (three writes, two reads), and filing it later one read of its slot.
 //!
 //! Filing, retention and bucket clean-up happen in sweeps, batched per bucket, off the request
 //! path (`engine/sweep/`). A sweep's claim costs one `increment` (the turn) and a share of the
