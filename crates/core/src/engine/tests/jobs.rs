@@ -15,8 +15,10 @@ use std::rc::Rc;
 fn accepted_job_is_stored_in_one_batch_and_delivered_after_the_answer() {
     let world = World::new(ScriptedTransport::status(200));
     let (id, follow_up) = world.submit(&[]);
-    // One counter increment and one batched write before the 202.
+    // One counter increment and one batched write before the 202, and one read: the settings of
+    // the job's flow key (its target host), which has none.
     assert_eq!(world.kv.commits.get(), 2);
+    assert_eq!(world.kv.reads.get(), 1);
     assert!(matches!(world.job(&id).unwrap().state, State::InFlight { claim: 1, .. }));
     assert!(world.transport.sent.borrow().is_empty(), "nothing is sent before the answer");
 
