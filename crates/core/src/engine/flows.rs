@@ -33,9 +33,10 @@
 //!   records a head's end takes the flow's next step at once.
 //!
 //! A step that leaves work schedules the next (a second on, or when the rate's next period
-//! starts) and records its bucket (`FlowQueue::wake`). While it is to come, no other step
-//! schedules one and accepts write no wake-up: a flow has one chain of steps, whatever number of
-//! wake-ups were written. Steps find a flow's due work by its queue, not by its jobs' timers, so a
+//! starts; for an ordered head it claims, at the claim's lease end, in its timer slot's bucket)
+//! and records its bucket (`FlowQueue::wake`). While it is to come, no step schedules a later one
+//! and accepts write no wake-up: a flow has one chain of steps, whatever number of wake-ups were
+//! written. Steps find a flow's due work by its queue, not by its jobs' timers, so a
 //! backlog or a pause on one key costs other keys nothing.
 //!
 //! # Crashes and order
@@ -59,7 +60,7 @@ use super::targets::FLIGHT_EPOCH_MS;
 use super::{timers, Hookah};
 use crate::flows::{check_flow_key, FlowRecord};
 use crate::ids::JobId;
-use crate::job::{transition, JobRecord, State, DELETION_GRACE_MS};
+use crate::job::{lease_ms, transition, JobRecord, State, DELETION_GRACE_MS};
 use crate::keys::{self, Entry, Key, TypedKv};
 use crate::ports::{Kv, KvError, Transport};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -274,8 +275,8 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         }
         let mut release =
             if flow.settings.ordered { self.next_head(&flow, now)? } else { self.next_batch(&flow, now)? };
-        if flow.queue.wake_pending(now) {
-            // The step it scheduled will look again: one chain of steps a flow.
+        if release.wake_at.is_some_and(|at| flow.queue.wake_pending(now) && flow.queue.wake <= wake_bucket(at, now)) {
+            // The step it scheduled looks again by then: one chain of steps a flow.
             release.wake_at = None;
         }
         let unchanged = release.consumed == 0 && release.claimable.is_empty() && release.head == flow.queue.head;
@@ -353,7 +354,11 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
             let wake_at = next_at.max(self.when_rate_allows(flow, now, rate_left));
             return Release { consumed, claimable: Vec::new(), head, wake_at: Some(wake_at) };
         }
-        Release { consumed, claimable: vec![job], head, wake_at: None }
+        // A look at the flow when the claim's lease ends, in the bucket of the claim's own timer
+        // slot (one `increment` for both): while it is to come, accepts write no wake-up, since
+        // the head's end wakes the flow.
+        let lease_end = now + lease_ms(job.timeout_ms);
+        Release { consumed, claimable: vec![job], head, wake_at: Some(lease_end + keys::BUCKET_MS) }
     }
 
     /// How many more attempts the flow's `rate` lets start in the current period.
@@ -432,13 +437,15 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         flow.queue.head = release.head;
         flow.turn = turn;
         let retired = fence::retire_turn_keys(key, &mut flow, now);
-        let wanted: Vec<(u64, &str)> = claims.iter().map(|claim| (claim.timer, claim.id.as_str())).collect();
-        let (mut entries, numbers) = timers::allocate_numbered(self.kv, &self.config.region, &wanted)?;
         let stalled = claims.is_empty() && consumed > 0 && !flow.queue.wake_pending(now);
-        if let Some(at) = release.wake_at.or_else(|| stalled.then_some(now + 1_000)) {
-            let wake = self.flow_wakeup_at(&flow.key, at)?;
-            flow.queue.wake = wake_bucket(at, now);
-            entries.extend(wake);
+        let wake = release.wake_at.or_else(|| stalled.then_some(now + 1_000)).map(|at| wake_bucket(at, now));
+        let timer_id = keys::flow_timer_id(&flow.key);
+        // The claims' timer slots and the flow's next step, one `increment` a bucket.
+        let mut wanted: Vec<(u64, &str)> = claims.iter().map(|claim| (claim.timer, claim.id.as_str())).collect();
+        wanted.extend(wake.map(|bucket| (bucket, timer_id.as_str())));
+        let (mut entries, numbers) = timers::allocate_numbered(self.kv, &self.config.region, &wanted)?;
+        if let Some(bucket) = wake {
+            flow.queue.wake = bucket;
         }
         entries.extend(claims.iter().map(|claim| keys::job(&claim.id).entry(claim)));
         entries.push(key.entry(&flow));

@@ -285,3 +285,24 @@ fn what_a_job_of_an_ordered_flow_costs() {
     assert_eq!(steps, 20 + 1, "a step a job, and one that finds the last ended");
     assert!(delivered.len() <= 8 * 20, "{} commits: {delivered:#?}", delivered.len());
 }
+
+#[test]
+fn accepts_behind_an_ordered_head_write_no_wake_up() {
+    let world = World::receiving(Config::default());
+    set_flow(&world, "orders", r#"{"ordered":true}"#);
+    world.answer(&format!("{A}0"), Answer::Status(503));
+    submit(&world, "orders", 0);
+    world.sweep_each_second(2);
+    assert_eq!(paths(&world), ["0"], "the head is out, retrying");
+    // The step that claimed the head scheduled a look at its lease's end; until then the head's
+    // end is what wakes the flow, so an accept costs three commits: the queue's increment, the
+    // pending list's and one set_many.
+    let before = world.kv.commits.get();
+    for n in 1..=10 {
+        submit(&world, "orders", n);
+    }
+    assert_eq!(world.kv.commits.get() - before, 3 * 10);
+    world.answer(&format!("{A}0"), Answer::Status(200));
+    world.sweep_each_second(40);
+    assert_eq!(paths(&world), ["0", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+}
