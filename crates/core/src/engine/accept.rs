@@ -12,7 +12,7 @@
 //!    record and the finished record's copy in the job's timer slot, a retry's slot or the
 //!    previous attempt's detail.
 //!
-//! The accept reads the flow key's settings (`engine/flows.rs`: a key with settings gets its jobs
+//! The accept reads the flow key's settings (`engine/flows/`: a key with settings gets its jobs
 //! through its queue instead); the attempt reads the default signing key's name. The body and the
 //! record it still holds, since nobody else may change the record while its lease lasts, and a
 //! delivered outcome needs no cancel flag. On Redis, where every read is a round trip, a delivered

@@ -1,5 +1,5 @@
 //! Flow keys and their stored settings: the pure half of flow control (the engine carries it out
-//! in `engine/flows.rs`).
+//! in `engine/flows/`).
 //!
 //! Every job belongs to one flow key: the `Hookah-Flow-Key` it was accepted with, its
 //! subscription's id for a channel delivery (one slow subscriber never holds back another), or
@@ -64,7 +64,7 @@ pub struct FlowRecord {
     pub settings: FlowSettings,
     pub created_at: u64,
     pub updated_at: u64,
-    /// Where the flow's queue of waiting jobs stands (`engine/flows.rs`); settings changes keep
+    /// Where the flow's queue of waiting jobs stands (`engine/flows/`); settings changes keep
     /// it as it is.
     #[serde(default)]
     pub queue: FlowQueue,

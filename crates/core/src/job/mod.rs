@@ -85,7 +85,7 @@ pub struct JobRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<String>,
     /// It waits in its flow's queue (or, as an ordered flow's head, for the flow's next step):
-    /// only that flow's step claims it (`engine/flows.rs`), never its own timer.
+    /// only that flow's step claims it (`engine/flows/`), never its own timer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub waiting: bool,
     /// The submission set its own `max_attempts`, which a flow's setting does not override.

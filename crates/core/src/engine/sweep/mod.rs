@@ -90,7 +90,7 @@ pub struct SweepReport {
     pub lost_claims: u64,
     /// Event timers handled (fan-out steps and event deletions).
     pub events: u64,
-    /// Flow steps taken (`engine/flows.rs`), each releasing what its flow lets go.
+    /// Flow steps taken (`engine/flows/`), each releasing what its flow lets go.
     pub flow_steps: u64,
     pub finished_buckets: u64,
     /// Due jobs left for a second because their target had all the attempts it may have.

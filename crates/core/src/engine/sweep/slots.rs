@@ -57,7 +57,7 @@ pub(super) struct SlotsRead {
     pub(super) found: Vec<Found>,
     /// Events, whose timers drive fan-out.
     pub(super) events: Vec<(u64, EventId)>,
-    /// Flows whose next step is due, by the id their slots carry (`engine/flows.rs`).
+    /// Flows whose next step is due, by the id their slots carry (`engine/flows/`).
     pub(super) flows: Vec<String>,
     /// List entries carried by slots whose job is gone: they go with this batch's deletions.
     pub(super) orphaned_entries: Vec<String>,
@@ -158,7 +158,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         // again: the rest of their jobs wait.
         let mut full_targets = blocked;
         let mut placed = Vec::new();
-        // Due jobs of flows with settings wait for their flow's step instead (`engine/flows.rs`).
+        // Due jobs of flows with settings wait for their flow's step instead (`engine/flows/`).
         let flows =
             self.flow_records_of(wanted.iter().filter(|(_, next)| next.is_some()).map(|(slot, _)| &slot.record))?;
         for (slot, next) in wanted {

@@ -1,4 +1,4 @@
-//! Flow keys with settings (`engine/flows.rs`): pause and resume, rate and parallelism, ordered
+//! Flow keys with settings (`engine/flows/`): pause and resume, rate and parallelism, ordered
 //! delivery, per-flow retry policy, and that one flow's backlog holds back no other.
 
 use super::{Answer, World};
