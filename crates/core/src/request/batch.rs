@@ -178,17 +178,26 @@ pub(super) fn check_header_value(name: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A batch parser's verdict on `body` under a limit of 3 items and 2,000 bytes, as the table
+/// tests of both batch parsers compare it: the number of items, or the index, code and status.
+#[cfg(test)]
+pub(super) fn verdict<T>(
+    parse: fn(&[u8], &Config) -> Result<Vec<T>, BatchError>,
+    body: &str,
+) -> Result<usize, (Option<usize>, &'static str, u16)> {
+    let config = Config { batch_max_calls: 3, max_body_bytes: 2_000, ..Config::default() };
+    parse(body.as_bytes(), &config).map(|items| items.len()).map_err(|e| {
+        let answer = crate::ApiError::from(e.error);
+        (e.index, answer.code, answer.status)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn check(body: &str, expected: Result<usize, (Option<usize>, &str, u16)>) {
-        let config = Config { batch_max_calls: 3, max_body_bytes: 2_000, ..Config::default() };
-        let got = parse_batch(body.as_bytes(), &config).map(|calls| calls.len()).map_err(|e| {
-            let answer = crate::ApiError::from(e.error);
-            (e.index, answer.code, answer.status)
-        });
-        assert_eq!(got, expected, "{body}");
+        assert_eq!(verdict(parse_batch, body), expected, "{body}");
     }
 
     #[test]

@@ -72,12 +72,7 @@ mod tests {
     use super::*;
 
     fn check(body: &str, expected: Result<usize, (Option<usize>, &str, u16)>) {
-        let config = Config { batch_max_calls: 3, max_body_bytes: 2_000, ..Config::default() };
-        let got = parse_event_batch(body.as_bytes(), &config).map(|events| events.len()).map_err(|e| {
-            let answer = crate::ApiError::from(e.error);
-            (e.index, answer.code, answer.status)
-        });
-        assert_eq!(got, expected, "{body}");
+        assert_eq!(crate::request::batch::verdict(parse_event_batch, body), expected, "{body}");
     }
 
     #[test]
