@@ -197,14 +197,27 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         &self,
         jobs: impl IntoIterator<Item = &'j JobRecord>,
     ) -> Result<HashMap<String, FlowRecord>, KvError> {
+        self.flow_records_noting(jobs, &mut HashMap::new())
+    }
+
+    /// [`Self::flow_records_of`], also noting in `known` what it read of each key (settings or
+    /// none), fresher than what `known` held: a sweep's attempts then need not read them again
+    /// (`flow_known`).
+    pub(crate) fn flow_records_noting<'j>(
+        &self,
+        jobs: impl IntoIterator<Item = &'j JobRecord>,
+        known: &mut HashMap<String, Option<FlowRecord>>,
+    ) -> Result<HashMap<String, FlowRecord>, KvError> {
         let wanted: BTreeSet<String> = jobs.into_iter().map(|job| job.flow_key().into_owned()).collect();
         let wanted: Vec<String> = wanted.into_iter().collect();
         let records = self.kv.load_many(&wanted.iter().map(|key| keys::flow(key)).collect::<Vec<_>>())?;
-        Ok(wanted
-            .into_iter()
-            .zip(records)
-            .filter_map(|(key, record)| record.filter(|r| r.key == key && !r.deleted).map(|record| (key, record)))
-            .collect())
+        let mut found = HashMap::new();
+        for (key, record) in wanted.into_iter().zip(records) {
+            let record = record.filter(|r| r.key == key && !r.deleted);
+            known.insert(key.clone(), record.clone());
+            found.extend(record.map(|record| (key, record)));
+        }
+        Ok(found)
     }
 }
 

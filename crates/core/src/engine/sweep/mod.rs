@@ -64,6 +64,7 @@ use self::slots::SlotsRead;
 use super::fence;
 use super::outcome::ready;
 use super::Hookah;
+use crate::flows::FlowRecord;
 use crate::job::{JobRecord, State, DELETION_GRACE_MS, LEASE_SAFETY_MS};
 use crate::keys::{self, bucket_of, TypedKv, BUCKET_CLAIM_WINDOW_MS, BUCKET_MS, SETTLE_MS};
 use crate::ports::{Kv, KvError, Transport};
@@ -224,7 +225,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
                     // A failed batch ends the deciding, never the attempts under way: dropping
                     // them mid-request would leave their outcomes unrecorded.
                     let blocked = waiting.keys().cloned().collect();
-                    self.decide_next(&mut walks, &mut report, limit, blocked).unwrap_or_else(|error| {
+                    self.decide_next(&mut walks, &mut report, limit, (blocked, &mut flows)).unwrap_or_else(|error| {
                         failure.get_or_insert(error);
                         None
                     })
@@ -296,10 +297,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         walks: &mut [Walk],
         report: &mut SweepReport,
         limit: usize,
-        blocked: HashSet<String>,
+        (blocked, known): Aside<'_>,
     ) -> Result<Option<Vec<(JobRecord, u64)>>, KvError> {
         for walk in walks.iter_mut().filter(|walk| !walk.exhausted) {
-            match self.decide_batch(walk, report, limit, blocked.clone())? {
+            match self.decide_batch(walk, report, limit, (blocked.clone(), &mut *known))? {
                 Some(claims) => return Ok(Some(claims)),
                 None => walk.exhausted = true,
             }
@@ -316,7 +317,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         walk: &mut Walk,
         report: &mut SweepReport,
         limit: usize,
-        blocked: HashSet<String>,
+        aside: Aside<'_>,
     ) -> Result<Option<Vec<(JobRecord, u64)>>, KvError> {
         // Taken before any record is read: turns are judged as of then.
         let now = self.clock.now_ms();
@@ -391,7 +392,7 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
         let SlotsRead { found, events, flows, orphaned_entries } = self.read_slots(&slot_keys, &slot_buckets, now)?;
         report.skipped += (slot_keys.len() - found.len() - events.len() - flows.len()) as u64;
-        let mut claims = self.act_on_slots(found, orphaned_entries, now, report, blocked)?;
+        let mut claims = self.act_on_slots(found, orphaned_entries, now, report, aside)?;
         // Each flow's step once a batch, however many of its slots came due.
         let flows: BTreeSet<String> = flows.into_iter().collect();
         for flow in flows {
@@ -489,6 +490,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         Ok(finished)
     }
 }
+
+/// What a batch's deciding keeps aside: the targets whose claims wait in the sweep (not asked
+/// again), and the flows' settings the sweep has read (`engine/flows/`).
+type Aside<'a> = (HashSet<String>, &'a mut HashMap<String, Option<FlowRecord>>);
 
 /// Counts an outcome in the sweep's report; passes on a failure.
 fn tally(outcome: Result<Option<JobRecord>, KvError>, report: &mut SweepReport) -> Result<(), KvError> {

@@ -23,7 +23,7 @@
 //! a share of one `delete_many`. A batch that saw anything adds one fenced update of the
 //! statistics (`engine/stats.rs`).
 
-use super::SweepReport;
+use super::{Aside, SweepReport};
 use crate::engine::fence::{self, Turn};
 use crate::engine::slot_writes::SlotWrites;
 use crate::engine::stats::Seen;
@@ -117,13 +117,14 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
 
     /// Carries out each slot's timer action; returns the records this sweep now holds claims on,
     /// each with the number of its new timer slot. `now` was taken before the records were read.
+    /// The flows' settings it reads go into `flows`, the sweep's own.
     pub(super) fn act_on_slots(
         &self,
         found: Vec<Found>,
         orphaned_entries: Vec<String>,
         now: u64,
         report: &mut SweepReport,
-        blocked: HashSet<String>,
+        (blocked, known): Aside<'_>,
     ) -> Result<Vec<(JobRecord, u64)>, KvError> {
         let mut new_timers = SlotWrites::default();
         let mut wanted = Vec::new();
@@ -159,8 +160,10 @@ impl<K: Kv, T: Transport> Hookah<'_, K, T> {
         let mut full_targets = blocked;
         let mut placed = Vec::new();
         // Due jobs of flows with settings wait for their flow's step instead (`engine/flows/`).
-        let flows =
-            self.flow_records_of(wanted.iter().filter(|(_, next)| next.is_some()).map(|(slot, _)| &slot.record))?;
+        let flows = self.flow_records_noting(
+            wanted.iter().filter(|(_, next)| next.is_some()).map(|(slot, _)| &slot.record),
+            known,
+        )?;
         for (slot, next) in wanted {
             // A batch slowed down (a busy disk) stops taking turns well before their deadline;
             // what it did not get to is looked at again a second later.
